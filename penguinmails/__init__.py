@@ -1,0 +1,1 @@
+"""PenguinMails shared kernel: settings, database, secrets, Temporal client, dev stack."""

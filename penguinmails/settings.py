@@ -1,0 +1,108 @@
+"""One Settings object for every process.
+
+Values come from the environment (and `.env`). Secrets that live in Vault are resolved by
+`penguinmails.secrets` when a process starts, never at import time.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Where the embedded dev stack keeps its state (database, workflows, secrets, sink).
+    data_dir: Path = Path(".data")
+
+    # Postgres. DATABASE_URL is the admin login used for migrations only; the API and the
+    # workers log in as the application role (no superuser, no BYPASSRLS, owns nothing).
+    database_url: str | None = None
+    analytics_database_url: str | None = None
+    app_database_user: str = "penguinmails_app"
+    app_database_password: SecretStr = SecretStr("penguinmails-app-dev")
+    # The narrow cross-tenant role behind `admin_session()`: sign-up, inbound routing.
+    system_database_user: str = "penguinmails_system"
+    system_database_password: SecretStr = SecretStr("penguinmails-system-dev")
+    database_pool_size: int = 10
+
+    redis_url: str | None = None
+
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    temporal_tls: bool = False
+    temporal_ui_url: str = "http://localhost:8233"
+
+    vault_addr: str | None = None
+    vault_token: SecretStr | None = None
+    vault_mount: str = "secret"
+    codec_key_path: str = "penguinmails/codec-key"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_base_url: str = "http://localhost:8000"
+
+    max_body_bytes: int = 1_048_576
+    rate_limit_per_key_per_minute: int = 600
+    rate_limit_per_ip_per_minute: int = 120
+    cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8233"])
+
+    # Which task queues a worker serves; empty means all of them.
+    worker_task_queues: list[str] = Field(default_factory=list)
+    sending_max_concurrent_activities: int = 20
+
+    log_level: str = "INFO"
+
+    def app_database_url(self, analytics: bool = False) -> str:
+        """URL of the application role, derived from the admin URL (same host and database)."""
+        return _with_credentials(
+            self._admin_url(analytics),
+            self.app_database_user,
+            self.app_database_password.get_secret_value(),
+        )
+
+    def system_database_url(self, analytics: bool = False) -> str:
+        return _with_credentials(
+            self._admin_url(analytics),
+            self.system_database_user,
+            self.system_database_password.get_secret_value(),
+        )
+
+    def _admin_url(self, analytics: bool) -> str:
+        url = self.analytics_database_url if analytics else self.database_url
+        if not url:
+            which = "ANALYTICS_DATABASE_URL" if analytics else "DATABASE_URL"
+            raise RuntimeError(f"{which} is not set (the dev stack sets it when it starts)")
+        return url
+
+
+def _with_credentials(url: str, user: str, password: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:{password}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def asyncpg_dsn(url: str) -> str:
+    """asyncpg wants plain `postgresql://`; SQLAlchemy wants `postgresql+asyncpg://`."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def sqlalchemy_async_url(url: str) -> str:
+    if url.startswith("postgresql+asyncpg://"):
+        return url
+    return url.replace("postgresql://", "postgresql+asyncpg://", 1).replace(
+        "postgres://", "postgresql+asyncpg://", 1
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

