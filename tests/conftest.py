@@ -21,6 +21,9 @@ from penguinmails.db import Database
 from penguinmails.settings import Settings, asyncpg_dsn
 from penguinmails.stack.ports import free_port
 
+# Vault, Temporal and SMTP fixtures live in their own module.
+pytest_plugins = ["tests.fixtures.services"]
+
 
 def _replace_db(url: str, name: str) -> str:
     from urllib.parse import urlsplit, urlunsplit
