@@ -224,6 +224,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS auth_api_key(text)")
+    # The users policy reads tenant_users: it goes first, or that table cannot be dropped.
+    op.execute("DROP POLICY IF EXISTS tenant_members ON users")
     for table in (
         "user_preferences",
         "tenant_policies",
