@@ -1,0 +1,124 @@
+"""Billing: the global plan catalogue, and each tenant's subscriptions and payments (Stripe
+is the source of truth; these rows mirror what its webhooks report)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ForeignKeyConstraint, UniqueConstraint
+from sqlmodel import Field
+
+from penguinmails.models.base import (
+    TenantScoped,
+    Timestamped,
+    id_field,
+    jsonb_field,
+    now_field,
+    tenant_fk,
+    tenant_table_args,
+    timestamp_field,
+)
+
+BILLING_CYCLES = ("monthly", "yearly")
+# Stripe's subscription statuses.
+SUBSCRIPTION_STATUSES = (
+    "trialing",
+    "active",
+    "past_due",
+    "canceled",
+    "unpaid",
+    "incomplete",
+    "incomplete_expired",
+    "paused",
+)
+PAYMENT_STATUSES = ("pending", "processing", "succeeded", "failed", "canceled", "refunded")
+
+
+class Plan(Timestamped, table=True):
+    """Global: the same catalogue for every tenant."""
+
+    __tablename__ = "plans"
+    __table_args__ = (
+        UniqueConstraint("plan_name", name="uq_plans_plan_name"),
+        UniqueConstraint("stripe_price_id", name="uq_plans_stripe_price_id"),
+    )
+
+    id: UUID = id_field()
+    plan_name: str
+    price: Decimal = Field(max_digits=10, decimal_places=2)
+    currency: str = "USD"
+    billing_cycle: str = "monthly"
+    stripe_price_id: str | None = None
+    features: dict[str, Any] = jsonb_field()
+    limits: dict[str, Any] = jsonb_field()
+    is_active: bool = True
+
+
+class Subscription(TenantScoped, Timestamped, table=True):
+    __tablename__ = "subscriptions"
+    __table_args__ = tenant_table_args(
+        "subscriptions",
+        UniqueConstraint("stripe_subscription_id", name="uq_subscriptions_stripe_subscription_id"),
+        ForeignKeyConstraint(["plan_id"], ["plans.id"], name="fk_subscriptions_plan"),
+        ForeignKeyConstraint(
+            ["pending_plan_id"], ["plans.id"], name="fk_subscriptions_pending_plan"
+        ),
+        tenant_fk(
+            "subscriptions",
+            "billing_contact_user_id",
+            "tenant_users",
+            parent_column="user_id",
+            # Removing the member keeps the subscription and clears the contact only.
+            ondelete="SET NULL (billing_contact_user_id)",
+            name="fk_subscriptions_billing_contact",
+        ),
+    )
+
+    id: UUID = id_field()
+    plan_id: UUID
+    pending_plan_id: UUID | None = None
+    billing_contact_user_id: UUID | None = None
+    stripe_subscription_id: str | None = None
+    status: str = "active"
+    started: datetime = now_field()
+    expires: datetime | None = timestamp_field()
+    auto_renew: bool = True
+
+
+class Payment(TenantScoped, Timestamped, table=True):
+    __tablename__ = "payments"
+    __table_args__ = tenant_table_args(
+        "payments",
+        UniqueConstraint("stripe_payment_id", name="uq_payments_stripe_payment_id"),
+        tenant_fk("payments", "subscription_id", "subscriptions"),
+        tenant_fk(
+            "payments",
+            "initiated_by_user_id",
+            "tenant_users",
+            parent_column="user_id",
+            ondelete="SET NULL (initiated_by_user_id)",
+            name="fk_payments_initiated_by",
+        ),
+    )
+
+    id: UUID = id_field()
+    subscription_id: UUID | None = None
+    initiated_by_user_id: UUID | None = None
+    stripe_payment_id: str | None = None
+    amount: Decimal = Field(max_digits=10, decimal_places=2)
+    currency: str = "USD"
+    status: str
+    paid: datetime | None = timestamp_field()
+
+
+__all__ = [
+    "BILLING_CYCLES",
+    "PAYMENT_STATUSES",
+    "SUBSCRIPTION_STATUSES",
+    "Payment",
+    "Plan",
+    "Subscription",
+]
