@@ -86,6 +86,11 @@ def upgrade() -> None:
     )
     op.create_index("idx_tenant_users_user", "tenant_users", ["user_id"])
     enable_tenant_rls("tenant_users")
+    # Membership is created by the system role (sign-up, invitations): an app-role INSERT
+    # with an arbitrary user id would reveal that user's row through the users policy. The
+    # app role may change roles or end a membership, never re-point it at another user.
+    op.execute(f"REVOKE INSERT, UPDATE ON tenant_users FROM {APP_ROLE}")
+    op.execute(f"GRANT UPDATE (roles, email, updated, deleted) ON tenant_users TO {APP_ROLE}")
     # Created here rather than with `users` because it reads tenant_users.
     op.execute(
         "CREATE POLICY tenant_members ON users FOR SELECT USING "

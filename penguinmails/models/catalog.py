@@ -45,6 +45,10 @@ APP_ROLE_GLOBAL_PRIVILEGES: Mapping[str, frozenset[str]] = {
 # Tenant tables where the application role holds less than SELECT/INSERT/UPDATE/DELETE.
 APP_ROLE_TENANT_PRIVILEGES: Mapping[str, frozenset[str]] = {
     "audit_logs": frozenset({"SELECT", "INSERT"}),  # append-only trail
+    # Membership rows are created by the system role; the app role may only change the
+    # columns roles/email/updated/deleted (a column grant, which this table-level check
+    # does not count) or delete a row.
+    "tenant_users": frozenset({"SELECT", "DELETE"}),
 }
 
 ALL_PRIVILEGES: frozenset[str] = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"})
