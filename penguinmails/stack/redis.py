@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
+from penguinmails.stack import process as proc
 from penguinmails.stack.ports import wait_for_port
 
 
@@ -21,31 +22,39 @@ def redis_server_binary() -> Path:
 class EmbeddedRedis:
     process: subprocess.Popen[bytes]
     port: int
+    pid_file: Path | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        # SIGTERM: redis-server writes its final snapshot (when persisting) and exits.
+        proc.stop(self.process, timeout=10, pid_file=self.pid_file)
 
 
 def start_redis(data_dir: Path, port: int, persist: bool = True) -> EmbeddedRedis:
     data_dir.mkdir(parents=True, exist_ok=True)
+    binary = redis_server_binary()
+    pid_file = data_dir / "redis.pid"
+    proc.end_leftover(pid_file, binary)
     args = [
-        str(redis_server_binary()),
+        str(binary),
         "--bind", "127.0.0.1",
         "--port", str(port),
         "--dir", str(data_dir.resolve()),
-        "--save", "60 1" if persist else "",
+        # Separate argv items: redis-server reads `--save "60 1"` as one (invalid) value and
+        # then saves nothing, not even at shutdown.
+        "--save", *(["60", "1"] if persist else [""]),
         "--appendonly", "no",
         "--daemonize", "no",
         "--logfile", str((data_dir / "redis.log").resolve()),
     ]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_port(port, 15, "redis")
-    return EmbeddedRedis(process=process, port=port)
+    process = proc.spawn(args, pid_file=pid_file)
+    server = EmbeddedRedis(process=process, port=port, pid_file=pid_file)
+    try:
+        wait_for_port(port, 15, "redis")
+    except BaseException:
+        server.stop()
+        raise
+    return server
