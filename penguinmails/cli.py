@@ -1,0 +1,161 @@
+"""The `penguinmails` command.
+
+Each sub-command is one function decorated with `@app.command()`; a group of commands is a
+`typer.Typer()` added with `app.add_typer(group, name=...)`. Expected failures (a service that
+cannot be reached, a port in use) print one line and exit 1; tracebacks are for bugs.
+"""
+
+from __future__ import annotations
+
+import time
+
+_STARTED = time.monotonic()  # as close to process start as this module gets
+
+import signal  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING, Annotated, NoReturn  # noqa: E402
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.markup import escape  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+if TYPE_CHECKING:
+    from penguinmails.devstack import DevStack
+
+app = typer.Typer(
+    name="penguinmails",
+    help="PenguinMails: the dev stack, migrations and operator commands.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class _Terminate(Exception):
+    """SIGINT or SIGTERM, turned into an exception so `finally` blocks run."""
+
+
+def _on_signal(signum: int, frame: object) -> NoReturn:
+    raise _Terminate
+
+
+def fail(message: str) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def dev(
+    api_port: Annotated[
+        int | None, typer.Option("--api-port", help="API port (default API_PORT or 8000).")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="State folder (default DATA_DIR or .data).")
+    ] = None,
+    api_cmd: Annotated[str | None, typer.Option("--api-cmd", hidden=True)] = None,
+    worker_cmd: Annotated[str | None, typer.Option("--worker-cmd", hidden=True)] = None,
+) -> None:
+    """Start the whole stack (embedded services, migrations, API, one worker) until Ctrl-C.
+
+    A service whose URL is set is used instead of the embedded one:
+    DATABASE_URL + ANALYTICS_DATABASE_URL, REDIS_URL, TEMPORAL_ADDRESS, VAULT_ADDR + VAULT_TOKEN.
+
+    Embedded ports: PM_DEV_PG_PORT (5433), PM_DEV_REDIS_PORT (6380),
+    PM_DEV_TEMPORAL_PORT (7233), PM_DEV_TEMPORAL_UI_PORT (8233),
+    PM_DEV_VAULT_PORT (8200, and the next one), PM_DEV_SMTP_PORT (1025).
+    """
+    import os
+
+    from penguinmails.devstack import DevPorts, DevStack, DevStackError, parse_command
+    from penguinmails.secrets import SecretStoreUnavailable
+    from penguinmails.settings import Settings
+    from penguinmails.stack.check import ServiceUnavailable
+
+    # Installed explicitly: a shell starting us in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        settings = Settings()
+        if data_dir is not None:
+            settings = settings.model_copy(update={"data_dir": data_dir})
+        ports = DevPorts.from_env(os.environ, api=api_port or settings.api_port)
+        stack = DevStack(
+            settings,
+            ports,
+            api_command=parse_command(api_cmd),
+            worker_command=parse_command(worker_cmd),
+            log=lambda line: err_console.print(escape(line), soft_wrap=True),
+        )
+    except DevStackError as exc:
+        fail(str(exc))
+
+    code = 0
+    try:
+        with console.status("starting services…"):
+            stack.start_services()
+        console.print(f"services: {', '.join(stack.embedded())} (embedded)")
+        with console.status("applying migrations…"):
+            stack.migrate()
+        with console.status("starting the API and a worker…"):
+            stack.start_apps()
+        _print_ready(stack, time.monotonic() - _STARTED)
+        while (exited := stack.exited_child()) is None:
+            time.sleep(0.25)
+        name, status = exited
+        err_console.print(
+            f"[bold red]error:[/] {name} exited with code {status}; stopping", soft_wrap=True
+        )
+        code = 1
+    except (ServiceUnavailable, DevStackError, SecretStoreUnavailable) as exc:
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        code = 1
+    except (KeyboardInterrupt, _Terminate):
+        pass
+    finally:
+        # A second Ctrl-C must not cut the orderly stop short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if stack.services or stack.children:
+            with console.status("stopping…"):
+                stack.stop()
+            console.print("stopped")
+    raise typer.Exit(code)
+
+
+def _print_ready(stack: DevStack, seconds: float) -> None:
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    for name, url in stack.urls():
+        table.add_row(f"[bold]{name}[/]", escape(url))
+    console.print(table, soft_wrap=True)
+    console.print(
+        f"[bold green]ready[/] in {seconds:.1f} s (data in {stack.data_dir}); Ctrl-C stops",
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the migrations of both databases (DATABASE_URL and ANALYTICS_DATABASE_URL)."""
+    import asyncio
+
+    from penguinmails import migrate as migrations
+    from penguinmails.settings import Settings
+    from penguinmails.stack.check import ServiceUnavailable, check_postgres
+
+    settings = Settings()
+    if not settings.database_url or not settings.analytics_database_url:
+        fail("DATABASE_URL and ANALYTICS_DATABASE_URL must be set (or run `penguinmails dev`)")
+    try:
+        asyncio.run(check_postgres(settings.database_url))
+        asyncio.run(check_postgres(settings.analytics_database_url))
+    except ServiceUnavailable as exc:
+        fail(str(exc))
+    migrations.upgrade(settings)
+    console.print("migrated both databases to head")
+
+
+if __name__ == "__main__":  # `python -m penguinmails.cli`, when the script is not installed
+    app()

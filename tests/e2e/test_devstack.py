@@ -1,0 +1,285 @@
+"""`penguinmails dev` as a subprocess, in a temporary data dir, on free ports.
+
+Every child the stack starts inherits `DATA_DIR` (or names it on its command line), so after
+the stack stops, a scan of /proc for it finds any process left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from penguinmails.stack.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+STANDINS = Path(__file__).with_name("standins.py")
+PORT_VARS = (
+    "PM_DEV_PG_PORT",
+    "PM_DEV_REDIS_PORT",
+    "PM_DEV_TEMPORAL_PORT",
+    "PM_DEV_TEMPORAL_UI_PORT",
+    "PM_DEV_VAULT_PORT",
+    "PM_DEV_SMTP_PORT",
+)
+# Configured services would be used instead of the embedded ones: this test wants the latter.
+SERVICE_VARS = (
+    "DATABASE_URL",
+    "ANALYTICS_DATABASE_URL",
+    "REDIS_URL",
+    "TEMPORAL_ADDRESS",
+    "VAULT_ADDR",
+    "VAULT_TOKEN",
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_ports() -> dict[str, str]:
+    ports: dict[str, str] = {}
+    while len(ports) < len(PORT_VARS):
+        port = free_port()
+        # OpenBao also takes port + 1 for its cluster listener.
+        if any(abs(port - int(p)) <= 1 for p in ports.values()):
+            continue
+        ports[PORT_VARS[len(ports)]] = str(port)
+    return ports
+
+
+@dataclass
+class DevRun:
+    process: subprocess.Popen[str]
+    api_port: int
+    lines: list[str] = field(default_factory=list)
+    ready_seconds: float | None = None
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                found = re.search(r"ready in ([\d.]+) s", line)
+                if found:
+                    self.ready_seconds = float(found.group(1))
+                    return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError("no ready line:\n" + "".join(self.lines))
+
+    def healthz(self) -> dict[str, str]:
+        url = f"http://127.0.0.1:{self.api_port}/healthz"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert response.status == 200
+            return json.loads(response.read() or b"{}")
+
+    def interrupt(self, sig: int = signal.SIGINT, timeout: float = 90) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+
+def _start(data_dir: Path, ports: dict[str, str], api_port: int, standins: bool = True) -> DevRun:
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    env.update(ports)
+    env["DATA_DIR"] = str(data_dir)
+    env["PYTHONPATH"] = str(ROOT)
+    env["COLUMNS"] = "200"
+    args = [sys.executable, "-m", "penguinmails.cli", "dev", "--api-port", str(api_port)]
+    if standins:
+        args += [
+            "--api-cmd",
+            f"{sys.executable} {STANDINS} api {api_port}",
+            "--worker-cmd",
+            f"{sys.executable} {STANDINS} worker",
+        ]
+    process = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    run = DevRun(process, api_port)
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            run.lines.append(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return run
+
+
+def _processes_of(data_dir: Path) -> list[str]:
+    """Processes whose command line or environment names `data_dir`."""
+    marker = str(data_dir).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        if "State:\tZ" in status:
+            continue
+        if marker in cmdline or b"DATA_DIR=" + marker + b"\0" in environ + b"\0":
+            found.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    # Not under pytest's tmp_path: every new pytest session (any on this machine) resets its
+    # base dir to 0700, which cuts the unprivileged Postgres user off from files it needs.
+    root = Path(tempfile.mkdtemp(prefix="pm-e2e-"))
+    path = root / "data"
+    yield path
+    leftovers = _processes_of(path)
+    shutil.rmtree(root, ignore_errors=True)
+    assert not leftovers, f"processes left behind: {leftovers}"
+
+
+async def _create_state(env: dict[str, str], workflow_id: str, message_id: str) -> None:
+    import aiosmtplib
+    import asyncpg
+    import redis.asyncio as aioredis
+    from temporalio.client import Client
+    from temporalio.common import (
+        SearchAttributeKey,
+        SearchAttributePair,
+        TypedSearchAttributes,
+    )
+
+    from penguinmails.secrets import SecretStore
+
+    conn = await asyncpg.connect(env["DATABASE_URL"])
+    await conn.execute("CREATE TABLE devstack_probe (value text)")
+    await conn.execute("INSERT INTO devstack_probe VALUES ('kept')")
+    await conn.close()
+
+    r = aioredis.from_url(env["REDIS_URL"])
+    await r.set("devstack:probe", "kept")
+    await r.aclose()
+
+    client = await Client.connect(env["TEMPORAL_ADDRESS"])
+    # No worker polls this queue: the workflow stays running across the restart.
+    await client.start_workflow(
+        "DevstackProbe",
+        id=workflow_id,
+        task_queue="devstack-probe",
+        search_attributes=TypedSearchAttributes(
+            [SearchAttributePair(SearchAttributeKey.for_keyword("TenantId"), "tenant-probe")]
+        ),
+    )
+
+    await SecretStore(env["VAULT_ADDR"], env["VAULT_TOKEN"]).write("probe", {"value": "kept"})
+
+    msg = EmailMessage()
+    msg["From"] = "a@example.test"
+    msg["To"] = "b@example.test"
+    msg["Subject"] = "probe"
+    msg["Message-ID"] = message_id
+    msg.set_content("probe")
+    await aiosmtplib.send(msg, hostname=env["SMTP_SINK_HOST"], port=int(env["SMTP_SINK_PORT"]))
+
+
+async def _assert_state(env: dict[str, str], workflow_id: str, message_id: str) -> None:
+    import asyncpg
+    import redis.asyncio as aioredis
+    from temporalio.client import Client, WorkflowExecutionStatus
+
+    from penguinmails.secrets import SecretStore
+    from penguinmails.stack.smtp_sink import has_message_id
+
+    conn = await asyncpg.connect(env["DATABASE_URL"])
+    assert await conn.fetchval("SELECT value FROM devstack_probe") == "kept"
+    await conn.close()
+
+    r = aioredis.from_url(env["REDIS_URL"])
+    assert await r.get("devstack:probe") == b"kept"
+    await r.aclose()
+
+    client = await Client.connect(env["TEMPORAL_ADDRESS"])
+    described = await client.get_workflow_handle(workflow_id).describe()
+    assert described.status == WorkflowExecutionStatus.RUNNING
+    listed = [w.id async for w in client.list_workflows("TenantId = 'tenant-probe'")]
+    assert workflow_id in listed
+
+    assert await SecretStore(env["VAULT_ADDR"], env["VAULT_TOKEN"]).read("probe") == {
+        "value": "kept"
+    }
+    assert has_message_id(Path(env["SMTP_SINK_DIR"]), message_id)
+
+
+def test_dev_stack_stops_cleanly_and_keeps_its_state(data_dir: Path) -> None:
+    ports = _free_ports()
+    api_port = free_port()
+    workflow_id = f"devstack-probe-{uuid4().hex}"
+    message_id = f"<{uuid4().hex}@penguinmails.test>"
+
+    run = _start(data_dir, ports, api_port)
+    try:
+        run.wait_ready()
+        env = run.healthz()
+        assert env["DATA_DIR"] == str(data_dir)
+        assert env["DATABASE_URL"].endswith(f":{ports['PM_DEV_PG_PORT']}/penguinmails")
+        assert env["SMTP_SINK_PORT"] == ports["PM_DEV_SMTP_PORT"]
+        asyncio.run(_create_state(env, workflow_id, message_id))
+    finally:
+        code = run.interrupt(signal.SIGINT)
+    output = "".join(run.lines)
+    assert code == 0, output
+    assert "Traceback" not in output
+    assert not _processes_of(data_dir), output
+    print(f"first start: ready in {run.ready_seconds} s")
+
+    run = _start(data_dir, ports, api_port)
+    try:
+        run.wait_ready()
+        env2 = run.healthz()
+        assert env2["VAULT_TOKEN"] == env["VAULT_TOKEN"]  # same initialised OpenBao
+        asyncio.run(_assert_state(env2, workflow_id, message_id))
+    finally:
+        code = run.interrupt(signal.SIGTERM)
+    assert code == 0, "".join(run.lines)
+    assert not _processes_of(data_dir), "".join(run.lines)
+    print(f"restart: ready in {run.ready_seconds} s")
+
+
+@pytest.mark.skipif(
+    not (ROOT / "api" / "app.py").exists() or not (ROOT / "worker.py").exists(),
+    reason="needs api/app.py and worker.py",
+)
+def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
+    api_port = free_port()
+    run = _start(data_dir, _free_ports(), api_port, standins=False)
+    try:
+        run.wait_ready()
+        run.healthz()
+        output = "".join(run.lines)
+        for name in ("API", "API docs", "Temporal UI", "Vault", "SMTP sink", "Sink folder"):
+            assert re.search(rf"^{name}\s+\S", output, re.MULTILINE), output
+    finally:
+        code = run.interrupt(signal.SIGINT)
+    assert code == 0, "".join(run.lines)
+    assert not _processes_of(data_dir)
+    print(f"ready in {run.ready_seconds} s")

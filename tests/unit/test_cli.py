@@ -1,0 +1,84 @@
+"""`penguinmails dev` start-up failures: one line naming the service, exit code 1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from penguinmails.stack.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE_VARS = (
+    "DATABASE_URL",
+    "ANALYTICS_DATABASE_URL",
+    "REDIS_URL",
+    "TEMPORAL_ADDRESS",
+    "VAULT_ADDR",
+    "VAULT_TOKEN",
+)
+
+
+def _dev(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    full.update(env)
+    full["DATA_DIR"] = str(tmp_path / "data")
+    full["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "penguinmails.cli", "dev", "--api-port", str(free_port())],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _one_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "Traceback" not in lines[0]
+    return lines[0]
+
+
+def test_unreachable_configured_redis(tmp_path: Path) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    line = _one_line(_dev(tmp_path, REDIS_URL=url))
+    assert f"Redis is not reachable at {url}: Connection refused" in line
+
+
+def test_unreachable_configured_postgres_hides_the_password(tmp_path: Path) -> None:
+    port = free_port()
+    line = _one_line(
+        _dev(
+            tmp_path,
+            DATABASE_URL=f"postgresql://admin:hunter2@127.0.0.1:{port}/penguinmails",
+            ANALYTICS_DATABASE_URL=f"postgresql://admin:hunter2@127.0.0.1:{port}/analytics",
+        )
+    )
+    assert "Postgres is not reachable at postgresql://admin:***@127.0.0.1:" in line
+    assert "hunter2" not in line
+
+
+def test_unreachable_configured_vault(tmp_path: Path) -> None:
+    addr = f"http://127.0.0.1:{free_port()}"
+    line = _one_line(_dev(tmp_path, VAULT_ADDR=addr, VAULT_TOKEN="t"))
+    assert f"Vault is not reachable at {addr}" in line
+
+
+def test_half_configured_database_is_refused(tmp_path: Path) -> None:
+    line = _one_line(_dev(tmp_path, DATABASE_URL="postgresql://u@127.0.0.1:1/x"))
+    assert "ANALYTICS_DATABASE_URL" in line
+
+
+def test_port_in_use_names_the_variable(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        line = _one_line(_dev(tmp_path, PM_DEV_SMTP_PORT=str(port)))
+    assert f"port {port} is already in use" in line
+    assert "PM_DEV_SMTP_PORT" in line
