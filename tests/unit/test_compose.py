@@ -1,0 +1,64 @@
+"""docker-compose.yml: the application containers are configured through Settings only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from penguinmails.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_SERVICES = ("api", "worker", "migrate")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def _environment(service: dict[str, Any]) -> dict[str, Any]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):  # the `- NAME=value` form
+        return dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
+    return env
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_environment_uses_settings_fields_only(compose: dict[str, Any], name: str) -> None:
+    fields = {field.upper() for field in Settings.model_fields}
+    env = _environment(compose["services"][name])
+    assert env, f"{name} has no environment"
+    unknown = sorted(set(env) - fields)
+    assert not unknown, f"{name}: not Settings fields: {unknown}"
+    assert all(key == key.upper() for key in env)
+
+
+def test_topology(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for needed in ("postgres", "redis", "temporal", "temporal-ui", "openbao", "api", "worker"):
+        assert needed in services
+    assert services["postgres"]["image"].startswith("postgres:16")
+    assert services["temporal"]["environment"]["DB"].startswith("postgres")
+    assert services["api"]["command"][:3] == ["uvicorn", "api.app:create_app", "--factory"]
+    assert services["worker"]["command"] == ["python", "worker.py"]
+    assert services["worker"]["deploy"]["replicas"] == 3
+    for name in APP_SERVICES:
+        assert services[name]["build"] == "."
+
+
+def test_search_attributes_match_the_dev_stack(compose: dict[str, Any]) -> None:
+    from penguinmails.stack.temporal import SEARCH_ATTRIBUTES
+
+    script = " ".join(compose["services"]["temporal-setup"]["command"])
+    for name in SEARCH_ATTRIBUTES:
+        assert name in script
+
+
+def test_api_and_worker_carry_no_admin_database_password(compose: dict[str, Any]) -> None:
+    for name in ("api", "worker"):
+        env = _environment(compose["services"][name])
+        assert "POSTGRES_PASSWORD" not in str(env.get("DATABASE_URL"))
+        assert "POSTGRES_PASSWORD" not in str(env.get("ANALYTICS_DATABASE_URL"))
