@@ -52,7 +52,7 @@ def create_roles(app_password: str, system_password: str) -> None:
             $$
             """
         )
-    op.execute(f"GRANT CONNECT ON DATABASE \"{_current_db()}\" TO {APP_ROLE}, {SYSTEM_ROLE}")
+    op.execute(f'GRANT CONNECT ON DATABASE "{_current_db()}" TO {APP_ROLE}, {SYSTEM_ROLE}')
     op.execute(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}, {SYSTEM_ROLE}")
 
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from penguinmails.settings import Settings
 from penguinmails.stack import process as proc
@@ -43,9 +43,6 @@ from penguinmails.stack.check import (
     check_vault,
 )
 from penguinmails.stack.ports import port_open
-
-if TYPE_CHECKING:
-    from penguinmails.stack.postgres import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 OLTP_DATABASE = "penguinmails"
@@ -273,16 +270,16 @@ class DevStack:
             "database_url": server.url(OLTP_DATABASE),
             "analytics_database_url": server.url(ANALYTICS_DATABASE),
         }
-        return _Running("Postgres", server.url(OLTP_DATABASE), lambda: _stop_pg(server), updates)
+        return _Running("Postgres", server.url(OLTP_DATABASE), server.stop, updates)
 
     def _end_postgres_leftover(self) -> None:
         pgdata = self.data_dir / "postgres"
         if self.settings.database_url or not (pgdata / "postmaster.pid").exists():
             return
-        from penguinmails.stack.postgres import EmbeddedPostgres
+        from penguinmails.stack.postgres import EmbeddedPostgres, postmaster_pid
 
-        if _postmaster_pid(pgdata) is not None:
-            _stop_pg(EmbeddedPostgres(pgdata, self.ports.postgres, None))
+        if postmaster_pid(pgdata) is not None:
+            EmbeddedPostgres(pgdata, self.ports.postgres, None).stop()
 
     def _start_redis(self) -> _Running:
         from penguinmails.stack.redis import start_redis
@@ -441,37 +438,6 @@ def _quiet_import_postgres() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import penguinmails.stack.postgres  # noqa: F401
-
-
-def _postmaster_pid(pgdata: Path) -> int | None:
-    """The pid of the running postmaster of `pgdata`, if any (the first line of its pid
-    file, readable by root or the owner)."""
-    try:
-        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
-        running = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError, IndexError):
-        return None
-    return pid if proc.alive(pid) and b"postgres" in running else None
-
-
-def _stop_pg(server: EmbeddedPostgres) -> None:
-    """Fast shutdown by signalling the postmaster (SIGINT) and waiting until it has exited.
-
-    Not `pg_ctl stop`: run as the unprivileged user, it needs to traverse the data dir's
-    parents, and a parent can lose that permission while the server runs (pytest resets its
-    base temp dir to 0700 whenever a session starts). The running server is not affected; the
-    signal needs no file access.
-    """
-    pid = _postmaster_pid(server.pgdata)
-    if pid is None:
-        return
-    for sig, wait_s in ((signal.SIGINT, 60.0), (signal.SIGQUIT, 10.0)):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return
-        if proc.wait_gone(pid, wait_s):
-            return
 
 
 def _redact(url: str | None) -> str:

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     vault_mount: str = "secret"
     codec_key_path: str = "penguinmails/codec-key"
 
+    # The development SMTP sink (`penguinmails dev`); mailboxes of the dev stack send here.
+    smtp_sink_host: str = "127.0.0.1"
+    smtp_sink_port: int = 1025
+    smtp_sink_dir: Path = Path(".data/sink")
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_base_url: str = "http://localhost:8000"

@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -20,6 +21,13 @@ from penguinmails import migrate
 from penguinmails.db import Database
 from penguinmails.settings import Settings, asyncpg_dsn
 from penguinmails.stack.ports import free_port
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+    from temporalio.testing import WorkflowEnvironment
+    from temporalio.worker import Worker
+
+    from penguinmails.secrets import SecretStore
 
 # Vault, Temporal and SMTP fixtures live in their own module.
 pytest_plugins = ["tests.fixtures.services"]
@@ -44,11 +52,18 @@ def pg_admin_url(tmp_root: Path) -> Iterator[str]:
     if env:
         yield _replace_db(env, "postgres")
         return
+    import shutil
+    import tempfile
+
     from penguinmails.stack.postgres import start_postgres
 
-    server = start_postgres(tmp_root / "pgdata", free_port())
+    # Not under pytest's tmp root: that folder is 0700 and the server runs as another user.
+    root = Path(tempfile.mkdtemp(prefix="pm-test-pg-"))
+    root.chmod(0o755)
+    server = start_postgres(root / "pgdata", free_port())
     yield server.url("postgres")
     server.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 async def _admin_exec(admin_url: str, sql: str) -> None:
@@ -104,3 +119,39 @@ async def admin_conn(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(asyncpg_dsn(settings.database_url))
     yield conn
     await conn.close()
+
+
+# --- Application wiring shared by the API, workflow and end-to-end tests -----------------
+
+
+@pytest.fixture(scope="session")
+async def codec_key(secret_store: SecretStore, settings: Settings) -> bytes:
+    return await secret_store.get_or_create_codec_key(settings.codec_key_path)
+
+
+@pytest.fixture(scope="session")
+async def temporal_client(temporal_dev_server: WorkflowEnvironment, codec_key: bytes) -> Client:
+    """A client of the dev server with the application's encrypting data converter."""
+    from temporalio.client import Client
+
+    from penguinmails.temporal import data_converter
+
+    return await Client.connect(
+        temporal_dev_server.client.service_client.config.target_host,
+        namespace=temporal_dev_server.client.namespace,
+        data_converter=data_converter(codec_key),
+    )
+
+
+@pytest.fixture(scope="session")
+async def app_worker(
+    temporal_client: Client, db: Database, settings: Settings
+) -> AsyncIterator[list[Worker]]:
+    """The real worker (every task queue, real activities) for the whole session."""
+    from worker import build_workers
+
+    workers = build_workers(temporal_client, db, settings)
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    yield workers
+    await asyncio.gather(*(w.shutdown() for w in workers))
+    await asyncio.gather(*tasks, return_exceptions=True)

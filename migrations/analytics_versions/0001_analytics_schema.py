@@ -52,7 +52,9 @@ def _event_table(name: str, at: str, *items: sa.Column | sa.Constraint) -> None:
     """An event: what it is about (OLTP ids), when it happened (`at`), and its details."""
     op.create_table(
         name,
-        sa.Column("id", UUID(as_uuid=True), primary_key=True, server_default=sa.text("gen_random_uuid()")),
+        sa.Column(
+            "id", UUID(as_uuid=True), primary_key=True, server_default=sa.text("gen_random_uuid()")
+        ),
         _uuid("tenant_id", nullable=False),
         _uuid("email_id", nullable=False),  # inbox_message_refs.id
         _uuid("campaign_id"),
@@ -69,7 +71,14 @@ def _event_table(name: str, at: str, *items: sa.Column | sa.Constraint) -> None:
     enable_tenant_rls(name)
 
 
-EVENT_TABLES = ("email_sends", "email_opens", "email_clicks", "email_bounces", "email_replies", "email_complaints")
+EVENT_TABLES = (
+    "email_sends",
+    "email_opens",
+    "email_clicks",
+    "email_bounces",
+    "email_replies",
+    "email_complaints",
+)
 
 
 def upgrade() -> None:
@@ -82,7 +91,9 @@ def upgrade() -> None:
     )
 
     _event_table("email_sends", "sent")
-    _event_table("email_opens", "opened", sa.Column("ip_address", INET()), sa.Column("user_agent", sa.Text()))
+    _event_table(
+        "email_opens", "opened", sa.Column("ip_address", INET()), sa.Column("user_agent", sa.Text())
+    )
     _event_table(
         "email_clicks",
         "clicked",
@@ -102,7 +113,9 @@ def upgrade() -> None:
 
     op.create_table(
         "daily_analytics",
-        sa.Column("id", UUID(as_uuid=True), primary_key=True, server_default=sa.text("gen_random_uuid()")),
+        sa.Column(
+            "id", UUID(as_uuid=True), primary_key=True, server_default=sa.text("gen_random_uuid()")
+        ),
         _uuid("tenant_id", nullable=False),
         _uuid("campaign_id"),
         _uuid("step_id"),
@@ -126,7 +139,11 @@ def upgrade() -> None:
         # A NULL dimension is the total over it. The guide's plain UNIQUE never conflicts
         # on NULLs, so totals would duplicate; NULLS NOT DISTINCT makes them upsert targets.
         sa.UniqueConstraint(
-            "tenant_id", "campaign_id", "step_id", "mailbox_id", "date",
+            "tenant_id",
+            "campaign_id",
+            "step_id",
+            "mailbox_id",
+            "date",
             name="uq_daily_analytics_tenant_campaign_step_mailbox_date",
             postgresql_nulls_not_distinct=True,
         ),
@@ -136,7 +153,9 @@ def upgrade() -> None:
 
     op.create_table(
         "warmup_interactions",
-        sa.Column("id", UUID(as_uuid=True), primary_key=True, server_default=sa.text("gen_random_uuid()")),
+        sa.Column(
+            "id", UUID(as_uuid=True), primary_key=True, server_default=sa.text("gen_random_uuid()")
+        ),
         _uuid("tenant_id", nullable=False),
         _uuid("mailbox_id", nullable=False),
         sa.Column("interaction_type", sa.Text(), nullable=False),
@@ -157,7 +176,9 @@ def upgrade() -> None:
 
     op.create_table(
         "warmup_daily_stats",
-        sa.Column("id", UUID(as_uuid=True), primary_key=True, server_default=sa.text("gen_random_uuid()")),
+        sa.Column(
+            "id", UUID(as_uuid=True), primary_key=True, server_default=sa.text("gen_random_uuid()")
+        ),
         _uuid("tenant_id", nullable=False),
         _uuid("mailbox_id", nullable=False),
         sa.Column("date", sa.Date(), nullable=False),
@@ -168,12 +189,19 @@ def upgrade() -> None:
         _now("created"),
         _now("updated"),
         # The guide's UNIQUE (mailbox_id, date), led by the tenant.
-        sa.UniqueConstraint("tenant_id", "mailbox_id", "date", name="uq_warmup_daily_stats_mailbox_date"),
+        sa.UniqueConstraint(
+            "tenant_id", "mailbox_id", "date", name="uq_warmup_daily_stats_mailbox_date"
+        ),
     )
     enable_tenant_rls("warmup_daily_stats")
 
 
 def downgrade() -> None:
-    for table in ("warmup_daily_stats", "warmup_interactions", "daily_analytics", *reversed(EVENT_TABLES)):
+    for table in (
+        "warmup_daily_stats",
+        "warmup_interactions",
+        "daily_analytics",
+        *reversed(EVENT_TABLES),
+    ):
         op.drop_table(table)
     # Roles are cluster-wide and may serve other databases: never dropped here.

@@ -26,8 +26,12 @@ def _ts(name: str, nullable: bool = True) -> sa.Column:
 
 def _stamps() -> list[sa.Column]:
     return [
-        sa.Column("created", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column(
+            "created", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column(
+            "updated", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
     ]
 
 
@@ -63,8 +67,12 @@ def upgrade() -> None:
         _ts("deleted"),
     )
     # Sign-up e-mails are globally unique (case-insensitive) among live users.
-    op.execute("CREATE UNIQUE INDEX uq_users_email_live ON users (lower(email)) WHERE deleted IS NULL")
-    op.execute("CREATE INDEX idx_users_deleted_soft_delete ON users (deleted) WHERE deleted IS NOT NULL")
+    op.execute(
+        "CREATE UNIQUE INDEX uq_users_email_live ON users (lower(email)) WHERE deleted IS NULL"
+    )
+    op.execute(
+        "CREATE INDEX idx_users_deleted_soft_delete ON users (deleted) WHERE deleted IS NOT NULL"
+    )
     # Users are global (one person, several tenants). The app role may read only the users
     # who are members of the current tenant: the subquery on tenant_users is itself under
     # RLS. Writes go through the system role.
@@ -81,8 +89,12 @@ def upgrade() -> None:
         sa.Column("email", sa.Text()),
         *_stamps(),
         _ts("deleted"),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name="fk_tenant_users_tenant", ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_tenant_users_user", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name="fk_tenant_users_tenant", ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name="fk_tenant_users_user", ondelete="CASCADE"
+        ),
     )
     op.create_index("idx_tenant_users_user", "tenant_users", ["user_id"])
     enable_tenant_rls("tenant_users")
@@ -132,8 +144,12 @@ def upgrade() -> None:
         *_stamps(),
         _ts("deleted"),
         sa.UniqueConstraint("tenant_id", "id", name="uq_companies_tenant_id_id"),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name="fk_companies_tenant", ondelete="CASCADE"),
-        sa.CheckConstraint("status IN ('active', 'inactive', 'archived')", name="ck_companies_status"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name="fk_companies_tenant", ondelete="CASCADE"
+        ),
+        sa.CheckConstraint(
+            "status IN ('active', 'inactive', 'archived')", name="ck_companies_status"
+        ),
     )
     op.create_index("idx_companies_domain", "companies", ["domain"])
     # One default workspace per tenant, made by the provisioning workflow (idempotently).
@@ -149,17 +165,27 @@ def upgrade() -> None:
         sa.Column("stripe_customer_id", sa.Text()),
         sa.Column("billing_email", sa.Text()),
         sa.Column("billing_address", JSONB(), nullable=False, server_default="{}"),
-        sa.Column("notify_on_billing_changes", sa.Boolean(), nullable=False, server_default=sa.false()),
-        sa.Column("notify_on_system_updates", sa.Boolean(), nullable=False, server_default=sa.false()),
-        sa.Column("notify_on_security_alerts", sa.Boolean(), nullable=False, server_default=sa.true()),
+        sa.Column(
+            "notify_on_billing_changes", sa.Boolean(), nullable=False, server_default=sa.false()
+        ),
+        sa.Column(
+            "notify_on_system_updates", sa.Boolean(), nullable=False, server_default=sa.false()
+        ),
+        sa.Column(
+            "notify_on_security_alerts", sa.Boolean(), nullable=False, server_default=sa.true()
+        ),
         sa.Column("theme_primary_color", sa.Text()),
         sa.Column("theme_logo_url", sa.Text()),
         sa.Column("theme_favicon_url", sa.Text()),
-        sa.Column("ui_sidebar_default_collapsed", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column(
+            "ui_sidebar_default_collapsed", sa.Boolean(), nullable=False, server_default=sa.false()
+        ),
         sa.Column("ui_date_format", sa.Text()),
         sa.Column("ui_timezone", sa.Text(), nullable=False, server_default="UTC"),
         *_stamps(),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name="fk_tenant_config_tenant", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name="fk_tenant_config_tenant", ondelete="CASCADE"
+        ),
     )
     enable_tenant_rls("tenant_config")
 
@@ -167,25 +193,56 @@ def upgrade() -> None:
         "tenant_policies",
         sa.Column("tenant_id", UUID(as_uuid=True), primary_key=True),
         sa.Column("password_min_length", sa.Integer(), nullable=False, server_default="8"),
-        sa.Column("password_require_uppercase", sa.Boolean(), nullable=False, server_default=sa.false()),
-        sa.Column("password_require_numbers", sa.Boolean(), nullable=False, server_default=sa.false()),
-        sa.Column("password_require_symbols", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column(
+            "password_require_uppercase", sa.Boolean(), nullable=False, server_default=sa.false()
+        ),
+        sa.Column(
+            "password_require_numbers", sa.Boolean(), nullable=False, server_default=sa.false()
+        ),
+        sa.Column(
+            "password_require_symbols", sa.Boolean(), nullable=False, server_default=sa.false()
+        ),
         sa.Column("session_timeout_minutes", sa.Integer(), nullable=False, server_default="480"),
         sa.Column("max_login_attempts", sa.Integer(), nullable=False, server_default="5"),
-        sa.Column("account_lockout_duration_minutes", sa.Integer(), nullable=False, server_default="30"),
+        sa.Column(
+            "account_lockout_duration_minutes", sa.Integer(), nullable=False, server_default="30"
+        ),
         sa.Column("two_factor_required", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("mfa_type", sa.Text()),
         sa.Column("allow_backup_codes", sa.Boolean(), nullable=False, server_default=sa.true()),
-        sa.Column("device_tracking_enabled", sa.Boolean(), nullable=False, server_default=sa.false()),
-        sa.Column("geographic_alerts_enabled", sa.Boolean(), nullable=False, server_default=sa.false()),
-        sa.Column("suspicious_activity_monitoring", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column(
+            "device_tracking_enabled", sa.Boolean(), nullable=False, server_default=sa.false()
+        ),
+        sa.Column(
+            "geographic_alerts_enabled", sa.Boolean(), nullable=False, server_default=sa.false()
+        ),
+        sa.Column(
+            "suspicious_activity_monitoring",
+            sa.Boolean(),
+            nullable=False,
+            server_default=sa.false(),
+        ),
         sa.Column("company_default_status", sa.Text(), nullable=False, server_default="active"),
-        sa.Column("company_allow_member_invites", sa.Boolean(), nullable=False, server_default=sa.true()),
-        sa.Column("company_auto_approve_members", sa.Boolean(), nullable=False, server_default=sa.false()),
-        sa.Column("company_require_email_verification", sa.Boolean(), nullable=False, server_default=sa.true()),
+        sa.Column(
+            "company_allow_member_invites", sa.Boolean(), nullable=False, server_default=sa.true()
+        ),
+        sa.Column(
+            "company_auto_approve_members", sa.Boolean(), nullable=False, server_default=sa.false()
+        ),
+        sa.Column(
+            "company_require_email_verification",
+            sa.Boolean(),
+            nullable=False,
+            server_default=sa.true(),
+        ),
         *_stamps(),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name="fk_tenant_policies_tenant", ondelete="CASCADE"),
-        sa.CheckConstraint("mfa_type IS NULL OR mfa_type IN ('totp', 'sms', 'email')", name="ck_tenant_policies_mfa_type"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name="fk_tenant_policies_tenant", ondelete="CASCADE"
+        ),
+        sa.CheckConstraint(
+            "mfa_type IS NULL OR mfa_type IN ('totp', 'sms', 'email')",
+            name="ck_tenant_policies_mfa_type",
+        ),
     )
     enable_tenant_rls("tenant_policies")
 
@@ -202,7 +259,9 @@ def upgrade() -> None:
         sa.Column("marketing_emails", sa.Boolean(), nullable=False, server_default=sa.false()),
         *_stamps(),
         sa.UniqueConstraint("user_id", name="uq_user_preferences_user"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_user_preferences_user", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name="fk_user_preferences_user", ondelete="CASCADE"
+        ),
     )
     grant_roles("user_preferences")
 

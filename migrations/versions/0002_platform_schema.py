@@ -30,7 +30,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _id() -> sa.Column:
-    return sa.Column("id", UUID(as_uuid=True), primary_key=True, server_default=sa.text("gen_random_uuid()"))
+    return sa.Column(
+        "id", UUID(as_uuid=True), primary_key=True, server_default=sa.text("gen_random_uuid()")
+    )
 
 
 def _uuid(name: str, nullable: bool = True) -> sa.Column:
@@ -38,7 +40,9 @@ def _uuid(name: str, nullable: bool = True) -> sa.Column:
 
 
 def _text(name: str, nullable: bool = True, default: str | None = None) -> sa.Column:
-    return sa.Column(name, sa.Text(), nullable=nullable if default is None else False, server_default=default)
+    return sa.Column(
+        name, sa.Text(), nullable=nullable if default is None else False, server_default=default
+    )
 
 
 def _int(name: str, default: int | None = None, nullable: bool = True) -> sa.Column:
@@ -48,7 +52,9 @@ def _int(name: str, default: int | None = None, nullable: bool = True) -> sa.Col
 
 
 def _bool(name: str, default: bool) -> sa.Column:
-    return sa.Column(name, sa.Boolean(), nullable=False, server_default=sa.true() if default else sa.false())
+    return sa.Column(
+        name, sa.Boolean(), nullable=False, server_default=sa.true() if default else sa.false()
+    )
 
 
 def _jsonb(name: str) -> sa.Column:
@@ -71,7 +77,9 @@ def _money(name: str, nullable: bool = False) -> sa.Column:
     return sa.Column(name, sa.Numeric(10, 2), nullable=nullable)
 
 
-def _in(table: str, column: str, values: Sequence[str], nullable: bool = False) -> sa.CheckConstraint:
+def _in(
+    table: str, column: str, values: Sequence[str], nullable: bool = False
+) -> sa.CheckConstraint:
     allowed = ", ".join(f"'{v}'" for v in values)
     expr = f"{column} IN ({allowed})"
     if nullable:
@@ -107,7 +115,9 @@ def _tenant_table(name: str, *items: sa.Column | sa.Constraint) -> None:
         _uuid("tenant_id", nullable=False),
         *items,
         sa.UniqueConstraint("tenant_id", "id", name=f"uq_{name}_tenant_id_id"),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=f"fk_{name}_tenant", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=f"fk_{name}_tenant", ondelete="CASCADE"
+        ),
     )
     enable_tenant_rls(name)
 
@@ -123,16 +133,27 @@ def _app_reads(table: str) -> None:
     op.execute(f"GRANT SELECT ON {table} TO {APP_ROLE}")
 
 
-def _index(name: str, table: str, columns: str, where: str | None = None, unique: bool = False) -> None:
+def _index(
+    name: str, table: str, columns: str, where: str | None = None, unique: bool = False
+) -> None:
     # Raw SQL: expressions, DESC and predicates read as they run.
     kind = "UNIQUE INDEX" if unique else "INDEX"
-    op.execute(f"CREATE {kind} {name} ON {table} ({columns})" + (f" WHERE {where}" if where else ""))
+    op.execute(
+        f"CREATE {kind} {name} ON {table} ({columns})" + (f" WHERE {where}" if where else "")
+    )
 
 
 # Status vocabularies (the guide's, plus the states the workflows need; docs/schema.md).
 BILLING_CYCLES = ("monthly", "yearly")
 SUBSCRIPTION_STATUSES = (
-    "trialing", "active", "past_due", "canceled", "unpaid", "incomplete", "incomplete_expired", "paused",
+    "trialing",
+    "active",
+    "past_due",
+    "canceled",
+    "unpaid",
+    "incomplete",
+    "incomplete_expired",
+    "paused",
 )
 PAYMENT_STATUSES = ("pending", "processing", "succeeded", "failed", "canceled", "refunded")
 LEAD_STATUSES = ("active", "bounced", "unsubscribed", "replied", "complained", "erased")
@@ -146,15 +167,40 @@ CONDITION_TYPES = ("always", "no_reply", "no_open", "no_click")
 DIRECTIONS = ("inbound", "outbound")
 MESSAGE_TYPES = ("email", "bounce", "auto_reply", "complaint")
 MESSAGE_STATUSES = (
-    "queued", "reserved", "sent", "delivered", "bounced", "failed", "unknown", "opened", "replied", "received",
+    "queued",
+    "reserved",
+    "sent",
+    "delivered",
+    "bounced",
+    "failed",
+    "unknown",
+    "opened",
+    "replied",
+    "received",
 )
 BOUNCE_TYPES = ("hard", "soft")
 VPS_PROVIDERS = ("hostwinds", "local")
 VPS_STATUSES = ("provisioning", "active", "scheduled_decommission", "decommissioned", "failed")
-IP_STATUSES = ("available", "assigned", "warming", "warmed", "degraded", "burned", "quarantined", "released")
+IP_STATUSES = (
+    "available",
+    "assigned",
+    "warming",
+    "warmed",
+    "degraded",
+    "burned",
+    "quarantined",
+    "released",
+)
 REPUTATION_STATES = ("good", "fair", "poor", "critical")
 DOMAIN_VERIFICATION_STATUSES = ("pending", "verifying", "verified", "failed")
-EMAIL_ACCOUNT_STATUSES = ("active", "warming", "paused", "authentication_failed", "suspended", "deleted")
+EMAIL_ACCOUNT_STATUSES = (
+    "active",
+    "warming",
+    "paused",
+    "authentication_failed",
+    "suspended",
+    "deleted",
+)
 ASSIGNMENT_STATUSES = ("scheduled", "warming", "active", "expired")
 WARMUP_STATES = ("unwarmed", "warming", "warmed")
 CHANNELS = ("in_app", "email")
@@ -213,9 +259,17 @@ def _staff() -> None:
         _uuid("permission_id", nullable=False),
         *_stamps(),
         sa.PrimaryKeyConstraint("role_id", "permission_id", name="pk_staff_role_permissions"),
-        sa.ForeignKeyConstraint(["role_id"], ["staff_roles.id"], name="fk_staff_role_permissions_role", ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
-            ["permission_id"], ["permissions.id"], name="fk_staff_role_permissions_permission", ondelete="CASCADE"
+            ["role_id"],
+            ["staff_roles.id"],
+            name="fk_staff_role_permissions_role",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["permission_id"],
+            ["permissions.id"],
+            name="fk_staff_role_permissions_permission",
+            ondelete="CASCADE",
         ),
     )
     _index("idx_staff_role_permissions_permission_id", "staff_role_permissions", "permission_id")
@@ -226,7 +280,9 @@ def _staff() -> None:
         _text("notes"),
         *_stamps(),
         sa.PrimaryKeyConstraint("user_id", name="pk_staff_members"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_staff_members_user", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name="fk_staff_members_user", ondelete="CASCADE"
+        ),
         sa.ForeignKeyConstraint(["role_id"], ["staff_roles.id"], name="fk_staff_members_role"),
     )
     _index("idx_staff_members_role_id", "staff_members", "role_id")
@@ -245,7 +301,9 @@ def _platform() -> None:
         _uuid("updated_by"),
         *_stamps(),
         sa.PrimaryKeyConstraint("key", name="pk_system_config"),
-        sa.ForeignKeyConstraint(["updated_by"], ["users.id"], name="fk_system_config_updated_by", ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["updated_by"], ["users.id"], name="fk_system_config_updated_by", ondelete="SET NULL"
+        ),
     )
     _index("idx_system_config_category", "system_config", "category")
     # May hold sensitive values: staff only.
@@ -261,7 +319,9 @@ def _platform() -> None:
         _uuid("updated_by"),
         *_stamps(),
         sa.UniqueConstraint("key", name="uq_feature_flags_key"),
-        sa.ForeignKeyConstraint(["updated_by"], ["users.id"], name="fk_feature_flags_updated_by", ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["updated_by"], ["users.id"], name="fk_feature_flags_updated_by", ondelete="SET NULL"
+        ),
         _check("feature_flags", "rollout_percentage", "rollout_percentage BETWEEN 0 AND 100"),
     )
     _app_reads("feature_flags")
@@ -302,13 +362,21 @@ def _billing() -> None:
         _ts("expires"),
         _bool("auto_renew", True),
         *_stamps(),
-        sa.UniqueConstraint("stripe_subscription_id", name="uq_subscriptions_stripe_subscription_id"),
+        sa.UniqueConstraint(
+            "stripe_subscription_id", name="uq_subscriptions_stripe_subscription_id"
+        ),
         sa.ForeignKeyConstraint(["plan_id"], ["plans.id"], name="fk_subscriptions_plan"),
-        sa.ForeignKeyConstraint(["pending_plan_id"], ["plans.id"], name="fk_subscriptions_pending_plan"),
+        sa.ForeignKeyConstraint(
+            ["pending_plan_id"], ["plans.id"], name="fk_subscriptions_pending_plan"
+        ),
         # Removing a member keeps the subscription: only the contact column is cleared.
         _fk(
-            "subscriptions", "billing_contact_user_id", "tenant_users", "user_id",
-            ondelete="SET NULL (billing_contact_user_id)", name="fk_subscriptions_billing_contact",
+            "subscriptions",
+            "billing_contact_user_id",
+            "tenant_users",
+            "user_id",
+            ondelete="SET NULL (billing_contact_user_id)",
+            name="fk_subscriptions_billing_contact",
         ),
         _in("subscriptions", "status", SUBSCRIPTION_STATUSES),
     )
@@ -327,8 +395,12 @@ def _billing() -> None:
         sa.UniqueConstraint("stripe_payment_id", name="uq_payments_stripe_payment_id"),
         _fk("payments", "subscription_id", "subscriptions"),
         _fk(
-            "payments", "initiated_by_user_id", "tenant_users", "user_id",
-            ondelete="SET NULL (initiated_by_user_id)", name="fk_payments_initiated_by",
+            "payments",
+            "initiated_by_user_id",
+            "tenant_users",
+            "user_id",
+            ondelete="SET NULL (initiated_by_user_id)",
+            name="fk_payments_initiated_by",
         ),
         _in("payments", "status", PAYMENT_STATUSES),
         _check("payments", "currency", CURRENCY),
@@ -357,7 +429,13 @@ def _leads() -> None:
         _in("leads", "status", LEAD_STATUSES),
     )
     # Import dedups on the address: one live lead per address per tenant.
-    _index("uq_leads_email_live", "leads", "tenant_id, lower(email)", where="deleted IS NULL", unique=True)
+    _index(
+        "uq_leads_email_live",
+        "leads",
+        "tenant_id, lower(email)",
+        where="deleted IS NULL",
+        unique=True,
+    )
     _index("idx_leads_status_filter", "leads", "tenant_id, status")
 
     _tenant_table(
@@ -381,7 +459,9 @@ def _leads() -> None:
         _uuid("lead_list_id", nullable=False),
         _uuid("lead_id", nullable=False),
         _now("created"),
-        sa.UniqueConstraint("tenant_id", "lead_list_id", "lead_id", name="uq_lead_list_members_list_lead"),
+        sa.UniqueConstraint(
+            "tenant_id", "lead_list_id", "lead_id", name="uq_lead_list_members_list_lead"
+        ),
         _fk("lead_list_members", "lead_list_id", "lead_lists", ondelete="CASCADE"),
         _fk("lead_list_members", "lead_id", "leads", ondelete="CASCADE"),
     )
@@ -418,10 +498,22 @@ def _content() -> None:
         _text("content_type", default="application/octet-stream"),
         sa.Column("body", sa.LargeBinary(), nullable=False),
         # Derived by the database from the body, so they cannot disagree with it.
-        sa.Column("sha256", sa.Text(), sa.Computed("encode(sha256(body), 'hex')", persisted=True), nullable=False),
-        sa.Column("size", sa.BigInteger(), sa.Computed("octet_length(body)", persisted=True), nullable=False),
+        sa.Column(
+            "sha256",
+            sa.Text(),
+            sa.Computed("encode(sha256(body), 'hex')", persisted=True),
+            nullable=False,
+        ),
+        sa.Column(
+            "size",
+            sa.BigInteger(),
+            sa.Computed("octet_length(body)", persisted=True),
+            nullable=False,
+        ),
         _now("created"),
-        sa.UniqueConstraint("tenant_id", "content_storage_key", name="uq_content_objects_tenant_key"),
+        sa.UniqueConstraint(
+            "tenant_id", "content_storage_key", name="uq_content_objects_tenant_key"
+        ),
     )
 
     _tenant_table("folders", _text("name", nullable=False), *_stamps())
@@ -436,14 +528,21 @@ def _content() -> None:
         *_stamps(),
         _ts("deleted"),
     )
-    _index("idx_templates_name_active", "templates", "tenant_id, name", where="is_active AND deleted IS NULL")
+    _index(
+        "idx_templates_name_active",
+        "templates",
+        "tenant_id, name",
+        where="is_active AND deleted IS NULL",
+    )
 
     _tenant_table(
         "templates_folders",
         _uuid("folder_id", nullable=False),
         _uuid("template_id", nullable=False),
         _now("created"),
-        sa.UniqueConstraint("tenant_id", "folder_id", "template_id", name="uq_templates_folders_folder_template"),
+        sa.UniqueConstraint(
+            "tenant_id", "folder_id", "template_id", name="uq_templates_folders_folder_template"
+        ),
         _fk("templates_folders", "folder_id", "folders", ondelete="CASCADE"),
         _fk("templates_folders", "template_id", "templates", ondelete="CASCADE"),
     )
@@ -464,7 +563,9 @@ def _content() -> None:
         _uuid("tag_id", nullable=False),
         _text("value"),
         *_stamps(),
-        sa.UniqueConstraint("tenant_id", "template_id", "tag_id", name="uq_template_tags_template_tag"),
+        sa.UniqueConstraint(
+            "tenant_id", "template_id", "tag_id", name="uq_template_tags_template_tag"
+        ),
         _fk("template_tags", "template_id", "templates", ondelete="CASCADE"),
         _fk("template_tags", "tag_id", "tags", ondelete="CASCADE"),
     )
@@ -488,10 +589,14 @@ def _infra() -> None:
         _ts("current_billing_period_end"),
         _ts("decommission_scheduled_for"),
         *_stamps(),
-        sa.UniqueConstraint("provider", "provider_instance_id", name="uq_vps_instances_provider_instance"),
+        sa.UniqueConstraint(
+            "provider", "provider_instance_id", name="uq_vps_instances_provider_instance"
+        ),
         _in("vps_instances", "provider", VPS_PROVIDERS),
         _in("vps_instances", "status", VPS_STATUSES),
-        _check("vps_instances", "billing_day", "billing_day IS NULL OR billing_day BETWEEN 1 AND 31"),
+        _check(
+            "vps_instances", "billing_day", "billing_day IS NULL OR billing_day BETWEEN 1 AND 31"
+        ),
     )
     # The lifecycle workflows and staff look VPS up by state and address across tenants.
     _index("idx_vps_instances_status", "vps_instances", "status")
@@ -513,10 +618,15 @@ def _infra() -> None:
     )
     # An address sends for one tenant at a time (released rows are history).
     _index(
-        "uq_smtp_ip_addresses_ip_address_live", "smtp_ip_addresses", "ip_address",
-        where="status <> 'released'", unique=True,
+        "uq_smtp_ip_addresses_ip_address_live",
+        "smtp_ip_addresses",
+        "ip_address",
+        where="status <> 'released'",
+        unique=True,
     )
-    _index("idx_smtp_ip_addresses_vps_instance_id", "smtp_ip_addresses", "tenant_id, vps_instance_id")
+    _index(
+        "idx_smtp_ip_addresses_vps_instance_id", "smtp_ip_addresses", "tenant_id, vps_instance_id"
+    )
     _index("idx_smtp_ip_addresses_status_filter", "smtp_ip_addresses", "tenant_id, status")
 
     _tenant_table(
@@ -539,7 +649,13 @@ def _infra() -> None:
     # A domain is unique in the world, so across tenants (the API's one 409 on another
     # tenant's row); a deleted one may be added again.
     _index("uq_domains_domain_live", "domains", "domain", where="deleted IS NULL", unique=True)
-    _index("uq_domains_primary_tenant", "domains", "tenant_id", where="is_primary AND deleted IS NULL", unique=True)
+    _index(
+        "uq_domains_primary_tenant",
+        "domains",
+        "tenant_id",
+        where="is_primary AND deleted IS NULL",
+        unique=True,
+    )
     _index("idx_domains_company_id", "domains", "tenant_id, company_id")
     _index("idx_domains_verification_status_filter", "domains", "tenant_id, verification_status")
 
@@ -564,7 +680,13 @@ def _infra() -> None:
         _check("email_accounts", "daily_cap", "daily_cap > 0"),
     )
     # Inbound mail is routed by recipient before the tenant is known: unique worldwide.
-    _index("uq_email_accounts_email_live", "email_accounts", "email", where="deleted IS NULL", unique=True)
+    _index(
+        "uq_email_accounts_email_live",
+        "email_accounts",
+        "email",
+        where="deleted IS NULL",
+        unique=True,
+    )
     _index("idx_email_accounts_domain_id_status", "email_accounts", "tenant_id, domain_id, status")
 
     _tenant_table(
@@ -583,10 +705,17 @@ def _infra() -> None:
         _in("domain_ip_assignments", "warmup_state", WARMUP_STATES),
     )
     _index(
-        "uq_domain_ip_assignments_domain_ip_live", "domain_ip_assignments",
-        "tenant_id, domain_id, smtp_ip_address_id", where="status <> 'expired'", unique=True,
+        "uq_domain_ip_assignments_domain_ip_live",
+        "domain_ip_assignments",
+        "tenant_id, domain_id, smtp_ip_address_id",
+        where="status <> 'expired'",
+        unique=True,
     )
-    _index("idx_domain_ip_assignments_smtp_ip_address_id", "domain_ip_assignments", "tenant_id, smtp_ip_address_id")
+    _index(
+        "idx_domain_ip_assignments_smtp_ip_address_id",
+        "domain_ip_assignments",
+        "tenant_id, smtp_ip_address_id",
+    )
 
 
 # --- campaigns, the outbox and the capacity counters ---------------------------------------
@@ -610,7 +739,12 @@ def _campaigns() -> None:
         _check("campaigns", "daily_limit", "daily_limit IS NULL OR daily_limit > 0"),
     )
     _index("idx_campaigns_company_id_status", "campaigns", "tenant_id, company_id, status")
-    _index("idx_campaigns_scheduled_at_scheduled", "campaigns", "scheduled_at", where="scheduled_at IS NOT NULL")
+    _index(
+        "idx_campaigns_scheduled_at_scheduled",
+        "campaigns",
+        "scheduled_at",
+        where="scheduled_at IS NOT NULL",
+    )
 
     _tenant_table(
         "campaign_sequence_steps",
@@ -632,8 +766,12 @@ def _campaigns() -> None:
         *_stamps(),
         # Deferrable so a reorder can swap positions inside one transaction.
         sa.UniqueConstraint(
-            "tenant_id", "campaign_id", "step_order",
-            name="uq_campaign_sequence_steps_campaign_order", deferrable=True, initially="IMMEDIATE",
+            "tenant_id",
+            "campaign_id",
+            "step_order",
+            name="uq_campaign_sequence_steps_campaign_order",
+            deferrable=True,
+            initially="IMMEDIATE",
         ),
         _fk("campaign_sequence_steps", "campaign_id", "campaigns", ondelete="CASCADE"),
         _fk("campaign_sequence_steps", "email_account_id", "email_accounts"),
@@ -642,7 +780,8 @@ def _campaigns() -> None:
         _in("campaign_sequence_steps", "condition_type", CONDITION_TYPES, nullable=True),
         _check("campaign_sequence_steps", "step_order", "step_order >= 1"),
         _check(
-            "campaign_sequence_steps", "wait_duration_hours",
+            "campaign_sequence_steps",
+            "wait_duration_hours",
             "wait_duration_hours IS NULL OR wait_duration_hours >= 0",
         ),
     )
@@ -689,27 +828,48 @@ def _campaigns() -> None:
     # rows have no step and may share a Message-ID across mailboxes (one mail to two of our
     # addresses): unique per mailbox, which makes re-polling IMAP idempotent.
     _index(
-        "uq_inbox_message_refs_message_id_outbound", "inbox_message_refs", "message_id",
-        where="direction = 'outbound'", unique=True,
+        "uq_inbox_message_refs_message_id_outbound",
+        "inbox_message_refs",
+        "message_id",
+        where="direction = 'outbound'",
+        unique=True,
     )
     _index(
-        "uq_inbox_message_refs_campaign_lead_step", "inbox_message_refs",
-        "tenant_id, campaign_id, lead_id, step_id", where="direction = 'outbound'", unique=True,
+        "uq_inbox_message_refs_campaign_lead_step",
+        "inbox_message_refs",
+        "tenant_id, campaign_id, lead_id, step_id",
+        where="direction = 'outbound'",
+        unique=True,
     )
     _index(
-        "uq_inbox_message_refs_account_message_id_inbound", "inbox_message_refs",
-        "tenant_id, email_account_id, message_id", where="direction = 'inbound'", unique=True,
+        "uq_inbox_message_refs_account_message_id_inbound",
+        "inbox_message_refs",
+        "tenant_id, email_account_id, message_id",
+        where="direction = 'inbound'",
+        unique=True,
     )
-    _index("idx_inbox_message_refs_campaign_lead", "inbox_message_refs", "tenant_id, campaign_id, lead_id")
-    _index("idx_inbox_message_refs_lead_id_timeline", "inbox_message_refs", "tenant_id, lead_id, created")
     _index(
-        "idx_inbox_message_refs_parent_message_id_threading", "inbox_message_refs",
-        "tenant_id, parent_message_id", where="parent_message_id IS NOT NULL",
+        "idx_inbox_message_refs_campaign_lead",
+        "inbox_message_refs",
+        "tenant_id, campaign_id, lead_id",
+    )
+    _index(
+        "idx_inbox_message_refs_lead_id_timeline",
+        "inbox_message_refs",
+        "tenant_id, lead_id, created",
+    )
+    _index(
+        "idx_inbox_message_refs_parent_message_id_threading",
+        "inbox_message_refs",
+        "tenant_id, parent_message_id",
+        where="parent_message_id IS NOT NULL",
     )
     # Sends in doubt, shown to the tenant and never resent automatically.
     _index(
-        "idx_inbox_message_refs_status_unresolved", "inbox_message_refs",
-        "tenant_id, status", where="status IN ('reserved', 'unknown')",
+        "idx_inbox_message_refs_status_unresolved",
+        "inbox_message_refs",
+        "tenant_id, status",
+        where="status IN ('reserved', 'unknown')",
     )
 
     _tenant_table(
@@ -718,7 +878,9 @@ def _campaigns() -> None:
         sa.Column("day", sa.Date(), nullable=False),
         _int("sent_count", default=0),
         *_stamps(),
-        sa.UniqueConstraint("tenant_id", "email_account_id", "day", name="uq_mailbox_daily_counters_account_day"),
+        sa.UniqueConstraint(
+            "tenant_id", "email_account_id", "day", name="uq_mailbox_daily_counters_account_day"
+        ),
         _fk("mailbox_daily_counters", "email_account_id", "email_accounts", ondelete="CASCADE"),
         _check("mailbox_daily_counters", "sent_count", "sent_count >= 0"),
     )
@@ -744,7 +906,12 @@ def _notifications() -> None:
         _in("notifications", "channel", CHANNELS),
         _in("notifications", "severity", SEVERITIES),
     )
-    _index("idx_notifications_user_id_unread", "notifications", "tenant_id, user_id, created DESC", where="NOT is_read")
+    _index(
+        "idx_notifications_user_id_unread",
+        "notifications",
+        "tenant_id, user_id, created DESC",
+        where="NOT is_read",
+    )
     _index("idx_notifications_created_recent", "notifications", "tenant_id, created DESC")
 
     _tenant_table(
@@ -759,10 +926,18 @@ def _notifications() -> None:
         _ts("sent"),
         _ts("failed"),
         _text("last_error_message"),
-        _fk("transactional_emails", "user_id", "tenant_users", "user_id", ondelete="SET NULL (user_id)"),
+        _fk(
+            "transactional_emails",
+            "user_id",
+            "tenant_users",
+            "user_id",
+            ondelete="SET NULL (user_id)",
+        ),
         _in("transactional_emails", "status", TRANSACTIONAL_STATUSES),
     )
-    _index("idx_transactional_emails_queued_recent", "transactional_emails", "tenant_id, queued DESC")
+    _index(
+        "idx_transactional_emails_queued_recent", "transactional_emails", "tenant_id, queued DESC"
+    )
 
     # Staff alerts. Global and staff only: the application role cannot read any row, so an
     # alert about one tenant never reaches another. What a tenant should see is a
@@ -779,12 +954,18 @@ def _notifications() -> None:
         _uuid("tenant_id"),
         _uuid("user_id"),
         _now("created"),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name="fk_system_notifications_tenant", ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_system_notifications_user", ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name="fk_system_notifications_tenant", ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name="fk_system_notifications_user", ondelete="SET NULL"
+        ),
         _in("system_notifications", "severity", SEVERITIES),
     )
     _index(
-        "idx_system_notifications_severity_unresolved", "system_notifications", "severity, created DESC",
+        "idx_system_notifications_severity_unresolved",
+        "system_notifications",
+        "severity, created DESC",
         where="NOT is_resolved",
     )
     _index("idx_system_notifications_tenant_id", "system_notifications", "tenant_id")
@@ -824,7 +1005,9 @@ def _user_preferences_rls() -> None:
     member = "EXISTS (SELECT 1 FROM tenant_users tu WHERE tu.user_id = user_preferences.user_id)"
     op.execute("ALTER TABLE user_preferences ENABLE ROW LEVEL SECURITY")
     op.execute("ALTER TABLE user_preferences FORCE ROW LEVEL SECURITY")
-    op.execute(f"CREATE POLICY tenant_members ON user_preferences FOR ALL USING ({member}) WITH CHECK ({member})")
+    op.execute(
+        f"CREATE POLICY tenant_members ON user_preferences FOR ALL USING ({member}) WITH CHECK ({member})"
+    )
 
 
 # Children before parents.
@@ -865,7 +1048,9 @@ TABLES = (
 
 
 def downgrade() -> None:
-    op.drop_constraint("ck_tenant_policies_company_default_status", "tenant_policies", type_="check")
+    op.drop_constraint(
+        "ck_tenant_policies_company_default_status", "tenant_policies", type_="check"
+    )
     op.execute("DROP POLICY tenant_members ON user_preferences")
     op.execute("ALTER TABLE user_preferences NO FORCE ROW LEVEL SECURITY")
     op.execute("ALTER TABLE user_preferences DISABLE ROW LEVEL SECURITY")

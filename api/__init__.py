@@ -1,0 +1,1 @@
+"""FastAPI front end: validates, goes through repositories, starts and messages workflows."""

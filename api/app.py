@@ -1,0 +1,90 @@
+"""`create_app()`: the ASGI application, its lifespan and its middleware."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from penguinmails.secrets import SecretStoreUnavailable
+from redis.asyncio import Redis
+
+from api.errors import install_error_handlers
+from api.middleware import BodySizeLimitMiddleware, IpRateLimitMiddleware, RequestIdMiddleware
+from api.ratelimit import RateLimiter
+from api.routes import api_keys, codec, companies, health, tenants, users
+from api.services import Services
+from penguinmails.codec import EncryptionCodec
+from penguinmails.db import Database
+from penguinmails.logging import configure_logging
+from penguinmails.runtime import secret_store
+from penguinmails.settings import Settings, get_settings
+from penguinmails.stack.check import (
+    ServiceUnavailable,
+    check_postgres,
+    check_redis,
+    check_temporal,
+)
+from penguinmails.temporal import connect
+
+log = logging.getLogger("penguinmails.api")
+
+
+async def build_services(settings: Settings) -> Services:
+    """Reach every service once at start; an unreachable one fails with one clear line."""
+    await check_postgres(settings.app_database_url())
+    await check_redis(settings.redis_url or "")
+    await check_temporal(settings.temporal_address or "")
+    store = secret_store(settings)
+    key = await store.get_or_create_codec_key(settings.codec_key_path)
+    redis = Redis.from_url(settings.redis_url or "", decode_responses=False)
+    return Services(
+        settings=settings,
+        db=Database(settings),
+        redis=redis,
+        temporal=await connect(settings, key),
+        codec=EncryptionCodec(key),
+        limiter=RateLimiter(redis),
+    )
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or (services.settings if services else get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if services is None:
+            configure_logging(settings.log_level)
+            try:
+                app.state.services = await build_services(settings)
+            except (ServiceUnavailable, SecretStoreUnavailable) as exc:
+                log.error("%s", exc)  # one line naming the service, no traceback
+                raise SystemExit(1) from None
+        yield
+        if services is None:
+            await app.state.services.close()
+
+    app = FastAPI(
+        title="PenguinMails API",
+        version="1.0.0",
+        lifespan=lifespan,
+        description="Multi-tenant cold e-mail campaigns. Authenticate with `Authorization: Bearer <api key>`.",
+    )
+    if services is not None:  # injected (tests): usable even without running the lifespan
+        app.state.services = services
+    install_error_handlers(app)
+    for router in (health, tenants, api_keys, companies, users, codec):
+        app.include_router(router.router)
+    # Outermost first: request id wraps everything, so even a 413 or 429 line carries it.
+    app.add_middleware(IpRateLimitMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace", "X-Request-ID"],
+    )
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,172 @@
+"""Pure ASGI middleware: request id, body size limit, per-IP rate limit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from penguinmails.logging import request_id_var
+
+log = logging.getLogger("penguinmails.api")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# The codec endpoint may carry a staff key in its path (for the Temporal UI): never log it.
+_REDACT = re.compile(r"^(/staff/codec/)(?!decode$|encode$)[^/]+")
+EXEMPT_PATHS = ("/healthz", "/readyz")
+
+
+async def _send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    body = json.dumps({"error": {"code": code, "message": message, "details": None}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestIdMiddleware:
+    """Takes a well-formed `X-Request-ID` or makes one; every log line of the request has it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            path = _REDACT.sub(r"\1<redacted>", scope["path"])
+            elapsed = (time.perf_counter() - started) * 1000
+            log.info("%s %s %s %.1fms", scope["method"], path, status, elapsed)
+            request_id_var.reset(token)
+
+
+class BodySizeLimitMiddleware:
+    """413 for a declared Content-Length over the limit, and for a streamed body that
+    grows past it (chunked uploads declare nothing)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.max_bytes
+            except ValueError:
+                await _send_error(send, 400, "bad_request", "invalid Content-Length")
+                return
+            if too_big:
+                await _send_error(
+                    send, 413, "payload_too_large", f"body exceeds {self.max_bytes} bytes"
+                )
+                return
+
+        seen = 0
+        started = False
+        rejected = False
+
+        async def limited_receive() -> Message:
+            # Frameworks turn any error raised while reading the body into their own 400, so
+            # an overflow answers 413 right here and tells the app the client went away.
+            nonlocal seen, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    rejected = True
+                    if not started:
+                        await _send_error(send, 413, "payload_too_large", self._too_large)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if rejected:
+                return  # the 413 is already on the wire
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not rejected:
+                raise
+
+    @property
+    def _too_large(self) -> str:
+        return f"body exceeds {self.max_bytes} bytes"
+
+
+class IpRateLimitMiddleware:
+    """Per-client-IP limit for every request, before authentication spends any work."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        app: Any = scope["app"]
+        services = getattr(app.state, "services", None)
+        if services is None:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        ip = client[0] if client else "unknown"
+        decision = await services.limiter.hit(
+            "ip", ip, services.settings.rate_limit_per_ip_per_minute
+        )
+        if not decision.allowed:
+            await _send_error(
+                send,
+                429,
+                "rate_limited",
+                "too many requests from this address",
+                [(b"retry-after", str(decision.retry_after).encode())],
+            )
+            return
+        await self.app(scope, receive, send)

@@ -1,0 +1,59 @@
+"""Cursor pagination: `?limit=&cursor=` in, `{"items", "next_cursor"}` out."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+from uuid import UUID
+
+from fastapi import Query
+from pydantic import BaseModel
+
+from api.errors import ApiError
+from penguinmails.repositories.pagination import Cursor
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(created: datetime, id_: UUID) -> str:
+    raw = f"{created.isoformat()}|{id_}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(value: str | None) -> Cursor | None:
+    if not value:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        created, id_ = raw.split("|", 1)
+        return Cursor(created=datetime.fromisoformat(created), id=UUID(id_))
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid cursor", details={"field": "query.cursor"}) from exc
+
+
+class PageParams:
+    def __init__(
+        self,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> None:
+        self.limit = limit
+        self.cursor = decode_cursor(cursor)
+
+
+def page(
+    rows: Sequence[Any], limit: int, to_item: Callable[[Any], T], key: Callable[[Any], Any]
+) -> Page[T]:
+    """Build a page from `limit + 1` rows; `key(row)` gives the row's (created, id)."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(*key(rows[-1])) if more and rows else None
+    return Page(items=[to_item(r) for r in rows], next_cursor=next_cursor)

@@ -1,0 +1,59 @@
+"""API keys: listed by prefix, created (shown once) and revoked by owners and admins."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends
+
+from api.deps import AdminDep, PrincipalDep, ServicesDep
+from api.errors import ApiError, not_found
+from api.pagination import Page, PageParams, page
+from api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
+from penguinmails.repositories.api_keys import ApiKeyRepository
+from penguinmails.repositories.users import UserRepository
+from penguinmails.security import generate_key
+
+router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
+
+
+@router.post("", status_code=201, response_model=ApiKeyCreated)
+async def create_api_key(
+    body: ApiKeyCreate, principal: AdminDep, services: ServicesDep
+) -> ApiKeyCreated:
+    new = generate_key()
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        holder = body.user_id or principal.user_id
+        if holder != principal.user_id:
+            member = await UserRepository(session).get_member(holder)
+            if member is None:
+                raise not_found("user")
+            # A key acts with its holder's roles: only an owner may mint an owner's key.
+            if "owner" in member[1].roles and not principal.has_any("owner"):
+                raise ApiError(403, "only an owner may issue a key to an owner")
+        key = await ApiKeyRepository(session).create(
+            principal.tenant_id, holder, body.name, new.prefix, new.key_hash
+        )
+    public = ApiKeyPublic.model_validate(key)
+    return ApiKeyCreated(**public.model_dump(), key=new.plaintext)
+
+
+@router.get("", response_model=Page[ApiKeyPublic])
+async def list_api_keys(
+    principal: PrincipalDep, services: ServicesDep, params: Annotated[PageParams, Depends()]
+) -> Page[ApiKeyPublic]:
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        rows = await ApiKeyRepository(session).list(params.cursor, params.limit)
+    return page(rows, params.limit, ApiKeyPublic.model_validate, lambda k: (k.created, k.id))
+
+
+@router.delete("/{key_id}", response_model=ApiKeyPublic)
+async def revoke_api_key(key_id: UUID, principal: AdminDep, services: ServicesDep) -> ApiKeyPublic:
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        repo = ApiKeyRepository(session)
+        key = await repo.get(key_id)
+        if key is None:
+            raise not_found("API key")
+        key = await repo.revoke(key)
+    return ApiKeyPublic.model_validate(key)

@@ -1,0 +1,69 @@
+"""Companies (workspaces): members read, owners and admins write."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Response
+
+from api.deps import AdminDep, PrincipalDep, ServicesDep
+from api.errors import not_found
+from api.pagination import Page, PageParams, page
+from api.schemas.companies import CompanyCreate, CompanyPublic, CompanyUpdate
+from penguinmails.repositories.companies import CompanyRepository
+
+router = APIRouter(prefix="/v1/companies", tags=["companies"])
+
+
+@router.post("", status_code=201, response_model=CompanyPublic)
+async def create_company(
+    body: CompanyCreate, principal: AdminDep, services: ServicesDep
+) -> CompanyPublic:
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        company = await CompanyRepository(session).create(principal.tenant_id, **body.model_dump())
+    return CompanyPublic.model_validate(company)
+
+
+@router.get("", response_model=Page[CompanyPublic])
+async def list_companies(
+    principal: PrincipalDep, services: ServicesDep, params: Annotated[PageParams, Depends()]
+) -> Page[CompanyPublic]:
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        rows = await CompanyRepository(session).list(params.cursor, params.limit)
+    return page(rows, params.limit, CompanyPublic.model_validate, lambda c: (c.created, c.id))
+
+
+@router.get("/{company_id}", response_model=CompanyPublic)
+async def get_company(
+    company_id: UUID, principal: PrincipalDep, services: ServicesDep
+) -> CompanyPublic:
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        company = await CompanyRepository(session).get(company_id)
+    if company is None:
+        raise not_found("company")
+    return CompanyPublic.model_validate(company)
+
+
+@router.patch("/{company_id}", response_model=CompanyPublic)
+async def update_company(
+    company_id: UUID, body: CompanyUpdate, principal: AdminDep, services: ServicesDep
+) -> CompanyPublic:
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        repo = CompanyRepository(session)
+        company = await repo.get(company_id)
+        if company is None:
+            raise not_found("company")
+        company = await repo.update(company, **body.model_dump(exclude_unset=True))
+    return CompanyPublic.model_validate(company)
+
+
+@router.delete("/{company_id}", status_code=204)
+async def delete_company(company_id: UUID, principal: AdminDep, services: ServicesDep) -> Response:
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        repo = CompanyRepository(session)
+        company = await repo.get(company_id)
+        if company is None:
+            raise not_found("company")
+        await repo.soft_delete(company)
+    return Response(status_code=204)

@@ -1,0 +1,95 @@
+"""Users of the caller's tenant and their roles."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Response
+from sqlalchemy.exc import IntegrityError
+
+from api.deps import AdminDep, OwnerDep, PrincipalDep, ServicesDep
+from api.errors import ApiError, not_found
+from api.pagination import Page, PageParams, page
+from api.schemas.users import UserInvite, UserPublic, UserRolesUpdate
+from penguinmails.models.tenancy import TenantUser, User
+from penguinmails.repositories.api_keys import ApiKeyRepository
+from penguinmails.repositories.users import UserRepository
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+
+
+def _public(row: tuple[User, TenantUser]) -> UserPublic:
+    user, member = row
+    return UserPublic(
+        id=user.id, email=user.email, name=user.name, roles=member.roles, created=user.created
+    )
+
+
+@router.get("", response_model=Page[UserPublic])
+async def list_users(
+    principal: PrincipalDep, services: ServicesDep, params: Annotated[PageParams, Depends()]
+) -> Page[UserPublic]:
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        rows = await UserRepository(session).list_members(params.cursor, params.limit)
+    return page(rows, params.limit, _public, lambda r: (r[0].created, r[0].id))
+
+
+@router.get("/{user_id}", response_model=UserPublic)
+async def get_user(user_id: UUID, principal: PrincipalDep, services: ServicesDep) -> UserPublic:
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        row = await UserRepository(session).get_member(user_id)
+    if row is None:
+        raise not_found("user")
+    return _public(row)
+
+
+@router.post("", status_code=201, response_model=UserPublic)
+async def add_user(body: UserInvite, principal: AdminDep, services: ServicesDep) -> UserPublic:
+    if "owner" in body.roles and not principal.has_any("owner"):
+        raise ApiError(403, "only an owner may grant the owner role")
+    try:
+        # Users are global: finding or creating one needs the system role. The membership
+        # row carries the caller's tenant, taken from the key.
+        async with services.db.admin_session() as session:
+            users = UserRepository(session)
+            user = await users.find_by_email(str(body.email)) or await users.create(
+                str(body.email), body.name
+            )
+            member = await users.add_membership(principal.tenant_id, user, body.roles)
+    except IntegrityError as exc:
+        raise ApiError(409, "this user is already a member", code="already_member") from exc
+    return _public((user, member))
+
+
+@router.patch("/{user_id}", response_model=UserPublic)
+async def set_roles(
+    user_id: UUID, body: UserRolesUpdate, principal: OwnerDep, services: ServicesDep
+) -> UserPublic:
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        users = UserRepository(session)
+        row = await users.get_member(user_id)
+        if row is None:
+            raise not_found("user")
+        if (
+            "owner" in row[1].roles
+            and "owner" not in body.roles
+            and await users.count_owners() <= 1
+        ):
+            raise ApiError(409, "a tenant keeps at least one owner", code="last_owner")
+        member = await users.set_roles(row[1], body.roles)
+    return _public((row[0], member))
+
+
+@router.delete("/{user_id}", status_code=204)
+async def remove_user(user_id: UUID, principal: OwnerDep, services: ServicesDep) -> Response:
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        users = UserRepository(session)
+        row = await users.get_member(user_id)
+        if row is None:
+            raise not_found("user")
+        if "owner" in row[1].roles and await users.count_owners() <= 1:
+            raise ApiError(409, "a tenant keeps at least one owner", code="last_owner")
+        await users.remove_member(row[1])
+        await ApiKeyRepository(session).revoke_for_user(user_id)
+    return Response(status_code=204)

@@ -1,0 +1,72 @@
+"""API keys: stored as a SHA-256 of the secret, found by their public prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from penguinmails.models.base import utcnow
+from penguinmails.models.tenancy import ApiKey
+from penguinmails.repositories.pagination import Cursor, after
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    api_key_id: UUID
+    tenant_id: UUID
+    user_id: UUID
+    key_hash: str
+    roles: list[str]
+
+
+class ApiKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lookup(self, prefix: str) -> KeyRecord | None:
+        """Through the SECURITY DEFINER function: works before the tenant is known."""
+        row = (
+            await self.session.execute(
+                text(
+                    "SELECT api_key_id, tenant_id, user_id, key_hash, roles FROM auth_api_key(:p)"
+                ),
+                {"p": prefix},
+            )
+        ).first()
+        if row is None:
+            return None
+        return KeyRecord(row[0], row[1], row[2], row[3], list(row[4] or []))
+
+    async def create(
+        self, tenant_id: UUID, user_id: UUID, name: str, prefix: str, key_hash: str
+    ) -> ApiKey:
+        key = ApiKey(
+            tenant_id=tenant_id, user_id=user_id, name=name, prefix=prefix, key_hash=key_hash
+        )
+        self.session.add(key)
+        await self.session.flush()
+        return key
+
+    async def get(self, key_id: UUID) -> ApiKey | None:
+        return (await self.session.exec(select(ApiKey).where(ApiKey.id == key_id))).first()
+
+    async def list(self, cursor: Cursor | None, limit: int) -> list[ApiKey]:
+        return list((await self.session.exec(after(select(ApiKey), ApiKey, cursor, limit))).all())
+
+    async def revoke(self, key: ApiKey) -> ApiKey:
+        if key.revoked is None:
+            key.revoked = utcnow()
+            self.session.add(key)
+            await self.session.flush()
+        return key
+
+    async def revoke_for_user(self, user_id: UUID) -> None:
+        keys = await self.session.exec(
+            select(ApiKey).where(ApiKey.user_id == user_id, col(ApiKey.revoked).is_(None))
+        )
+        for key in keys.all():
+            await self.revoke(key)

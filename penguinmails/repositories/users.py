@@ -1,0 +1,80 @@
+"""Users (global) and their membership of a tenant (`tenant_users`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from penguinmails.models.base import utcnow
+from penguinmails.models.tenancy import TenantUser, User
+from penguinmails.repositories.pagination import Cursor, after
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def find_by_email(self, email: str) -> User | None:
+        """Live user with this e-mail, case-insensitively (system role: before any tenant)."""
+        result = await self.session.exec(
+            select(User).where(func.lower(User.email) == email.lower(), col(User.deleted).is_(None))
+        )
+        return result.first()
+
+    async def create(self, email: str, name: str | None = None) -> User:
+        user = User(email=email, name=name)
+        self.session.add(user)
+        await self.session.flush()
+        return user
+
+    async def add_membership(self, tenant_id: UUID, user: User, roles: Sequence[str]) -> TenantUser:
+        member = TenantUser(
+            tenant_id=tenant_id, user_id=user.id, roles=list(roles), email=user.email
+        )
+        self.session.add(member)
+        await self.session.flush()
+        return member
+
+    async def get_member(self, user_id: UUID) -> tuple[User, TenantUser] | None:
+        stmt = (
+            select(User, TenantUser)
+            .join(TenantUser, col(TenantUser.user_id) == col(User.id))
+            .where(User.id == user_id, col(TenantUser.deleted).is_(None))
+        )
+        row = (await self.session.exec(stmt)).first()
+        return (row[0], row[1]) if row else None
+
+    async def list_members(
+        self, cursor: Cursor | None, limit: int
+    ) -> list[tuple[User, TenantUser]]:
+        stmt = (
+            select(User, TenantUser)
+            .join(TenantUser, col(TenantUser.user_id) == col(User.id))
+            .where(col(TenantUser.deleted).is_(None))
+        )
+        rows = (await self.session.exec(after(stmt, User, cursor, limit))).all()
+        return [(u, m) for u, m in rows]
+
+    async def set_roles(self, member: TenantUser, roles: Sequence[str]) -> TenantUser:
+        member.roles = list(roles)
+        member.updated = utcnow()
+        self.session.add(member)
+        await self.session.flush()
+        return member
+
+    async def remove_member(self, member: TenantUser) -> None:
+        member.deleted = utcnow()
+        self.session.add(member)
+        await self.session.flush()
+
+    async def count_owners(self) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(TenantUser)
+            .where(col(TenantUser.deleted).is_(None), col(TenantUser.roles).contains(["owner"]))
+        )
+        return int((await self.session.exec(stmt)).one())

@@ -1,0 +1,40 @@
+import httpx
+
+from tests.api.conftest import Tenant
+
+
+async def test_key_lifecycle(api: httpx.AsyncClient, tenant_a: Tenant) -> None:
+    created = await api.post("/v1/api-keys", json={"name": "CI"}, headers=tenant_a.auth)
+    assert created.status_code == 201
+    body = created.json()
+    key = body["key"]
+    assert key.startswith(f"pm_{body['prefix']}_")
+
+    listed = (await api.get("/v1/api-keys", headers=tenant_a.auth)).json()["items"]
+    mine = [k for k in listed if k["id"] == body["id"]]
+    assert mine and "key" not in mine[0] and "key_hash" not in mine[0]
+    assert all(key not in str(k) for k in listed)
+
+    h = {"Authorization": f"Bearer {key}"}
+    assert (await api.get("/v1/tenants/me", headers=h)).status_code == 200
+    revoked = await api.delete(f"/v1/api-keys/{body['id']}", headers=tenant_a.auth)
+    assert revoked.status_code == 200 and revoked.json()["revoked"] is not None
+    r = await api.get("/v1/tenants/me", headers=h)
+    assert r.status_code == 401
+    assert (await api.get("/v1/tenants/me", headers=tenant_a.auth)).status_code == 200
+
+
+async def test_keys_of_another_tenant_are_invisible(
+    api: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    b_keys = (await api.get("/v1/api-keys", headers=tenant_b.auth)).json()["items"]
+    a_keys = (await api.get("/v1/api-keys", headers=tenant_a.auth)).json()["items"]
+    assert not {k["id"] for k in b_keys} & {k["id"] for k in a_keys}
+    r = await api.delete(f"/v1/api-keys/{b_keys[0]['id']}", headers=tenant_a.auth)
+    assert r.status_code == 404
+    assert (await api.get("/v1/tenants/me", headers=tenant_b.auth)).status_code == 200
+    # issuing a key to B's owner from A: B's user is not a member of A
+    r = await api.post(
+        "/v1/api-keys", json={"name": "x", "user_id": tenant_b.user_id}, headers=tenant_a.auth
+    )
+    assert r.status_code == 404

@@ -1,0 +1,89 @@
+import httpx
+
+from tests.api.conftest import Tenant, key_for_member
+
+
+async def _invite(
+    api: httpx.AsyncClient, by: Tenant, email: str, roles: list[str]
+) -> httpx.Response:
+    return await api.post("/v1/users", json={"email": email, "roles": roles}, headers=by.auth)
+
+
+async def test_owner_invites_lists_and_changes_roles(
+    api: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    r = await _invite(api, tenant_a, "ann@example.com", ["admin"])
+    assert r.status_code == 201
+    ann = r.json()
+    assert ann["roles"] == ["admin"]
+    listed = (await api.get("/v1/users", headers=tenant_a.auth)).json()["items"]
+    assert {u["email"] for u in listed} >= {"ann@example.com"}
+    assert any(u["id"] == tenant_a.user_id and u["roles"] == ["owner"] for u in listed)
+    again = await _invite(api, tenant_a, "ann@example.com", ["member"])
+    assert again.status_code == 409
+
+    r = await api.patch(f"/v1/users/{ann['id']}", json={"roles": ["member"]}, headers=tenant_a.auth)
+    assert r.status_code == 200 and r.json()["roles"] == ["member"]
+    r = await api.patch(f"/v1/users/{ann['id']}", json={"roles": ["god"]}, headers=tenant_a.auth)
+    assert r.status_code == 422
+
+
+async def test_one_person_in_two_tenants_sees_only_each_tenant(
+    api: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    a = await _invite(api, tenant_a, "shared@example.com", ["member"])
+    b = await _invite(api, tenant_b, "shared@example.com", ["admin"])
+    assert a.json()["id"] == b.json()["id"]  # the same global user
+    assert a.json()["roles"] == ["member"] and b.json()["roles"] == ["admin"]
+    a_users = {u["id"] for u in (await api.get("/v1/users", headers=tenant_a.auth)).json()["items"]}
+    assert tenant_b.user_id not in a_users
+    # B's owner is invisible to A: 404 exactly like a missing id.
+    assert (
+        await api.get(f"/v1/users/{tenant_b.user_id}", headers=tenant_a.auth)
+    ).status_code == 404
+
+
+async def test_roles_are_enforced_on_writes(api: httpx.AsyncClient, tenant_a: Tenant) -> None:
+    admin = (await _invite(api, tenant_a, "adm@example.com", ["admin"])).json()
+    member = (await _invite(api, tenant_a, "mem@example.com", ["member"])).json()
+    admin_h = {"Authorization": f"Bearer {await key_for_member(api, tenant_a, admin['id'])}"}
+    member_h = {"Authorization": f"Bearer {await key_for_member(api, tenant_a, member['id'])}"}
+
+    # member: reads only
+    assert (await api.get("/v1/users", headers=member_h)).status_code == 200
+    assert (
+        await _invite(
+            api, Tenant("", "", member_h["Authorization"][7:]), "x@example.com", ["member"]
+        )
+    ).status_code == 403
+    assert (await api.post("/v1/api-keys", json={"name": "k"}, headers=member_h)).status_code == 403
+    # admin: may invite members, not owners; may not change roles (owner only)
+    admin_t = Tenant("", "", admin_h["Authorization"][7:])
+    assert (await _invite(api, admin_t, "new@example.com", ["member"])).status_code == 201
+    assert (await _invite(api, admin_t, "boss@example.com", ["owner"])).status_code == 403
+    r = await api.patch(f"/v1/users/{member['id']}", json={"roles": ["admin"]}, headers=admin_h)
+    assert r.status_code == 403
+    # admin cannot mint a key that acts as the owner
+    r = await api.post(
+        "/v1/api-keys", json={"name": "k", "user_id": tenant_a.user_id}, headers=admin_h
+    )
+    assert r.status_code == 403
+
+
+async def test_last_owner_stays_and_removal_revokes_keys(
+    api: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    r = await api.patch(
+        f"/v1/users/{tenant_a.user_id}", json={"roles": ["admin"]}, headers=tenant_a.auth
+    )
+    assert r.status_code == 409
+    assert (
+        await api.delete(f"/v1/users/{tenant_a.user_id}", headers=tenant_a.auth)
+    ).status_code == 409
+
+    member = (await _invite(api, tenant_a, "leaver@example.com", ["member"])).json()
+    key = await key_for_member(api, tenant_a, member["id"])
+    h = {"Authorization": f"Bearer {key}"}
+    assert (await api.get("/v1/users", headers=h)).status_code == 200
+    assert (await api.delete(f"/v1/users/{member['id']}", headers=tenant_a.auth)).status_code == 204
+    assert (await api.get("/v1/users", headers=h)).status_code == 401

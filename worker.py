@@ -1,0 +1,98 @@
+"""Worker process: settings -> client -> activities with their dependencies -> Workers.
+
+One Temporal Worker per task queue it serves (`WORKER_TASK_QUEUES`, default all), so
+operators can scale the `sending` queue apart from the rest. SIGTERM/SIGINT drain
+in-flight activities and stop cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.tenancy import TenancyActivities
+from penguinmails.db import Database
+from penguinmails.logging import configure_logging
+from penguinmails.runtime import secret_store, temporal_client
+from penguinmails.settings import Settings, get_settings
+from penguinmails.stack.check import ServiceUnavailable, check_postgres, check_temporal
+from workflows.names import ALL_TASK_QUEUES, TaskQueue
+from workflows.tenant_provisioning import TenantProvisioningWorkflow
+
+log = logging.getLogger("penguinmails.worker")
+
+
+def registrations(db: Database) -> dict[str, tuple[list[type], list[Callable[..., Any]]]]:
+    """Workflows and activities of each task queue."""
+    tenancy = TenancyActivities(db)
+    return {
+        TaskQueue.CAMPAIGNS: ([], []),
+        TaskQueue.SENDING: ([], []),
+        TaskQueue.IMPORTS: ([], []),
+        TaskQueue.INBOUND: ([], []),
+        TaskQueue.INFRA: ([TenantProvisioningWorkflow], [tenancy.provision_tenant]),
+    }
+
+
+def build_workers(
+    client: Client, db: Database, settings: Settings, queues: Sequence[str] = ()
+) -> list[Worker]:
+    wanted = list(queues) or list(ALL_TASK_QUEUES)
+    unknown = sorted(set(wanted) - set(ALL_TASK_QUEUES))
+    if unknown:
+        raise ValueError(f"unknown task queue(s): {', '.join(unknown)}")
+    workers = []
+    for queue, (workflows, activities) in registrations(db).items():
+        if queue not in wanted or not (workflows or activities):
+            continue
+        limit = settings.sending_max_concurrent_activities if queue == TaskQueue.SENDING else None
+        workers.append(
+            Worker(
+                client,
+                task_queue=queue,
+                workflows=workflows,
+                activities=activities,
+                max_concurrent_activities=limit,
+                graceful_shutdown_timeout=timedelta(seconds=30),
+            )
+        )
+    return workers
+
+
+async def main() -> int:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    try:
+        await check_postgres(settings.app_database_url())
+        await check_temporal(settings.temporal_address or "")
+        store = secret_store(settings)
+        client = await temporal_client(settings, store)
+    except ServiceUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    db = Database(settings)
+    workers = build_workers(client, db, settings, settings.worker_task_queues)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runs = [asyncio.create_task(w.run()) for w in workers]
+    log.info("worker serving %s", ", ".join(w.task_queue for w in workers))
+    await stop.wait()
+    log.info("shutting down: draining in-flight activities")
+    await asyncio.gather(*(w.shutdown() for w in workers))
+    await asyncio.gather(*runs, return_exceptions=True)
+    await db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

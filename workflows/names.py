@@ -1,0 +1,53 @@
+"""Task queues, workflow ids and search-attribute keys: the one pure module that the API,
+the worker and the workflows all import (no I/O, no third-party imports but temporalio)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from uuid import UUID
+
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+
+class TaskQueue(StrEnum):
+    CAMPAIGNS = "campaigns"  # campaign and lead-sequence workflows
+    SENDING = "sending"  # SMTP activities, concurrency bounded per worker
+    IMPORTS = "imports"
+    INBOUND = "inbound"
+    INFRA = "infra"  # tenant provisioning, domains, IPs, VPS
+
+
+ALL_TASK_QUEUES: tuple[str, ...] = tuple(q.value for q in TaskQueue)
+
+TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
+CAMPAIGN_ID = SearchAttributeKey.for_keyword("CampaignId")
+LEAD_ID = SearchAttributeKey.for_keyword("LeadId")
+MAILBOX_ID = SearchAttributeKey.for_keyword("MailboxId")
+VPS_ID = SearchAttributeKey.for_keyword("VpsId")
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
+    TENANT_ID,
+    CAMPAIGN_ID,
+    LEAD_ID,
+    MAILBOX_ID,
+    VPS_ID,
+)
+
+
+def workflow_id(kind: str, tenant_id: UUID | str, entity_id: UUID | str) -> str:
+    """`{kind}:{tenant_id}:{entity_id}` (DESIGN rule 6)."""
+    return f"{kind}:{tenant_id}:{entity_id}"
+
+
+def tenant_attributes(tenant_id: UUID | str, **extra: str) -> TypedSearchAttributes:
+    keys = {
+        "campaign_id": CAMPAIGN_ID,
+        "lead_id": LEAD_ID,
+        "mailbox_id": MAILBOX_ID,
+        "vps_id": VPS_ID,
+    }
+    pairs = [SearchAttributePair(TENANT_ID, str(tenant_id))]
+    pairs += [SearchAttributePair(keys[name], str(value)) for name, value in extra.items()]
+    return TypedSearchAttributes(pairs)
+
+
+TENANT_PROVISIONING = "tenant-provisioning"
