@@ -13,7 +13,7 @@ _STARTED = time.monotonic()  # as close to process start as this module gets
 
 import signal  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING, Annotated, NoReturn  # noqa: E402
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar  # noqa: E402
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -21,7 +21,15 @@ from rich.markup import escape  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from temporalio.client import Client
+
+    from penguinmails.db import Database
     from penguinmails.devstack import DevStack
+    from penguinmails.settings import Settings
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="penguinmails",
@@ -99,6 +107,7 @@ def dev(
         console.print(f"services: {', '.join(stack.embedded())} (embedded)")
         with console.status("applying migrations…"):
             stack.migrate()
+            stack.ensure_staff()
         with console.status("starting the API and a worker…"):
             stack.start_apps()
         _print_ready(stack, time.monotonic() - _STARTED)
@@ -155,6 +164,91 @@ def migrate() -> None:
         fail(str(exc))
     migrations.upgrade(settings)
     console.print("migrated both databases to head")
+
+
+def operator_settings() -> Settings:
+    """Settings from the environment and `.env`, else those of the running `penguinmails dev`
+    (it leaves the resolved URLs in `<data dir>/dev.env` while it runs)."""
+    from penguinmails.devstack import ENV_FILE
+    from penguinmails.settings import Settings
+
+    settings = Settings()
+    dev_env = settings.data_dir / ENV_FILE
+    if settings.database_url is None and dev_env.exists():
+        settings = Settings(_env_file=(".env", dev_env))  # type: ignore[call-arg]
+    if settings.database_url is None:
+        fail("no DATABASE_URL: set the services' URLs, or start `penguinmails dev` first")
+    return settings
+
+
+async def _with_services(work: Callable[[Database, Client], Awaitable[T]]) -> T:
+    from penguinmails.db import Database
+    from penguinmails.runtime import secret_store, temporal_client
+    from penguinmails.stack.check import check_postgres, check_temporal
+
+    settings = operator_settings()
+    await check_postgres(settings.app_database_url())
+    await check_temporal(settings.temporal_address)
+    db = Database(settings)
+    try:
+        client = await temporal_client(settings, secret_store(settings))
+        return await work(db, client)
+    finally:
+        await db.dispose()
+
+
+def _run(work: Callable[[Database, Client], Awaitable[T]]) -> T:
+    import asyncio
+
+    from penguinmails.secrets import SecretStoreUnavailable
+    from penguinmails.stack.check import ServiceUnavailable
+
+    try:
+        return asyncio.run(_with_services(work))
+    except (ServiceUnavailable, SecretStoreUnavailable) as exc:
+        fail(str(exc))
+
+
+tenant_app = typer.Typer(help="Tenants.", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: Annotated[str, typer.Argument(help="The tenant's name.")],
+    owner_email: Annotated[str, typer.Argument(help="The owner's e-mail (globally unique).")],
+) -> None:
+    """Sign up a tenant (as POST /v1/tenants does) and print its owner's API key, once."""
+    from penguinmails.tenancy import EmailAlreadyRegistered, sign_up
+
+    try:
+        result = _run(lambda db, client: sign_up(db, client, name, owner_email))
+    except EmailAlreadyRegistered:
+        fail(f"{owner_email} is already registered")
+    console.print(f"tenant_id  {result.tenant_id}")
+    console.print(f"user_id    {result.user_id}")
+    console.print(f"api_key    {result.api_key}   (shown once)")
+
+
+staff_app = typer.Typer(help="PenguinMails staff.", no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
+
+
+@staff_app.command("create")
+def staff_create(
+    email: Annotated[str, typer.Argument(help="The staff member's e-mail.")],
+) -> None:
+    """Create a staff account and print its API key, once: it opens the codec endpoint
+    (`Authorization: Bearer <key>`) that decodes workflow payloads in the Temporal UI."""
+    from penguinmails.staff import create_staff
+    from penguinmails.tenancy import EmailAlreadyRegistered
+
+    try:
+        result = _run(lambda db, client: create_staff(db, client, email))
+    except EmailAlreadyRegistered:
+        fail(f"{email} is already registered")
+    console.print(f"user_id    {result.user_id}")
+    console.print(f"api_key    {result.api_key}   (shown once)")
 
 
 if __name__ == "__main__":  # `python -m penguinmails.cli`, when the script is not installed

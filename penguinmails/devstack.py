@@ -45,6 +45,8 @@ from penguinmails.stack.check import (
 from penguinmails.stack.ports import port_open
 
 ROOT = Path(__file__).resolve().parent.parent
+STAFF_KEY_FILE = "dev-staff.key"
+ENV_FILE = "dev.env"
 OLTP_DATABASE = "penguinmails"
 ANALYTICS_DATABASE = "penguinmails_analytics"
 
@@ -295,7 +297,9 @@ class DevStack:
             db_filename=self.data_dir / "temporal.db",
             ui_port=self.ports.temporal_ui,
             log_path=self.data_dir / "logs" / "temporal.log",
-            codec_endpoint=f"{self._public_base_url()}/staff/codec",
+            # The UI cannot send an Authorization header without single sign-on, so the dev
+            # staff key rides in the endpoint's path (loopback, development only).
+            codec_endpoint=f"{self._public_base_url()}/staff/codec/{self.staff_key}",
             namespace=self.settings.temporal_namespace,
         )
         updates = {"temporal_address": server.address, "temporal_ui_url": server.ui_url}
@@ -358,8 +362,31 @@ class DevStack:
 
         migrate.upgrade(self.settings)
 
+    @property
+    def staff_key(self) -> str:
+        """The development staff key, made once and kept in the data folder (0600)."""
+        path = self.data_dir / STAFF_KEY_FILE
+        if not path.exists():
+            from penguinmails.security import generate_key
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(generate_key().plaintext)
+        return path.read_text().strip()
+
+    def ensure_staff(self) -> None:
+        """Register the dev staff key (after migrations) so the Temporal UI can decode."""
+        asyncio.run(_ensure_staff(self.settings, self.staff_key))
+
+    @property
+    def env_file(self) -> Path:
+        return self.data_dir / ENV_FILE
+
     def start_apps(self, health_timeout: float = 90.0) -> None:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        # Operator commands (`penguinmails tenant create`, …) find the running stack here.
+        self.env_file.touch(mode=0o600)
+        self.env_file.write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in self.env.items()))
         api = self.api_command or default_api_command(self.settings.api_host, self.ports.api)
         worker = self.worker_command or default_worker_command()
         try:
@@ -399,6 +426,7 @@ class DevStack:
     def stop(self) -> None:
         """API, then worker (SIGINT: uvicorn and the worker drain on it), then the services in
         reverse start order. Safe to call twice."""
+        self.env_file.unlink(missing_ok=True)
         for name in ("API", "worker"):
             child = self.children.pop(name, None)
             if child is not None:
@@ -425,6 +453,7 @@ class DevStack:
             ("Redis", s.redis_url or ""),
             ("SMTP sink", f"smtp://127.0.0.1:{self.ports.smtp}"),
             ("Sink folder", str(self.sink_dir or "")),
+            ("Staff API key", f"in {self.data_dir / STAFF_KEY_FILE} (Temporal UI codec uses it)"),
         ]
         return rows
 
@@ -438,6 +467,19 @@ def _quiet_import_postgres() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import penguinmails.stack.postgres  # noqa: F401
+
+
+async def _ensure_staff(settings: Settings, key: str) -> None:
+    from penguinmails.db import Database
+    from penguinmails.runtime import secret_store, temporal_client
+    from penguinmails.staff import ensure_staff_key
+
+    db = Database(settings)
+    try:
+        client = await temporal_client(settings, secret_store(settings))
+        await ensure_staff_key(db, client, key)
+    finally:
+        await db.dispose()
 
 
 def _redact(url: str | None) -> str:

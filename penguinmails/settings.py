@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     vault_token: SecretStr | None = None
     vault_mount: str = "secret"
     codec_key_path: str = "penguinmails/codec-key"
+    # The HMAC key of tracking and unsubscribe tokens (32 bytes, created on first use).
+    tracking_key_path: str = "penguinmails/tracking-key"
+
+    # The platform's DNS resolver, `host:port`; unset: the system's. The dev stack and the
+    # tests point it at their loopback DNS server.
+    dns_resolver: str | None = None
 
     # The development SMTP sink (`penguinmails dev`); mailboxes of the dev stack send here.
     smtp_sink_host: str = "127.0.0.1"

@@ -17,7 +17,7 @@ from penguinmails.db import Database
 from penguinmails.repositories.api_keys import ApiKeyRepository
 from penguinmails.repositories.tenants import TenantRepository
 from penguinmails.repositories.users import UserRepository
-from penguinmails.security import generate_key
+from penguinmails.security import NewKey, generate_key
 from workflows.names import TENANT_PROVISIONING, TaskQueue, tenant_attributes, workflow_id
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
 
@@ -34,8 +34,10 @@ class SignUpResult:
     workflow_id: str
 
 
-async def sign_up(db: Database, client: Client, name: str, owner_email: str) -> SignUpResult:
-    key = generate_key()
+async def sign_up(
+    db: Database, client: Client, name: str, owner_email: str, key: NewKey | None = None
+) -> SignUpResult:
+    key = key or generate_key()
     try:
         async with db.admin_session() as session:
             users = UserRepository(session)

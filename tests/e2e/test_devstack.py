@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -265,21 +266,120 @@ def test_dev_stack_stops_cleanly_and_keeps_its_state(data_dir: Path) -> None:
     print(f"restart: ready in {run.ready_seconds} s")
 
 
-@pytest.mark.skipif(
-    not (ROOT / "api" / "app.py").exists() or not (ROOT / "worker.py").exists(),
-    reason="needs api/app.py and worker.py",
-)
+def _dev_env(data_dir: Path) -> dict[str, str]:
+    """What the running stack leaves for operator commands (KEY="json string" lines)."""
+    env = {}
+    for line in (data_dir / "dev.env").read_text().splitlines():
+        key, _, value = line.partition("=")
+        env[key] = json.loads(value)
+    return env
+
+
+def _http(method: str, url: str, body: object = None, key: str | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("content-type", "application/json")
+    if key:
+        request.add_header("authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+async def _provisioning_decoded_by_codec(
+    env: dict[str, str], tenant_id: str, staff_key: str
+) -> str:
+    """What the Temporal UI does: find the workflow by TenantId, read its (encrypted) input,
+    ask the codec endpoint to decode it. Returns the decoded input."""
+    from google.protobuf import json_format
+    from temporalio.api.common.v1 import Payloads
+    from temporalio.client import Client, WorkflowExecutionStatus
+
+    client = await Client.connect(env["TEMPORAL_ADDRESS"])  # no codec: the server's view
+    for _ in range(150):
+        found = [w async for w in client.list_workflows(f"TenantId = '{tenant_id}'")]
+        if found and found[0].status == WorkflowExecutionStatus.COMPLETED:
+            break
+        await asyncio.sleep(0.2)
+    assert found and found[0].status == WorkflowExecutionStatus.COMPLETED, found
+    history = await client.get_workflow_handle(found[0].id).fetch_history()
+    sealed = history.events[0].workflow_execution_started_event_attributes.input
+    assert tenant_id.encode() not in sealed.SerializeToString()
+    body = json.loads(json_format.MessageToJson(sealed))
+    status, decoded = _http(
+        "POST", f"{env['PUBLIC_BASE_URL']}/staff/codec/{staff_key}/decode", body
+    )
+    assert status == 200, decoded
+    plain = json_format.ParseDict(decoded, Payloads())
+    return plain.payloads[0].data.decode()
+
+
 def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
+    """The issue's journey: ready, sign-up returns a key, the key creates and lists
+    companies, the provisioning workflow is found by TenantId and decoded by the codec
+    endpoint the Temporal UI is configured with."""
     api_port = free_port()
-    run = _start(data_dir, _free_ports(), api_port, standins=False)
+    ports = _free_ports()
+    run = _start(data_dir, ports, api_port, standins=False)
     try:
         run.wait_ready()
         run.healthz()
         output = "".join(run.lines)
         for name in ("API", "API docs", "Temporal UI", "Vault", "SMTP sink", "Sink folder"):
             assert re.search(rf"^{name}\s+\S", output, re.MULTILINE), output
+        api = f"http://127.0.0.1:{api_port}"
+        env = _dev_env(data_dir)
+
+        status, signed = _http(
+            "POST", f"{api}/v1/tenants", {"name": "Acme", "owner_email": "ops@acme.example.com"}
+        )
+        assert status == 201, signed
+        key = signed["api_key"]
+        status, company = _http("POST", f"{api}/v1/companies", {"name": "Sales EU"}, key)
+        assert status == 201, company
+        status, listed = _http("GET", f"{api}/v1/companies", key=key)
+        assert company["id"] in {c["id"] for c in listed["items"]}
+
+        # The operator command finds the running stack through its data folder.
+        cli = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "penguinmails.cli",
+                "tenant",
+                "create",
+                "Beta",
+                "boss@beta.example.com",
+            ],
+            cwd=ROOT,
+            env={
+                **{k: v for k, v in os.environ.items() if k not in SERVICE_VARS},
+                "DATA_DIR": str(data_dir),
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert cli.returncode == 0, cli.stderr
+        cli_key = re.search(r"api_key\s+(\S+)", cli.stdout)
+        assert cli_key, cli.stdout
+        assert _http("GET", f"{api}/v1/tenants/me", key=cli_key.group(1))[1]["name"] == "Beta"
+
+        # The Temporal UI was started with the staff codec endpoint, and it decodes.
+        staff_key = (data_dir / "dev-staff.key").read_text().strip()
+        ui = f"http://127.0.0.1:{ports['PM_DEV_TEMPORAL_UI_PORT']}/api/v1/settings"
+        with urllib.request.urlopen(ui, timeout=10) as response:
+            ui_settings = json.loads(response.read())
+        assert (
+            ui_settings["Codec"]["Endpoint"] == f"{env['PUBLIC_BASE_URL']}/staff/codec/{staff_key}"
+        )
+        decoded = asyncio.run(_provisioning_decoded_by_codec(env, signed["tenant_id"], staff_key))
+        assert signed["tenant_id"] in decoded
     finally:
         code = run.interrupt(signal.SIGINT)
     assert code == 0, "".join(run.lines)
     assert not _processes_of(data_dir)
+    assert not (data_dir / "dev.env").exists()
     print(f"ready in {run.ready_seconds} s")
