@@ -7,7 +7,6 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Request
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.errors import ApiError
 from api.services import Services
@@ -52,10 +51,8 @@ async def authenticate(services: Services, token: str) -> Principal:
     prefix = key_prefix(token)
     if prefix is None:
         raise _unauthorized("invalid API key")
-    async with services.db.engine.connect() as conn:
-        session = AsyncSession(bind=conn)
+    async with services.db.unscoped_session() as session:
         record = await ApiKeyRepository(session).lookup(prefix)
-        await session.close()
     if record is None or not verify_key(token, record.key_hash):
         raise _unauthorized("invalid API key")
     return Principal(record.tenant_id, record.user_id, record.api_key_id, frozenset(record.roles))
@@ -72,8 +69,17 @@ async def get_principal(request: Request, services: ServicesDep) -> Principal:
             "rate limit exceeded for this API key",
             headers={"Retry-After": str(decision.retry_after)},
         )
+    await _touch_last_used(services, principal)
     request.state.principal = principal
     return principal
+
+
+async def _touch_last_used(services: Services, principal: Principal) -> None:
+    """Record when a key was last used, at most once a minute per key (a Redis flag decides),
+    so authentication does not turn every read into a write."""
+    if await services.redis.set(f"apikey:last-used:{principal.api_key_id}", 1, nx=True, ex=60):
+        async with services.db.tenant_session(principal.tenant_id) as session:
+            await ApiKeyRepository(session).touch(principal.api_key_id)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

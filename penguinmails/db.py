@@ -52,6 +52,13 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def unscoped_session(self) -> AsyncIterator[AsyncSession]:
+        """The application role with no tenant set: row-level security hides every row; only
+        the narrow SECURITY DEFINER functions (the API-key lookup) answer."""
+        async with _session(self.engine) as session:
+            yield session
+
+    @asynccontextmanager
     async def admin_session(self) -> AsyncIterator[AsyncSession]:
         async with _session(self.system_engine) as session:
             yield session

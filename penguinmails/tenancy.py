@@ -45,7 +45,8 @@ async def sign_up(
                 raise EmailAlreadyRegistered(owner_email)
             tenant = await TenantRepository(session).create(name)
             user = await users.create(owner_email)
-            await users.add_membership(tenant.id, user, ["owner"])
+            if await users.add_membership(tenant.id, user, ["owner"]) is None:
+                raise AssertionError("a new tenant has no members yet")
             await ApiKeyRepository(session).create(
                 tenant.id, user.id, "Owner key", key.prefix, key.key_hash
             )

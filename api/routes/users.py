@@ -6,7 +6,6 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Response
-from sqlalchemy.exc import IntegrityError
 
 from api.deps import AdminDep, OwnerDep, PrincipalDep, ServicesDep
 from api.errors import ApiError, not_found
@@ -48,17 +47,16 @@ async def get_user(user_id: UUID, principal: PrincipalDep, services: ServicesDep
 async def add_user(body: UserInvite, principal: AdminDep, services: ServicesDep) -> UserPublic:
     if "owner" in body.roles and not principal.has_any("owner"):
         raise ApiError(403, "only an owner may grant the owner role")
-    try:
-        # Users are global: finding or creating one needs the system role. The membership
-        # row carries the caller's tenant, taken from the key.
-        async with services.db.admin_session() as session:
-            users = UserRepository(session)
-            user = await users.find_by_email(str(body.email)) or await users.create(
-                str(body.email), body.name
-            )
-            member = await users.add_membership(principal.tenant_id, user, body.roles)
-    except IntegrityError as exc:
-        raise ApiError(409, "this user is already a member", code="already_member") from exc
+    # Users are global: finding or creating one needs the system role. The membership row
+    # carries the caller's tenant, taken from the key.
+    async with services.db.admin_session() as session:
+        users = UserRepository(session)
+        user = await users.find_by_email(str(body.email)) or await users.create(
+            str(body.email), body.name
+        )
+        member = await users.add_membership(principal.tenant_id, user, body.roles)
+    if member is None:
+        raise ApiError(409, "this user is already a member", code="already_member")
     return _public((user, member))
 
 

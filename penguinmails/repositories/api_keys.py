@@ -57,6 +57,11 @@ class ApiKeyRepository:
     async def list(self, cursor: Cursor | None, limit: int) -> list[ApiKey]:
         return list((await self.session.exec(after(select(ApiKey), ApiKey, cursor, limit))).all())
 
+    async def touch(self, key_id: UUID) -> None:
+        await self.session.execute(
+            text("UPDATE api_keys SET last_used = now() WHERE id = :id"), {"id": key_id}
+        )
+
     async def revoke(self, key: ApiKey) -> ApiKey:
         if key.revoked is None:
             key.revoked = utcnow()

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,13 +32,22 @@ class UserRepository:
         await self.session.flush()
         return user
 
-    async def add_membership(self, tenant_id: UUID, user: User, roles: Sequence[str]) -> TenantUser:
-        member = TenantUser(
-            tenant_id=tenant_id, user_id=user.id, roles=list(roles), email=user.email
+    async def add_membership(
+        self, tenant_id: UUID, user: User, roles: Sequence[str]
+    ) -> TenantUser | None:
+        """A new membership, or a removed one brought back; None when already a member."""
+        stmt = (
+            insert(TenantUser)
+            .values(tenant_id=tenant_id, user_id=user.id, roles=list(roles), email=user.email)
+            .on_conflict_do_update(
+                index_elements=["tenant_id", "user_id"],
+                set_={"roles": list(roles), "deleted": None, "updated": func.now()},
+                where=col(TenantUser.deleted).is_not(None),
+            )
+            .returning(TenantUser)
         )
-        self.session.add(member)
-        await self.session.flush()
-        return member
+        row = (await self.session.execute(stmt)).first()
+        return row[0] if row else None
 
     async def get_member(self, user_id: UUID) -> tuple[User, TenantUser] | None:
         stmt = (

@@ -17,6 +17,8 @@ async def test_key_lifecycle(api: httpx.AsyncClient, tenant_a: Tenant) -> None:
 
     h = {"Authorization": f"Bearer {key}"}
     assert (await api.get("/v1/tenants/me", headers=h)).status_code == 200
+    listed = (await api.get("/v1/api-keys", headers=h)).json()["items"]
+    assert next(k for k in listed if k["id"] == body["id"])["last_used"] is not None
     revoked = await api.delete(f"/v1/api-keys/{body['id']}", headers=tenant_a.auth)
     assert revoked.status_code == 200 and revoked.json()["revoked"] is not None
     r = await api.get("/v1/tenants/me", headers=h)

@@ -87,3 +87,10 @@ async def test_last_owner_stays_and_removal_revokes_keys(
     assert (await api.get("/v1/users", headers=h)).status_code == 200
     assert (await api.delete(f"/v1/users/{member['id']}", headers=tenant_a.auth)).status_code == 204
     assert (await api.get("/v1/users", headers=h)).status_code == 401
+    assert (await api.get(f"/v1/users/{member['id']}", headers=tenant_a.auth)).status_code == 404
+
+    # Invited again later: the membership comes back with the new roles, old keys stay dead.
+    back = await _invite(api, tenant_a, "leaver@example.com", ["admin"])
+    assert back.status_code == 201 and back.json()["id"] == member["id"]
+    assert back.json()["roles"] == ["admin"]
+    assert (await api.get("/v1/users", headers=h)).status_code == 401
