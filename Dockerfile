@@ -20,4 +20,4 @@ RUN useradd --system --uid 10001 --home-dir /app penguinmails
 USER penguinmails
 
 EXPOSE 8000
-CMD ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]

@@ -97,6 +97,8 @@ def default_api_command(host: str, port: int) -> list[str]:
     return [
         sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
         "--host", host, "--port", str(port),
+        # The API logs each request itself, with its id and the codec key redacted.
+        "--no-access-log",
     ]  # fmt: skip
 
 

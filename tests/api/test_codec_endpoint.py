@@ -1,6 +1,8 @@
 import base64
+import logging
 
 import httpx
+import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
@@ -23,8 +25,9 @@ async def _staff(api: httpx.AsyncClient, services: Services) -> Tenant:
 
 
 async def test_staff_decode_what_the_workers_encrypt(
-    api: httpx.AsyncClient, services: Services, tenant_a: Tenant
+    api: httpx.AsyncClient, services: Services, tenant_a: Tenant, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="penguinmails.api")
     staff = await _staff(api, services)
     plain = Payload(metadata={"encoding": b"json/plain"}, data=b'{"tenant_id":"t-1"}')
     [sealed] = await services.codec.encode([plain])
@@ -38,6 +41,8 @@ async def test_staff_decode_what_the_workers_encrypt(
     r = await api.post(f"/staff/codec/{staff.key}/decode", content=_body(sealed))
     assert r.status_code == 200
     assert base64.b64decode(r.json()["payloads"][0]["data"]) == b'{"tenant_id":"t-1"}'
+    assert "/staff/codec/<redacted>/decode" in caplog.text
+    assert staff.key not in caplog.text
 
     r = await api.post("/staff/codec/encode", content=_body(plain), headers=staff.auth)
     assert r.status_code == 200
