@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from penguinmails.secrets import SecretStore
 
 # Vault, Temporal and SMTP fixtures live in their own module.
-pytest_plugins = ["tests.fixtures.services"]
+pytest_plugins = ["tests.fixtures.services", "tests.fixtures.dns"]
 
 
 def _replace_db(url: str, name: str) -> str:

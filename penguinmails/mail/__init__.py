@@ -1,0 +1,1 @@
+"""Mail: pure message building, HTML to text, DKIM keys and records. No I/O here."""
