@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     # tests point it at their loopback DNS server.
     dns_resolver: str | None = None
 
+    # What every sending domain publishes (GET /v1/domains/{id}/dns-records): the mailbox
+    # provider's SPF include while no IP is assigned, the MX for replies, the tracking
+    # host's CNAME target, DMARC aggregate reports; and how long verification keeps trying.
+    mail_spf_include: str = "_spf.penguinmails.test"
+    mail_mx_host: str = "mx.penguinmails.test"
+    tracking_cname_target: str = "track.penguinmails.test"
+    dmarc_report_email: str = "dmarc@penguinmails.test"
+    domain_verification_deadline_hours: int = 72
+
     # The development SMTP sink (`penguinmails dev`); mailboxes of the dev stack send here.
     smtp_sink_host: str = "127.0.0.1"
     smtp_sink_port: int = 1025
