@@ -18,27 +18,36 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.domains import DomainActivities
 from activities.tenancy import TenancyActivities
 from penguinmails.db import Database
 from penguinmails.logging import configure_logging
 from penguinmails.runtime import secret_store, temporal_client
 from penguinmails.settings import Settings, get_settings
 from penguinmails.stack.check import ServiceUnavailable, check_postgres, check_temporal
+from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.names import ALL_TASK_QUEUES, TaskQueue
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
 
 log = logging.getLogger("penguinmails.worker")
 
 
-def registrations(db: Database) -> dict[str, tuple[list[type], list[Callable[..., Any]]]]:
+def registrations(
+    db: Database, settings: Settings | None = None
+) -> dict[str, tuple[list[type], list[Callable[..., Any]]]]:
     """Workflows and activities of each task queue."""
+    settings = settings or get_settings()
     tenancy = TenancyActivities(db)
+    domains = DomainActivities(db, settings.dns_resolver)
     return {
         TaskQueue.CAMPAIGNS: ([], []),
         TaskQueue.SENDING: ([], []),
         TaskQueue.IMPORTS: ([], []),
         TaskQueue.INBOUND: ([], []),
-        TaskQueue.INFRA: ([TenantProvisioningWorkflow], [tenancy.provision_tenant]),
+        TaskQueue.INFRA: (
+            [TenantProvisioningWorkflow, DomainVerificationWorkflow],
+            [tenancy.provision_tenant, domains.check_domain_dns],
+        ),
     }
 
 
@@ -50,7 +59,7 @@ def build_workers(
     if unknown:
         raise ValueError(f"unknown task queue(s): {', '.join(unknown)}")
     workers = []
-    for queue, (workflows, activities) in registrations(db).items():
+    for queue, (workflows, activities) in registrations(db, settings).items():
         if queue not in wanted or not (workflows or activities):
             continue
         limit = settings.sending_max_concurrent_activities if queue == TaskQueue.SENDING else None

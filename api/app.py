@@ -8,18 +8,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from penguinmails.secrets import SecretStoreUnavailable
 from redis.asyncio import Redis
 
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimitMiddleware, IpRateLimitMiddleware, RequestIdMiddleware
 from api.ratelimit import RateLimiter
-from api.routes import api_keys, codec, companies, health, tenants, users
+from api.routes import api_keys, codec, companies, domains, health, tenants, users
 from api.services import Services
 from penguinmails.codec import EncryptionCodec
 from penguinmails.db import Database
 from penguinmails.logging import configure_logging
 from penguinmails.runtime import secret_store
+from penguinmails.secrets import SecretStoreUnavailable
 from penguinmails.settings import Settings, get_settings
 from penguinmails.stack.check import (
     ServiceUnavailable,
@@ -47,6 +47,7 @@ async def build_services(settings: Settings) -> Services:
         temporal=await connect(settings, key),
         codec=EncryptionCodec(key),
         limiter=RateLimiter(redis),
+        secrets=store,
     )
 
 
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if services is not None:  # injected (tests): usable even without running the lifespan
         app.state.services = services
     install_error_handlers(app)
-    for router in (health, tenants, api_keys, companies, users, codec):
+    for router in (health, tenants, api_keys, companies, users, codec, domains):
         app.include_router(router.router)
     # Outermost first: request id wraps everything, so even a 413 or 429 line carries it.
     app.add_middleware(IpRateLimitMiddleware)

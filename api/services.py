@@ -10,6 +10,7 @@ from temporalio.client import Client
 from api.ratelimit import RateLimiter
 from penguinmails.codec import EncryptionCodec
 from penguinmails.db import Database
+from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
 
 
@@ -21,6 +22,8 @@ class Services:
     temporal: Client
     codec: EncryptionCodec
     limiter: RateLimiter
+    # Vault: DKIM keys and mailbox credentials are written through it.
+    secrets: SecretStore | None = None
 
     async def close(self) -> None:
         await self.db.dispose()

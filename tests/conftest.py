@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from temporalio.worker import Worker
 
     from penguinmails.secrets import SecretStore
+    from penguinmails.stack.dns import DnsServer
 
 # Vault, Temporal and SMTP fixtures live in their own module.
 pytest_plugins = ["tests.fixtures.services", "tests.fixtures.dns"]
@@ -88,7 +89,9 @@ def redis_url(tmp_root: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def settings(pg_admin_url: str, redis_url: str, tmp_root: Path) -> AsyncIterator[Settings]:
+async def settings(
+    pg_admin_url: str, redis_url: str, tmp_root: Path, dns_server: DnsServer
+) -> AsyncIterator[Settings]:
     name = f"pm_test_{uuid.uuid4().hex[:10]}"
     for db in (name, f"{name}_analytics"):
         await _admin_exec(pg_admin_url, f'CREATE DATABASE "{db}"')
@@ -98,6 +101,7 @@ async def settings(pg_admin_url: str, redis_url: str, tmp_root: Path) -> AsyncIt
         database_url=_replace_db(pg_admin_url, name),
         analytics_database_url=_replace_db(pg_admin_url, f"{name}_analytics"),
         redis_url=redis_url,
+        dns_resolver=dns_server.address,
     )
     await asyncio.to_thread(migrate.upgrade, s)  # alembic runs its own loop
     yield s

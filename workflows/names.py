@@ -51,3 +51,4 @@ def tenant_attributes(tenant_id: UUID | str, **extra: str) -> TypedSearchAttribu
 
 
 TENANT_PROVISIONING = "tenant-provisioning"
+DOMAIN_VERIFICATION = "domain-verification"

@@ -17,13 +17,18 @@ from api.ratelimit import RateLimiter
 from api.services import Services
 from penguinmails.codec import EncryptionCodec
 from penguinmails.db import Database
+from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
 
 _ips = itertools.count(1)
 
 
 def make_services(
-    settings: Settings, db: Database, temporal_client: Client, codec_key: bytes
+    settings: Settings,
+    db: Database,
+    temporal_client: Client,
+    codec_key: bytes,
+    secrets: SecretStore | None = None,
 ) -> Services:
     redis = Redis.from_url(settings.redis_url or "")
     return Services(
@@ -33,14 +38,20 @@ def make_services(
         temporal=temporal_client,
         codec=EncryptionCodec(codec_key),
         limiter=RateLimiter(redis),
+        secrets=secrets,
     )
 
 
 @pytest.fixture(scope="session")
 async def services(
-    settings: Settings, db: Database, temporal_client: Client, codec_key: bytes, app_worker: Any
+    settings: Settings,
+    db: Database,
+    temporal_client: Client,
+    codec_key: bytes,
+    app_worker: Any,
+    secret_store: SecretStore,
 ) -> AsyncIterator[Services]:
-    svc = make_services(settings, db, temporal_client, codec_key)
+    svc = make_services(settings, db, temporal_client, codec_key, secret_store)
     yield svc
     await svc.redis.aclose()
 
