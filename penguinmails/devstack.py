@@ -11,6 +11,7 @@ them in reverse dependency order: API, worker, SMTP sink, Temporal, OpenBao, Red
       temporal.db       Temporal dev server (SQLite)
       openbao/          raft storage, init.json (unseal key + root token, mode 600)
       sink/             one .eml per message received by the SMTP sink
+    (DNS: a loopback server in this process publishes every domain's expected records)
       logs/             temporal.log
 """
 
@@ -65,6 +66,7 @@ class DevPorts:
     temporal_ui: int = 8233
     vault: int = 8200  # its raft cluster port is the next one (8201)
     smtp: int = 1025
+    dns: int = 5300  # UDP and TCP
     api: int = 8000
 
     ENV: ClassVar[dict[str, str]] = {
@@ -74,6 +76,7 @@ class DevPorts:
         "temporal_ui": "PM_DEV_TEMPORAL_UI_PORT",
         "vault": "PM_DEV_VAULT_PORT",
         "smtp": "PM_DEV_SMTP_PORT",
+        "dns": "PM_DEV_DNS_PORT",
         "api": "API_PORT",
     }
 
@@ -131,6 +134,8 @@ class DevStack:
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False)
     env: dict[str, str] = field(default_factory=dict, init=False)
     sink_dir: Path | None = field(default=None, init=False)
+    dns_server: Any = field(default=None, init=False)
+    dns_publisher: Any = field(default=None, init=False)
 
     @property
     def data_dir(self) -> Path:
@@ -169,6 +174,8 @@ class DevStack:
         if not s.vault_addr:
             jobs.append(("OpenBao", self._start_openbao))
         jobs.append(("SMTP sink", self._start_sink))
+        if not s.dns_resolver:
+            jobs.append(("DNS", self._start_dns))
         if not s.database_url:
             _quiet_import_postgres()  # here, not in a start thread: warning filters are global
         self._check_ports([name for name, _ in jobs])
@@ -220,6 +227,7 @@ class DevStack:
             "Temporal": ("temporal", self.ports.temporal),
             "OpenBao": ("vault", self.ports.vault),
             "SMTP sink": ("smtp", self.ports.smtp),
+            "DNS": ("dns", self.ports.dns),
         }
         for name in starting:
             key, port = wanted[name]
@@ -323,6 +331,26 @@ class DevStack:
         sink = SmtpSink(self.sink_dir, port=self.ports.smtp).start()
         return _Running("SMTP sink", sink.url, sink.stop)
 
+    def _start_dns(self) -> _Running:
+        from penguinmails.stack.dns import DnsServer
+
+        server = DnsServer(self.ports.dns).start()
+        # The platform's own hosts that domains point to (MX, tracking CNAME) answer here.
+        for host in (self.settings.mail_mx_host, self.settings.tracking_cname_target):
+            server.zone.add(host, "A", "127.0.0.1")
+        self.dns_server = server
+        return _Running(
+            "DNS", f"dns://{server.address}", server.stop, {"dns_resolver": server.address}
+        )
+
+    def _start_dns_publisher(self) -> None:
+        """After migrations: publish every domain's expected records in the dev DNS."""
+        if self.dns_server is None or self.dns_publisher is not None:
+            return
+        from penguinmails.stack.dev_dns import DomainPublisher
+
+        self.dns_publisher = DomainPublisher(self.dns_server.zone, self.settings).start()
+
     def _public_base_url(self) -> str:
         # PUBLIC_BASE_URL wins when configured; otherwise the API's own loopback address.
         if "public_base_url" in self.settings.model_fields_set:
@@ -349,6 +377,8 @@ class DevStack:
             "SMTP_SINK_PORT": str(self.ports.smtp),
             "SMTP_SINK_DIR": str(self.sink_dir or ""),
         }
+        if s.dns_resolver:
+            env["DNS_RESOLVER"] = s.dns_resolver
         if "cors_origins" not in s.model_fields_set:
             # The Temporal UI calls the codec endpoint from the browser, from whichever of
             # the two loopback spellings the developer opened.
@@ -386,6 +416,7 @@ class DevStack:
 
     def start_apps(self, health_timeout: float = 90.0) -> None:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        self._start_dns_publisher()
         # Operator commands (`penguinmails tenant create`, …) find the running stack here.
         self.env_file.touch(mode=0o600)
         self.env_file.write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in self.env.items()))
@@ -433,7 +464,10 @@ class DevStack:
             child = self.children.pop(name, None)
             if child is not None:
                 proc.stop(child, sig=signal.SIGINT, timeout=35 if name == "worker" else 15)
-        order = ["SMTP sink", "Temporal", "OpenBao", "Redis", "Postgres"]
+        if self.dns_publisher is not None:
+            self.dns_publisher.stop()
+            self.dns_publisher = None
+        order = ["DNS", "SMTP sink", "Temporal", "OpenBao", "Redis", "Postgres"]
         for running in sorted(self.services, key=lambda r: order.index(r.name)):
             try:
                 running.stop()
@@ -455,6 +489,7 @@ class DevStack:
             ("Redis", s.redis_url or ""),
             ("SMTP sink", f"smtp://127.0.0.1:{self.ports.smtp}"),
             ("Sink folder", str(self.sink_dir or "")),
+            ("DNS", s.dns_resolver or ""),
             ("Staff API key", f"in {self.data_dir / STAFF_KEY_FILE} (Temporal UI codec uses it)"),
         ]
         return rows

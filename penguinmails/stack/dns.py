@@ -85,6 +85,20 @@ class Zone(BaseResolver):
             else:
                 self._records.pop(key, None)
 
+    def discard(self, record: Record) -> None:
+        """Remove exactly this record (as returned by `records()`)."""
+        with self._lock:
+            kept = [r for r in self._records.get(record.name, []) if r != record]
+            if kept:
+                self._records[record.name] = kept
+            else:
+                self._records.pop(record.name, None)
+
+    def add_record(self, record: Record) -> Record:
+        self.add(record.name, record.type, record.value, record.ttl, record.priority)
+        return Record(_fqdn(record.name), record.type.upper(), record.value, record.ttl,
+                      record.priority)  # fmt: skip
+
     def remove_domain(self, domain: str) -> None:
         """Every record at `domain` and below it."""
         suffix = "." + _fqdn(domain)

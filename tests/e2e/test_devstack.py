@@ -38,6 +38,7 @@ PORT_VARS = (
     "PM_DEV_TEMPORAL_UI_PORT",
     "PM_DEV_VAULT_PORT",
     "PM_DEV_SMTP_PORT",
+    "PM_DEV_DNS_PORT",
 )
 # Configured services would be used instead of the embedded ones: this test wants the latter.
 SERVICE_VARS = (
@@ -341,6 +342,17 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
         assert status == 201, company
         status, listed = _http("GET", f"{api}/v1/companies", key=key)
         assert company["id"] in {c["id"] for c in listed["items"]}
+
+        # Add domain -> the dev DNS publishes its records -> the workflow verifies it.
+        status, domain = _http("POST", f"{api}/v1/domains", {"domain": "acme-mail.test"}, key)
+        assert status == 201, domain
+        for _ in range(60):
+            _http("POST", f"{api}/v1/domains/{domain['id']}/verify", key=key)
+            time.sleep(1)
+            status, domain = _http("GET", f"{api}/v1/domains/{domain['id']}", key=key)
+            if domain["verification_status"] == "verified":
+                break
+        assert domain["verification_status"] == "verified", domain
 
         # The operator command finds the running stack through its data folder.
         cli = subprocess.run(

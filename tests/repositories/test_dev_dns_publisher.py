@@ -1,0 +1,45 @@
+"""The dev stack's DNS publisher against the real database and the loopback DNS server: a
+domain added is published and then verifies; a domain removed disappears."""
+
+import uuid
+
+from temporalio.testing import ActivityEnvironment
+
+from activities.domains import DomainActivities
+from activities.domains_types import CheckDomainDnsInput
+from penguinmails.db import Database
+from penguinmails.domains import add_domain, remove_domain
+from penguinmails.repositories.tenants import TenantRepository
+from penguinmails.resolver import sync_resolver
+from penguinmails.secrets import SecretStore
+from penguinmails.settings import Settings
+from penguinmails.stack.dev_dns import DomainPublisher
+from penguinmails.stack.dns import DnsServer, Zone
+
+
+async def test_publishes_every_live_domain(
+    db: Database,
+    secret_store: SecretStore,
+    settings: Settings,
+    dns_server: DnsServer,
+    dns_zone: Zone,
+) -> None:
+    async with db.admin_session() as session:
+        tenant = await TenantRepository(session).create("Publisher Co")
+    name = f"pub{uuid.uuid4().hex[:10]}.example.test"
+    domain = await add_domain(db, secret_store, settings, tenant.id, name)
+    publisher = DomainPublisher(dns_zone, settings)
+
+    await publisher.sync(db)
+    resolver = sync_resolver(dns_server.address)
+    dkim = resolver.resolve(f"{domain.dkim_selector}._domainkey.{name}", "TXT")
+    assert b"".join(dkim[0].strings).startswith(b"v=DKIM1; k=rsa; p=")
+    result = await ActivityEnvironment().run(
+        DomainActivities(db, settings.dns_resolver).check_domain_dns,
+        CheckDomainDnsInput(str(tenant.id), str(domain.id)),
+    )
+    assert result.status == "verified", result
+
+    await remove_domain(db, secret_store, tenant.id, domain.id)
+    await publisher.sync(db)
+    assert not [r for r in dns_zone.records() if r.name.endswith(f"{name}.")]
