@@ -1,0 +1,191 @@
+"""An authenticated, tenant-scoped API read under load, against a bare Starlette endpoint.
+
+The project's path: `GET /v1/companies?limit=20` on the real stack (`penguinmails dev` in a
+temporary data folder: uvicorn, API-key lookup through the SECURITY DEFINER function,
+per-IP and per-key rate limits in Redis, a tenant session under row-level security, keyset
+pagination, the error/request-id middleware). The baseline: the same page of twenty
+companies from memory in a bare Starlette app under the same uvicorn, in the same run.
+Both are loaded by wrk over loopback; figures are medians of `--runs` runs.
+
+    python bench/api_requests.py [--seconds 10] [--connections 16] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.support.wrk import WrkResult, run_wrk  # noqa: E402
+from penguinmails.stack.ports import free_port, wait_for_port  # noqa: E402
+
+SERVICE_VARS = (
+    "DATABASE_URL",
+    "ANALYTICS_DATABASE_URL",
+    "REDIS_URL",
+    "TEMPORAL_ADDRESS",
+    "VAULT_ADDR",
+    "VAULT_TOKEN",
+)
+PORT_VARS = (
+    "PM_DEV_PG_PORT",
+    "PM_DEV_REDIS_PORT",
+    "PM_DEV_TEMPORAL_PORT",
+    "PM_DEV_TEMPORAL_UI_PORT",
+    "PM_DEV_VAULT_PORT",
+    "PM_DEV_SMTP_PORT",
+)
+
+
+def _post(url: str, body: dict[str, str], key: str | None = None) -> dict[str, str]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    request.add_header("content-type", "application/json")
+    if key:
+        request.add_header("authorization", f"Bearer {key}")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _ports() -> dict[str, str]:
+    ports: dict[str, str] = {}
+    while len(ports) < len(PORT_VARS):
+        port = free_port()
+        if all(abs(port - int(p)) > 1 for p in ports.values()):  # OpenBao also takes port + 1
+            ports[PORT_VARS[len(ports)]] = str(port)
+    return ports
+
+
+@contextmanager
+def dev_stack() -> Iterator[str]:
+    """`penguinmails dev` on free ports in a temporary folder; yields the API's base URL."""
+    root = Path(tempfile.mkdtemp(prefix="pm-bench-"))
+    root.chmod(0o755)  # the embedded Postgres runs as another user
+    api_port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    env.update(_ports())
+    env.update(
+        DATA_DIR=str(root / "data"),
+        # The load comes from one address with one key: lift the limits, keep the checks.
+        RATE_LIMIT_PER_KEY_PER_MINUTE=str(10**9),
+        RATE_LIMIT_PER_IP_PER_MINUTE=str(10**9),
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "penguinmails.cli", "dev", "--api-port", str(api_port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not (root / "data" / "dev.env").exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("penguinmails dev did not start")
+            time.sleep(0.2)
+        wait_for_port(api_port, 60, "API")
+        yield f"http://127.0.0.1:{api_port}"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(120)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def bare_app() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.support.bare_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, 30, "baseline app")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _median(results: list[WrkResult]) -> WrkResult:
+    return WrkResult(
+        statistics.median(r.requests_per_s for r in results),
+        statistics.median(r.p50_ms for r in results),
+        statistics.median(r.p99_ms for r in results),
+        sum(r.errors for r in results),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    def load(url: str, headers: dict[str, str] | None = None) -> WrkResult:
+        run_wrk(url, 2, args.connections, headers=headers)  # warm-up: pools, caches
+        return _median(
+            [
+                run_wrk(url, args.seconds, args.connections, headers=headers)
+                for _ in range(args.runs)
+            ]
+        )
+
+    with dev_stack() as api:
+        key = _post(f"{api}/v1/tenants", {"name": "Bench", "owner_email": "bench@example.com"})[
+            "api_key"
+        ]
+        for i in range(20):
+            _post(f"{api}/v1/companies", {"name": f"Workspace {i}"}, key)
+        ours = load(f"{api}/v1/companies?limit=20", {"Authorization": f"Bearer {key}"})
+    with bare_app() as bare:
+        base = load(f"{bare}/v1/companies")
+    if ours.errors or base.errors:
+        raise SystemExit(
+            f"non-2xx or socket errors under load: project {ours.errors}, baseline {base.errors}"
+        )
+
+    for metric, value, baseline, unit in (
+        ("requests_per_s", ours.requests_per_s, base.requests_per_s, "req/s"),
+        ("latency_p50_ms", ours.p50_ms, base.p50_ms, "ms"),
+        ("latency_p99_ms", ours.p99_ms, base.p99_ms, "ms"),
+    ):
+        print(json.dumps({
+            "bench": "api_list_companies",
+            "metric": metric,
+            "value": round(value, 2),
+            "baseline": round(baseline, 2),
+            "ratio": round(value / baseline, 3),
+            "unit": unit,
+        }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
