@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from logging.config import fileConfig
+from pathlib import Path
+
+# Revisions import `migrations.rls`: make the project root importable however alembic was
+# started (the `penguinmails` console script does not put the working directory on the path).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alembic import context
 from sqlalchemy.engine import Connection

@@ -31,6 +31,7 @@ from penguinmails.stack.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDINS = Path(__file__).with_name("standins.py")
+CONSOLE_SCRIPT = Path(sys.executable).with_name("penguinmails")
 PORT_VARS = (
     "PM_DEV_PG_PORT",
     "PM_DEV_REDIS_PORT",
@@ -99,9 +100,10 @@ def _start(data_dir: Path, ports: dict[str, str], api_port: int, standins: bool 
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
     env.update(ports)
     env["DATA_DIR"] = str(data_dir)
-    env["PYTHONPATH"] = str(ROOT)
     env["COLUMNS"] = "200"
-    args = [sys.executable, "-m", "penguinmails.cli", "dev", "--api-port", str(api_port)]
+    # The installed console script, as `make run` starts it (not `python -m`, which would put
+    # the working directory on the import path and hide a missing one).
+    args = [str(CONSOLE_SCRIPT), "dev", "--api-port", str(api_port)]
     if standins:
         args += [
             "--api-cmd",
