@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.domains import DomainActivities
+from activities.lead_imports import LeadImportActivities
 from activities.tenancy import TenancyActivities
 from penguinmails.db import Database
 from penguinmails.logging import configure_logging
@@ -26,6 +27,7 @@ from penguinmails.runtime import secret_store, temporal_client
 from penguinmails.settings import Settings, get_settings
 from penguinmails.stack.check import ServiceUnavailable, check_postgres, check_temporal
 from workflows.domain_verification import DomainVerificationWorkflow
+from workflows.lead_import import LeadImportWorkflow
 from workflows.names import ALL_TASK_QUEUES, TaskQueue
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
 
@@ -38,11 +40,15 @@ def registrations(
     """Workflows and activities of each task queue."""
     settings = settings or get_settings()
     tenancy = TenancyActivities(db)
+    imports = LeadImportActivities(db)
     domains = DomainActivities(db, settings.dns_resolver)
     return {
         TaskQueue.CAMPAIGNS: ([], []),
         TaskQueue.SENDING: ([], []),
-        TaskQueue.IMPORTS: ([], []),
+        TaskQueue.IMPORTS: (
+            [LeadImportWorkflow],
+            [imports.import_lead_batch, imports.finish_lead_import],
+        ),
         TaskQueue.INBOUND: ([], []),
         TaskQueue.INFRA: (
             [TenantProvisioningWorkflow, DomainVerificationWorkflow],

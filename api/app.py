@@ -13,7 +13,19 @@ from redis.asyncio import Redis
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimitMiddleware, IpRateLimitMiddleware, RequestIdMiddleware
 from api.ratelimit import RateLimiter
-from api.routes import api_keys, codec, companies, domains, health, tenants, users
+from api.routes import (
+    api_keys,
+    codec,
+    companies,
+    domains,
+    health,
+    imports,
+    lead_lists,
+    leads,
+    suppressions,
+    tenants,
+    users,
+)
 from api.services import Services
 from penguinmails.codec import EncryptionCodec
 from penguinmails.db import Database
@@ -78,9 +90,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_error_handlers(app)
     for router in (health, tenants, api_keys, companies, users, codec, domains):
         app.include_router(router.router)
+    for router in (lead_lists, imports, leads, suppressions):
+        app.include_router(router.router)
     # Outermost first: request id wraps everything, so even a 413 or 429 line carries it.
     app.add_middleware(IpRateLimitMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        upload_max_bytes=settings.lead_import_max_bytes,
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

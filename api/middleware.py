@@ -80,25 +80,35 @@ class BodySizeLimitMiddleware:
     """413 for a declared Content-Length over the limit, and for a streamed body that
     grows past it (chunked uploads declare nothing)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    # File uploads (lead CSVs, do-not-contact lists) stream to the content store: their own
+    # limit (`upload_max_bytes`) instead of the JSON one.
+    UPLOAD_PATHS = re.compile(r"^/v1/(lead-lists/[^/]+/imports|suppressions/imports)$")
+
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_max_bytes: int | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = scope["method"] == "POST" and self.UPLOAD_PATHS.match(scope["path"])
+        await self._limited(
+            scope, receive, send, self.upload_max_bytes if upload else self.default_max_bytes
+        )
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
+        too_large = f"body exceeds {max_bytes} bytes"
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             try:
-                too_big = int(declared) > self.max_bytes
+                too_big = int(declared) > max_bytes
             except ValueError:
                 await _send_error(send, 400, "bad_request", "invalid Content-Length")
                 return
             if too_big:
-                await _send_error(
-                    send, 413, "payload_too_large", f"body exceeds {self.max_bytes} bytes"
-                )
+                await _send_error(send, 413, "payload_too_large", too_large)
                 return
 
         seen = 0
@@ -114,10 +124,10 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     rejected = True
                     if not started:
-                        await _send_error(send, 413, "payload_too_large", self._too_large)
+                        await _send_error(send, 413, "payload_too_large", too_large)
                     return {"type": "http.disconnect"}
             return message
 
@@ -134,10 +144,6 @@ class BodySizeLimitMiddleware:
         except Exception:
             if not rejected:
                 raise
-
-    @property
-    def _too_large(self) -> str:
-        return f"body exceeds {self.max_bytes} bytes"
 
 
 class IpRateLimitMiddleware:

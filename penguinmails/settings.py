@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     public_base_url: str = "http://localhost:8000"
 
     max_body_bytes: int = 1_048_576
+    # Lead imports: the upload limit (413 above it; the one route exempt from
+    # max_body_bytes) and the rows per chunk (one transaction and one ledger row each).
+    lead_import_max_bytes: int = 2 * 1024**3
+    lead_import_chunk_rows: int = 20_000
     rate_limit_per_key_per_minute: int = 600
     rate_limit_per_ip_per_minute: int = 120
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8233"])

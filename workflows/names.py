@@ -51,4 +51,6 @@ def tenant_attributes(tenant_id: UUID | str, **extra: str) -> TypedSearchAttribu
 
 
 TENANT_PROVISIONING = "tenant-provisioning"
+LEAD_IMPORT = "lead-import"
+ERASURE = "erasure"
 DOMAIN_VERIFICATION = "domain-verification"

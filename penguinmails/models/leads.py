@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import BigInteger, UniqueConstraint
+from sqlmodel import Field
 
 from penguinmails.models.base import (
     TenantScoped,
@@ -44,15 +45,22 @@ class Lead(TenantScoped, Timestamped, table=True):
     # are not standard fields, usable as template variables.
     custom_fields: dict[str, Any] = jsonb_field()
     status: str = "active"
+    role_account: bool = False  # info@, sales@...: flagged at import
+    disposable_domain: bool = False  # a throw-away mailbox provider: flagged at import
     imported: datetime = now_field()
     deleted: datetime | None = timestamp_field()
 
 
 class LeadList(TenantScoped, Timestamped, table=True):
     __tablename__ = "lead_lists"
-    __table_args__ = tenant_table_args("lead_lists")
+    __table_args__ = tenant_table_args(
+        "lead_lists",
+        tenant_fk("lead_lists", "company_id", "companies", ondelete="SET NULL (company_id)"),
+    )
 
     id: UUID = id_field()
+    # The workspace the list belongs to; NULL: a tenant-wide list.
+    company_id: UUID | None = None
     name: str
     description: str | None = None
     source: str = "csv"
@@ -73,11 +81,16 @@ class LeadListMember(TenantScoped, table=True):
         ),
         tenant_fk("lead_list_members", "lead_list_id", "lead_lists", ondelete="CASCADE"),
         tenant_fk("lead_list_members", "lead_id", "leads", ondelete="CASCADE"),
+        tenant_fk(
+            "lead_list_members", "import_id", "lead_imports", ondelete="SET NULL (import_id)"
+        ),
     )
 
     id: UUID = id_field()
     lead_list_id: UUID
     lead_id: UUID
+    # The import that last put the lead into the list (a later repeat is a duplicate).
+    import_id: UUID | None = None
     created: datetime = now_field()
 
 
@@ -99,13 +112,82 @@ class Suppression(TenantScoped, Timestamped, table=True):
     details: dict[str, Any] = jsonb_field()
 
 
+IMPORT_STATUSES = ("running", "completed", "failed")
+ON_DUPLICATE = ("skip", "update")
+
+
+class LeadImport(TenantScoped, table=True):
+    """One uploaded CSV and its outcome. While it runs, the workflow answers progress; the
+    counts here are written from the chunk ledger when it ends."""
+
+    __tablename__ = "lead_imports"
+    __table_args__ = tenant_table_args(
+        "lead_imports",
+        tenant_fk("lead_imports", "lead_list_id", "lead_lists", ondelete="CASCADE"),
+    )
+
+    id: UUID = id_field()
+    lead_list_id: UUID
+    status: str = "running"
+    on_duplicate: str = "skip"
+    original_filename: str | None = None
+    content_storage_key: str
+    size_bytes: int = Field(default=0, sa_type=BigInteger)
+    encoding: str = "utf-8"
+    mapping: dict[str, Any] = jsonb_field()
+    chunk_rows: int = 20000
+    rows_total: int = Field(default=0, sa_type=BigInteger)
+    accepted: int = Field(default=0, sa_type=BigInteger)
+    rejected: int = Field(default=0, sa_type=BigInteger)
+    duplicates: int = Field(default=0, sa_type=BigInteger)
+    suppressed: int = Field(default=0, sa_type=BigInteger)
+    existing: int = Field(default=0, sa_type=BigInteger)
+    error: str | None = None
+    created_by: UUID | None = None
+    created: datetime = now_field()
+    updated: datetime = now_field()
+    completed: datetime | None = timestamp_field()
+
+
+class LeadImportChunk(TenantScoped, table=True):
+    """The ledger: one row per committed chunk, in the chunk's own transaction."""
+
+    __tablename__ = "lead_import_chunks"
+    __table_args__ = tenant_table_args(
+        "lead_import_chunks",
+        UniqueConstraint(
+            "tenant_id", "import_id", "chunk_no", name="uq_lead_import_chunks_import_chunk"
+        ),
+        tenant_fk("lead_import_chunks", "import_id", "lead_imports", ondelete="CASCADE"),
+    )
+
+    id: UUID = id_field()
+    import_id: UUID
+    chunk_no: int
+    first_line: int = Field(sa_type=BigInteger)
+    end_line: int = Field(sa_type=BigInteger)
+    end_offset: int = Field(sa_type=BigInteger)
+    eof: bool = False
+    rows_total: int = Field(default=0, sa_type=BigInteger)
+    accepted: int = Field(default=0, sa_type=BigInteger)
+    rejected: int = Field(default=0, sa_type=BigInteger)
+    duplicates: int = Field(default=0, sa_type=BigInteger)
+    suppressed: int = Field(default=0, sa_type=BigInteger)
+    existing: int = Field(default=0, sa_type=BigInteger)
+    created: datetime = now_field()
+
+
 __all__ = [
+    "IMPORT_STATUSES",
     "LEAD_LIST_SOURCES",
     "LEAD_LIST_STATUSES",
     "LEAD_STATUSES",
+    "ON_DUPLICATE",
     "SUPPRESSION_KINDS",
     "SUPPRESSION_REASONS",
     "Lead",
+    "LeadImport",
+    "LeadImportChunk",
     "LeadList",
     "LeadListMember",
     "Suppression",

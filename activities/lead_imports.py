@@ -1,0 +1,181 @@
+"""Lead import activities: parse and load a stored CSV chunk by chunk.
+
+`import_lead_batch` resumes where the ledger says the last committed chunk ended, parses
+the next chunks in a thread (the event loop keeps heartbeating and loading the previous
+chunk meanwhile) and loads each in its own transaction; after its time budget it returns,
+so the workflow can record progress. A retry, or a worker killed mid-file, starts again
+from the ledger: no chunk is ever counted or inserted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from uuid import UUID
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.lead_imports_types import (
+    FINISH_LEAD_IMPORT,
+    IMPORT_FILE_INVALID,
+    IMPORT_LEAD_BATCH,
+    FinishImportInput,
+    FinishImportOutput,
+    ImportBatchInput,
+    ImportBatchOutput,
+    ImportCounts,
+)
+from penguinmails.db import Database
+from penguinmails.leads.csvfile import Header, LineSource, NotACsv, Position, read_header
+from penguinmails.leads.rows import ChunkParser, ParsedChunk
+from penguinmails.models.leads import LeadImport
+from penguinmails.repositories.content_parts import PART_SIZE, ContentPartsRepository
+from penguinmails.repositories.lead_imports import (
+    ChunkCounts,
+    ConcurrentInsert,
+    LeadImportRepository,
+    LoadPlan,
+)
+
+
+class PartBlocks:
+    """Byte blocks of a stored file from an offset, fetched part by part from a worker
+    thread through the event loop (one part in memory at a time)."""
+
+    def __init__(
+        self, db: Database, tenant_id: UUID, key: str, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.db, self.tenant_id, self.key, self.loop = db, tenant_id, key, loop
+
+    async def _fetch(self, n: int) -> bytes | None:
+        async with self.db.tenant_session(self.tenant_id) as session:
+            return await ContentPartsRepository(session).get(self.key, n)
+
+    def from_offset(self, offset: int) -> Iterator[bytes]:
+        n, skip = divmod(offset, PART_SIZE)
+        while True:
+            body = asyncio.run_coroutine_threadsafe(self._fetch(n), self.loop).result()
+            if body is None:
+                return
+            yield body[skip:] if skip else body
+            skip = 0
+            n += 1
+
+
+def load_plan(record: LeadImport, header: Header) -> LoadPlan:
+    std = {f: i + 1 for i, f in header.fields.items()}  # Postgres arrays are 1-based
+    custom = [
+        (name, i + 1)
+        for i, name in enumerate(header.columns)
+        if i not in header.fields and i not in header.ignored and name
+    ]
+    return LoadPlan(
+        tenant_id=record.tenant_id,
+        import_id=record.id,
+        lead_list_id=record.lead_list_id,
+        on_duplicate=record.on_duplicate,
+        first_name=std.get("first_name"),
+        last_name=std.get("last_name"),
+        company=std.get("company"),
+        position=std.get("position"),
+        custom_names=[name for name, _ in custom],
+        custom_indexes=[i for _, i in custom],
+    )
+
+
+def _counts(c: ChunkCounts) -> ImportCounts:
+    return ImportCounts(**asdict(c))
+
+
+class LeadImportActivities:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @activity.defn(name=IMPORT_LEAD_BATCH)
+    async def import_lead_batch(self, data: ImportBatchInput) -> ImportBatchOutput:
+        tenant_id, import_id = UUID(data.tenant_id), UUID(data.import_id)
+        async with self.db.tenant_session(tenant_id) as session:
+            repo = LeadImportRepository(session)
+            record = await repo.get(import_id)
+            last = await repo.last_chunk(import_id)
+        if record is None:
+            raise ApplicationError("import not found", type=IMPORT_FILE_INVALID, non_retryable=True)
+        loop = asyncio.get_running_loop()
+        blocks = PartBlocks(self.db, tenant_id, record.content_storage_key, loop)
+        if last is not None and last.eof:
+            return await self._summary(
+                tenant_id, import_id, data.next_chunk, last.chunk_no + 1, True, last.end_offset
+            )
+
+        def open_parser() -> tuple[Header, ChunkParser]:
+            header, lines = read_header(blocks.from_offset(0), record.mapping or None)
+            if last is not None:  # resume at the boundary the ledger recorded
+                start = Position(last.end_offset, last.end_line)
+                lines = LineSource(blocks.from_offset(start.offset), start)
+            return header, ChunkParser(header, lines, record.chunk_rows)
+
+        try:
+            header, parser = await asyncio.to_thread(open_parser)
+        except NotACsv as exc:
+            raise ApplicationError(str(exc), type=IMPORT_FILE_INVALID, non_retryable=True) from None
+        plan = load_plan(record, header)
+        chunk_no = last.chunk_no + 1 if last is not None else 0
+        started = time.monotonic()
+        eof = False
+        end_offset = last.end_offset if last is not None else header.body.offset
+        pending: asyncio.Future[ParsedChunk] = asyncio.ensure_future(
+            asyncio.to_thread(parser.next_chunk)
+        )
+        try:
+            while True:
+                chunk = await pending
+                eof = chunk.eof
+                more = not eof and time.monotonic() - started < data.budget_seconds
+                if more:  # parse the next chunk while this one loads
+                    pending = asyncio.ensure_future(asyncio.to_thread(parser.next_chunk))
+                await self._load(plan, chunk_no, chunk, record.content_storage_key)
+                end_offset = chunk.end_offset
+                activity.heartbeat(chunk_no)
+                chunk_no += 1
+                if not more:
+                    break
+        finally:
+            if not pending.done():
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+        return await self._summary(tenant_id, import_id, data.next_chunk, chunk_no, eof, end_offset)
+
+    async def _load(self, plan: LoadPlan, chunk_no: int, chunk: ParsedChunk, key: str) -> None:
+        for attempt in range(5):
+            try:
+                async with self.db.tenant_session(plan.tenant_id) as session:
+                    await LeadImportRepository(session).load_chunk(plan, chunk_no, chunk, key)
+                return
+            except ConcurrentInsert:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
+
+    async def _summary(
+        self, tenant_id: UUID, import_id: UUID, first: int, next_chunk: int, eof: bool, offset: int
+    ) -> ImportBatchOutput:
+        async with self.db.tenant_session(tenant_id) as session:
+            counts, _ = await LeadImportRepository(session).sums(import_id, first)
+        return ImportBatchOutput(next_chunk, eof, _counts(counts), offset)
+
+    @activity.defn(name=FINISH_LEAD_IMPORT)
+    async def finish_lead_import(self, data: FinishImportInput) -> FinishImportOutput:
+        """Idempotent: the counts are recomputed from the ledger every time."""
+        tenant_id, import_id = UUID(data.tenant_id), UUID(data.import_id)
+        async with self.db.tenant_session(tenant_id) as session:
+            repo = LeadImportRepository(session)
+            record = await repo.get(import_id)
+            if record is None:
+                raise ApplicationError("import not found", non_retryable=True)
+            counts, _ = await repo.sums(import_id)
+            status = "failed" if data.failed else "completed"
+            await repo.finish(record, status, counts, data.error)
+        return FinishImportOutput(status, _counts(counts))

@@ -1,0 +1,276 @@
+"""Lead imports: the import record, the per-chunk ledger and the chunk load itself.
+
+A chunk is loaded in one tenant transaction: its ledger row first (the unique key makes a
+second attempt at the same chunk wait for the first and then find it done), then
+`copy_records_to_table` into a temporary staging table (COPY cannot write into a table
+under row-level security), then set-based statements into `leads` and
+`lead_list_members`, the rejected rows into the content store, and the counts into the
+ledger row. Nothing of a chunk exists until that transaction commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from penguinmails.leads.emails import ROLE_LOCAL_PARTS
+from penguinmails.leads.rows import STAGING_COLUMNS, ParsedChunk
+from penguinmails.models.base import utcnow
+from penguinmails.models.leads import LeadImport, LeadImportChunk
+from penguinmails.repositories.content_parts import ContentPartsRepository
+
+COUNTS = ("rows_total", "accepted", "rejected", "duplicates", "suppressed", "existing")
+SUPPRESSED_STATUSES = ("bounced", "unsubscribed", "complained", "erased")
+STAGING = "pm_lead_import_staging"
+
+
+class ConcurrentInsert(Exception):
+    """Another transaction inserted one of this chunk's new addresses meanwhile: the chunk
+    rolls back and its retry sees that lead as existing."""
+
+
+@dataclass(frozen=True)
+class ChunkCounts:
+    rows_total: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    suppressed: int = 0
+    existing: int = 0
+
+    def __add__(self, other: ChunkCounts) -> ChunkCounts:
+        return ChunkCounts(*(getattr(self, c) + getattr(other, c) for c in COUNTS))
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """Where the database finds the standard fields in a staged row (1-based array indexes
+    into `fields`; None: no such column) and the custom columns."""
+
+    tenant_id: UUID
+    import_id: UUID
+    lead_list_id: UUID
+    on_duplicate: str
+    first_name: int | None
+    last_name: int | None
+    company: int | None
+    position: int | None
+    custom_names: list[str]
+    custom_indexes: list[int]
+
+
+def rejected_key(import_key: str) -> str:
+    return f"{import_key}.rejected"
+
+
+class LeadImportRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def create(self, **fields: Any) -> LeadImport:
+        record = LeadImport(**fields)
+        self.session.add(record)
+        await self.session.flush()
+        return record
+
+    async def get(self, import_id: UUID) -> LeadImport | None:
+        return await self.session.get(LeadImport, import_id)
+
+    async def last_chunk(self, import_id: UUID) -> LeadImportChunk | None:
+        result = await self.session.exec(
+            select(LeadImportChunk)
+            .where(LeadImportChunk.import_id == import_id)
+            .order_by(LeadImportChunk.chunk_no.desc())  # type: ignore[attr-defined]
+            .limit(1)
+        )
+        return result.first()
+
+    async def sums(self, import_id: UUID, first_chunk: int = 0) -> tuple[ChunkCounts, int]:
+        """Counts of the committed chunks from `first_chunk` on, and how many there are."""
+        cols = ", ".join(f"COALESCE(SUM({c}), 0)" for c in COUNTS)
+        row = (
+            await self.session.execute(
+                text(
+                    f"SELECT {cols}, count(*) FROM lead_import_chunks "
+                    "WHERE import_id = :import_id AND chunk_no >= :first"
+                ),
+                {"import_id": import_id, "first": first_chunk},
+            )
+        ).one()
+        return ChunkCounts(*(int(v) for v in row[:6])), int(row[6])
+
+    async def finish(
+        self, record: LeadImport, status: str, counts: ChunkCounts, error: str | None = None
+    ) -> LeadImport:
+        for c in COUNTS:
+            setattr(record, c, getattr(counts, c))
+        record.status = status
+        record.error = error
+        record.updated = record.completed = utcnow()
+        self.session.add(record)
+        await self.session.execute(
+            text(
+                "UPDATE lead_lists SET status = 'ready', updated = now(), row_count = "
+                "(SELECT count(*) FROM lead_list_members m WHERE m.lead_list_id = :list_id) "
+                "WHERE id = :list_id"
+            ),
+            {"list_id": record.lead_list_id},
+        )
+        await self.session.flush()
+        return record
+
+    async def load_chunk(
+        self, plan: LoadPlan, chunk_no: int, chunk: ParsedChunk, import_key: str
+    ) -> ChunkCounts | None:
+        """Load one parsed chunk; None when this chunk was committed already."""
+        conn = await _asyncpg(self.session)
+        ledger_id = await conn.fetchval(
+            "INSERT INTO lead_import_chunks (tenant_id, import_id, chunk_no, first_line, "
+            "end_line, end_offset, eof) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+            "ON CONFLICT ON CONSTRAINT uq_lead_import_chunks_import_chunk DO NOTHING "
+            "RETURNING id",
+            plan.tenant_id,
+            plan.import_id,
+            chunk_no,
+            chunk.first_line,
+            chunk.end_line,
+            chunk.end_offset,
+            chunk.eof,
+        )
+        if ledger_id is None:
+            return None
+        suppressed = in_file = existing = 0
+        if chunk.rows:
+            suppressed, in_file, existing = await self._load_rows(conn, plan, chunk)
+        if chunk.rejected_csv:
+            await ContentPartsRepository(self.session).put(
+                plan.tenant_id, rejected_key(import_key), chunk_no, chunk.rejected_csv.encode()
+            )
+        counts = ChunkCounts(
+            rows_total=chunk.rows_total,
+            accepted=len(chunk.rows) - suppressed - in_file,
+            rejected=chunk.rejected,
+            duplicates=chunk.duplicates + in_file,
+            suppressed=suppressed,
+            existing=existing,
+        )
+        await conn.execute(
+            "UPDATE lead_import_chunks SET rows_total = $2, accepted = $3, rejected = $4, "
+            "duplicates = $5, suppressed = $6, existing = $7 WHERE id = $1",
+            ledger_id,
+            *(getattr(counts, c) for c in COUNTS),
+        )
+        return counts
+
+    async def _load_rows(
+        self, conn: Any, plan: LoadPlan, chunk: ParsedChunk
+    ) -> tuple[int, int, int]:
+        t, lst, imp = plan.tenant_id, plan.lead_list_id, plan.import_id
+        await conn.execute(
+            f"CREATE TEMP TABLE {STAGING} ("
+            "line bigint, email text, email_key text, domain text, timezone text, "
+            "disposable boolean, fields text[], lead_id uuid, lead_status text, "
+            "member_import uuid, suppressed boolean NOT NULL DEFAULT false, "
+            "new_id uuid NOT NULL DEFAULT gen_random_uuid()) ON COMMIT DROP"
+        )
+        await conn.copy_records_to_table(STAGING, records=chunk.rows, columns=STAGING_COLUMNS)
+        # Existing live leads of these addresses, and whether this import put them into
+        # the list already (an earlier chunk: a duplicate).
+        await conn.execute(
+            f"UPDATE {STAGING} s SET lead_id = l.id, lead_status = l.status "
+            "FROM leads l WHERE l.tenant_id = $1 AND lower(l.email) = s.email_key "
+            "AND l.deleted IS NULL",
+            t,
+        )
+        await conn.execute(
+            f"UPDATE {STAGING} s SET member_import = m.import_id FROM lead_list_members m "
+            "WHERE s.lead_id IS NOT NULL AND m.tenant_id = $1 AND m.lead_list_id = $2 "
+            "AND m.lead_id = s.lead_id AND m.import_id IS NOT NULL",
+            t,
+            lst,
+        )
+        # Never (re)activated: suppressed addresses and domains, and leads whose status
+        # says they must not be written to.
+        await conn.execute(
+            f"UPDATE {STAGING} s SET suppressed = true WHERE s.lead_status = ANY($1::text[]) "
+            "OR s.email_key IN (SELECT s2.email_key FROM " + STAGING + " s2 JOIN suppressions x "
+            "ON x.tenant_id = $2 AND x.kind = 'address' "
+            "AND x.value = encode(sha256(convert_to(s2.email_key, 'UTF8')), 'hex')) "
+            "OR s.domain IN (SELECT x.value FROM suppressions x WHERE x.tenant_id = $2 "
+            "AND x.kind = 'domain')",
+            list(SUPPRESSED_STATUSES),
+            t,
+        )
+        std = [plan.first_name, plan.last_name, plan.company, plan.position]
+        field = [f"NULLIF(btrim(s.fields[{i}]), '')" if i else "NULL::text" for i in std]
+        custom = (
+            "COALESCE((SELECT jsonb_object_agg(c.name, btrim(s.fields[c.i])) "
+            "FROM unnest($2::text[], $3::int[]) AS c(name, i) "
+            "WHERE btrim(s.fields[c.i]) <> ''), '{}'::jsonb)"
+        )
+        expected = await conn.fetchval(
+            f"SELECT count(*) FROM {STAGING} WHERE lead_id IS NULL AND NOT suppressed"
+        )
+        if expected:
+            status = await conn.execute(
+                "INSERT INTO leads (id, tenant_id, email, first_name, last_name, company, "
+                "position, timezone, custom_fields, role_account, disposable_domain) "
+                f"SELECT s.new_id, $1, s.email, {', '.join(field)}, s.timezone, {custom}, "
+                "split_part(split_part(s.email_key, '@', 1), '+', 1) = ANY($4::text[]), "
+                f"s.disposable FROM {STAGING} s WHERE s.lead_id IS NULL AND NOT s.suppressed "
+                "ON CONFLICT (tenant_id, lower(email)) WHERE deleted IS NULL DO NOTHING",
+                t,
+                plan.custom_names,
+                plan.custom_indexes,
+                sorted(ROLE_LOCAL_PARTS),
+            )
+            if int(status.rsplit(" ", 1)[1]) != expected:
+                raise ConcurrentInsert("a concurrent import inserted one of these addresses")
+        if plan.on_duplicate == "update":
+            sets = ", ".join(
+                f"{name} = COALESCE({expr}, l.{name})"
+                for name, expr in zip(
+                    ("first_name", "last_name", "company", "position"), field, strict=True
+                )
+            )
+            await conn.execute(
+                f"UPDATE leads l SET {sets}, timezone = COALESCE(s.timezone, l.timezone), "
+                f"custom_fields = l.custom_fields || {custom}, updated = now() "
+                f"FROM {STAGING} s WHERE l.tenant_id = $1 AND l.id = s.lead_id "
+                "AND NOT s.suppressed AND s.member_import IS DISTINCT FROM $4",
+                t,
+                plan.custom_names,
+                plan.custom_indexes,
+                imp,
+            )
+        await conn.execute(
+            "INSERT INTO lead_list_members (tenant_id, lead_list_id, lead_id, import_id) "
+            f"SELECT $1, $2, COALESCE(s.lead_id, s.new_id), $3 FROM {STAGING} s "
+            "WHERE NOT s.suppressed AND s.member_import IS DISTINCT FROM $3 "
+            "ON CONFLICT ON CONSTRAINT uq_lead_list_members_list_lead "
+            "DO UPDATE SET import_id = EXCLUDED.import_id",
+            t,
+            lst,
+            imp,
+        )
+        row = await conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE suppressed) AS suppressed, "
+            "count(*) FILTER (WHERE NOT suppressed AND member_import = $1) AS in_file, "
+            "count(*) FILTER (WHERE NOT suppressed AND member_import IS DISTINCT FROM $1 "
+            f"AND lead_id IS NOT NULL) AS existing FROM {STAGING}",
+            imp,
+        )
+        return int(row["suppressed"]), int(row["in_file"]), int(row["existing"])
+
+
+async def _asyncpg(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's transaction (COPY and prepared
+    statements with array parameters)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection

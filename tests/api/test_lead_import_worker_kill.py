@@ -1,0 +1,163 @@
+"""A worker killed (SIGKILL) in the middle of an import changes nothing in the result: the
+next worker resumes from the last committed chunk of the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client
+
+from api.services import Services
+from penguinmails.leads.store import store_upload
+from penguinmails.repositories.lead_imports import LeadImportRepository
+from penguinmails.settings import Settings
+from tests.api.conftest import Tenant
+from tests.api.test_lead_imports import create_list
+from workflows.lead_import import LeadImportInput, LeadImportWorkflow
+from workflows.names import LEAD_IMPORT, tenant_attributes, workflow_id
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = 24_000
+CHUNK_ROWS = 400
+
+
+def _csv() -> tuple[bytes, set[str]]:
+    lines = ["email,first name,score"]
+    expected: set[str] = set()
+    for i in range(ROWS):
+        if i % 50 == 7:
+            lines.append(f"broken-{i},X,{i}")  # invalid
+        elif i % 40 == 3:
+            lines.append(f"person{i - 1}@kill.example,dup,{i}")  # repeats the previous row
+        else:
+            lines.append(f"person{i}@kill.example,P{i},{i}")
+            expected.add(f"person{i}@kill.example")
+    return ("\n".join(lines) + "\n").encode(), expected
+
+
+def _start_worker(
+    settings: Settings, client: Client, codec_key: bytes, queue: str
+) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "ANALYTICS_DATABASE_URL": settings.analytics_database_url or "",
+        "PM_TEST_TEMPORAL": client.service_client.config.target_host,
+        "PM_TEST_NAMESPACE": client.namespace,
+        "PM_TEST_CODEC_KEY": codec_key.hex(),
+        "PM_TEST_QUEUE": queue,
+        "PYTHONPATH": str(ROOT),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fixtures.import_worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+async def _pieces(data: bytes) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), 1 << 16):
+        yield data[i : i + (1 << 16)]
+
+
+async def _committed(services: Services, tenant: Tenant, import_id: uuid.UUID) -> int:
+    async with services.db.tenant_session(tenant.tenant_id) as session:
+        _, chunks = await LeadImportRepository(session).sums(import_id)
+    return chunks
+
+
+async def test_killed_worker_changes_nothing(
+    api: httpx.AsyncClient,
+    services: Services,
+    tenant_a: Tenant,
+    settings: Settings,
+    temporal_client: Client,
+    codec_key: bytes,
+) -> None:
+    data, expected = _csv()
+    list_id = uuid.UUID(await create_list(api, tenant_a, "kill"))
+    tenant_id = uuid.UUID(tenant_a.tenant_id)
+    import_id = uuid.uuid4()
+    key = f"imports/{import_id}"
+    async with services.db.tenant_session(tenant_id) as session:
+        stored = await store_upload(session, tenant_id, key, _pieces(data))
+        await LeadImportRepository(session).create(
+            id=import_id,
+            tenant_id=tenant_id,
+            lead_list_id=list_id,
+            content_storage_key=key,
+            size_bytes=stored.size,
+            chunk_rows=CHUNK_ROWS,
+        )
+    queue = f"imports-kill-{uuid.uuid4().hex[:8]}"
+    handle = await temporal_client.start_workflow(
+        LeadImportWorkflow.run,
+        LeadImportInput(str(tenant_id), str(import_id), stored.size),
+        id=workflow_id(LEAD_IMPORT, tenant_id, import_id),
+        task_queue=queue,
+        search_attributes=tenant_attributes(tenant_id),
+    )
+    first = _start_worker(settings, temporal_client, codec_key, queue)
+    try:
+        for _ in range(1200):  # until a few chunks are committed, and far from all
+            if await _committed(services, tenant_a, import_id) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        first.kill()
+        first.wait()
+        before = await _committed(services, tenant_a, import_id)
+        total_chunks = -(-ROWS // CHUNK_ROWS)
+        assert 3 <= before < total_chunks
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    second = _start_worker(settings, temporal_client, codec_key, queue)
+    try:
+        result = await asyncio.wait_for(handle.result(), timeout=300)
+    finally:
+        second.kill()
+        second.wait()
+
+    counts = result.counts
+    assert result.status == "completed"
+    assert counts.rows_total == ROWS
+    assert counts.accepted + counts.rejected + counts.duplicates + counts.suppressed == ROWS
+    assert counts.accepted == len(expected)
+    assert counts.rejected == sum(1 for i in range(ROWS) if i % 50 == 7)
+
+    r = await api.get(f"/v1/imports/{import_id}", headers=tenant_a.auth)
+    assert r.json()["accepted"] == len(expected) and r.json()["status"] == "completed"
+    async with services.db.tenant_session(tenant_id) as session:
+        conn = await (await session.connection()).get_raw_connection()
+        pg = conn.driver_connection
+        chunks = await pg.fetch(
+            "SELECT chunk_no FROM lead_import_chunks WHERE import_id = $1 ORDER BY chunk_no",
+            import_id,
+        )
+        emails = await pg.fetch(
+            "SELECT l.email FROM lead_list_members m JOIN leads l ON l.id = m.lead_id "
+            "WHERE m.lead_list_id = $1",
+            list_id,
+        )
+        live = await pg.fetchval(
+            "SELECT count(*) FROM leads WHERE email LIKE '%@kill.example' AND deleted IS NULL"
+        )
+    # Each chunk committed once, none skipped (a file ending on a chunk boundary has one
+    # more, empty, chunk that records the end).
+    assert [c["chunk_no"] for c in chunks] == list(range(len(chunks)))
+    assert len(chunks) in (total_chunks, total_chunks + 1)
+    assert sorted(e["email"] for e in emails) == sorted(expected)
+    assert live == len(expected)
