@@ -24,7 +24,8 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
-    # uvicorn's own loggers go through the same handler so their lines carry the id too.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    # uvicorn's own lines go through the same handler so they carry the id too. Its access
+    # log stays as uvicorn set it (off: the API logs each request itself, key redacted).
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True

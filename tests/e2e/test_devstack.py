@@ -393,7 +393,12 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
         assert signed["tenant_id"] in decoded
     finally:
         code = run.interrupt(signal.SIGINT)
-    assert code == 0, "".join(run.lines)
+    output = "".join(run.lines)
+    assert code == 0, output
     assert not _processes_of(data_dir)
     assert not (data_dir / "dev.env").exists()
+    # Requests are logged once, by the API itself, with the codec key redacted.
+    assert "uvicorn.access" not in output
+    assert "/staff/codec/<redacted>/decode" in output
+    assert staff_key not in output and key not in output
     print(f"ready in {run.ready_seconds} s")
