@@ -16,20 +16,21 @@ from temporalio.api.common.v1 import Payloads
 
 from api.deps import ServicesDep, authenticate, bearer_token
 from api.errors import ApiError
+from api.services import Services
 from penguinmails.codec import CodecKeyMismatch
 from penguinmails.repositories.staff import is_staff
 
 router = APIRouter(prefix="/staff/codec", tags=["staff"])
 
 
-async def _require_staff(services: Any, token: str) -> None:
+async def _require_staff(services: Services, token: str) -> None:
     principal = await authenticate(services, token)
     async with services.db.admin_session() as session:
         if not await is_staff(session, principal.user_id):
             raise ApiError(403, "staff only")
 
 
-async def _transform(request: Request, services: Any, direction: str) -> dict[str, Any]:
+async def _transform(request: Request, services: Services, direction: str) -> dict[str, Any]:
     try:
         payloads = json_format.Parse(await request.body(), Payloads())
     except json_format.ParseError as exc:
