@@ -389,6 +389,17 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
         assert (
             ui_settings["Codec"]["Endpoint"] == f"{env['PUBLIC_BASE_URL']}/staff/codec/{staff_key}"
         )
+        # The browser asks first (CORS preflight) from the UI's origin.
+        preflight = urllib.request.Request(
+            f"{env['PUBLIC_BASE_URL']}/staff/codec/{staff_key}/decode", method="OPTIONS"
+        )
+        ui_origin = f"http://127.0.0.1:{ports['PM_DEV_TEMPORAL_UI_PORT']}"
+        preflight.add_header("Origin", ui_origin)
+        preflight.add_header("Access-Control-Request-Method", "POST")
+        preflight.add_header("Access-Control-Request-Headers", "content-type,x-namespace")
+        with urllib.request.urlopen(preflight, timeout=10) as response:
+            assert response.status == 200
+            assert response.headers["access-control-allow-origin"] == ui_origin
         decoded = asyncio.run(_provisioning_decoded_by_codec(env, signed["tenant_id"], staff_key))
         assert signed["tenant_id"] in decoded
     finally:
