@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +19,7 @@ from api.routes import (
     codec,
     companies,
     domains,
+    email_accounts,
     health,
     imports,
     lead_lists,
@@ -73,8 +75,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             try:
                 app.state.services = await build_services(settings)
             except (ServiceUnavailable, SecretStoreUnavailable) as exc:
-                log.error("%s", exc)  # one line naming the service, no traceback
-                raise SystemExit(1) from None
+                # One line naming the service. Any exception raised here would reach uvicorn,
+                # which prints the lifespan's traceback; nothing is bound or open yet, so the
+                # process can simply end.
+                log.error("%s", exc)
+                logging.shutdown()
+                os._exit(1)
         yield
         if services is None:
             await app.state.services.close()
@@ -88,7 +94,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if services is not None:  # injected (tests): usable even without running the lifespan
         app.state.services = services
     install_error_handlers(app)
-    for router in (health, tenants, api_keys, companies, users, codec, domains):
+    for router in (health, tenants, api_keys, companies, users, codec, domains, email_accounts):
         app.include_router(router.router)
     for router in (lead_lists, imports, leads, suppressions):
         app.include_router(router.router)
