@@ -20,14 +20,18 @@ from temporalio.worker import Worker
 
 from activities.domains import DomainActivities
 from activities.lead_imports import LeadImportActivities
+from activities.mailboxes import MailboxActivities
+from activities.sending import SendingActivities
 from activities.tenancy import TenancyActivities
 from penguinmails.db import Database
 from penguinmails.logging import configure_logging
 from penguinmails.runtime import secret_store, temporal_client
+from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings, get_settings
 from penguinmails.stack.check import ServiceUnavailable, check_postgres, check_temporal
 from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.lead_import import LeadImportWorkflow
+from workflows.mailbox_test import MailboxTestWorkflow
 from workflows.names import ALL_TASK_QUEUES, TaskQueue
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
 
@@ -35,37 +39,43 @@ log = logging.getLogger("penguinmails.worker")
 
 
 def registrations(
-    db: Database, settings: Settings | None = None
+    db: Database, settings: Settings | None = None, secrets: SecretStore | None = None
 ) -> dict[str, tuple[list[type], list[Callable[..., Any]]]]:
     """Workflows and activities of each task queue."""
     settings = settings or get_settings()
     tenancy = TenancyActivities(db)
     imports = LeadImportActivities(db)
     domains = DomainActivities(db, settings.dns_resolver)
+    mailboxes = MailboxActivities(db, secrets)
+    sending = SendingActivities(db, secrets)
     return {
         TaskQueue.CAMPAIGNS: ([], []),
-        TaskQueue.SENDING: ([], []),
+        TaskQueue.SENDING: ([], [sending.send_message, mailboxes.test_mailbox_login]),
         TaskQueue.IMPORTS: (
             [LeadImportWorkflow],
             [imports.import_lead_batch, imports.finish_lead_import],
         ),
         TaskQueue.INBOUND: ([], []),
         TaskQueue.INFRA: (
-            [TenantProvisioningWorkflow, DomainVerificationWorkflow],
+            [TenantProvisioningWorkflow, DomainVerificationWorkflow, MailboxTestWorkflow],
             [tenancy.provision_tenant, domains.check_domain_dns],
         ),
     }
 
 
 def build_workers(
-    client: Client, db: Database, settings: Settings, queues: Sequence[str] = ()
+    client: Client,
+    db: Database,
+    settings: Settings,
+    queues: Sequence[str] = (),
+    secrets: SecretStore | None = None,
 ) -> list[Worker]:
     wanted = list(queues) or list(ALL_TASK_QUEUES)
     unknown = sorted(set(wanted) - set(ALL_TASK_QUEUES))
     if unknown:
         raise ValueError(f"unknown task queue(s): {', '.join(unknown)}")
     workers = []
-    for queue, (workflows, activities) in registrations(db, settings).items():
+    for queue, (workflows, activities) in registrations(db, settings, secrets).items():
         if queue not in wanted or not (workflows or activities):
             continue
         limit = settings.sending_max_concurrent_activities if queue == TaskQueue.SENDING else None
@@ -94,7 +104,7 @@ async def main() -> int:
         print(exc, file=sys.stderr)
         return 1
     db = Database(settings)
-    workers = build_workers(client, db, settings, settings.worker_task_queues)
+    workers = build_workers(client, db, settings, settings.worker_task_queues, secrets=store)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -31,24 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.support.wrk import WrkResult, run_wrk  # noqa: E402
+from penguinmails.devstack import SERVICE_URL_VARS, free_dev_ports  # noqa: E402
 from penguinmails.stack.ports import free_port, wait_for_port  # noqa: E402
-
-SERVICE_VARS = (
-    "DATABASE_URL",
-    "ANALYTICS_DATABASE_URL",
-    "REDIS_URL",
-    "TEMPORAL_ADDRESS",
-    "VAULT_ADDR",
-    "VAULT_TOKEN",
-)
-PORT_VARS = (
-    "PM_DEV_PG_PORT",
-    "PM_DEV_REDIS_PORT",
-    "PM_DEV_TEMPORAL_PORT",
-    "PM_DEV_TEMPORAL_UI_PORT",
-    "PM_DEV_VAULT_PORT",
-    "PM_DEV_SMTP_PORT",
-)
 
 
 def _post(url: str, body: dict[str, str], key: str | None = None) -> dict[str, str]:
@@ -60,23 +44,14 @@ def _post(url: str, body: dict[str, str], key: str | None = None) -> dict[str, s
         return json.loads(response.read())
 
 
-def _ports() -> dict[str, str]:
-    ports: dict[str, str] = {}
-    while len(ports) < len(PORT_VARS):
-        port = free_port()
-        if all(abs(port - int(p)) > 1 for p in ports.values()):  # OpenBao also takes port + 1
-            ports[PORT_VARS[len(ports)]] = str(port)
-    return ports
-
-
 @contextmanager
 def dev_stack() -> Iterator[str]:
     """`penguinmails dev` on free ports in a temporary folder; yields the API's base URL."""
     root = Path(tempfile.mkdtemp(prefix="pm-bench-"))
     root.chmod(0o755)  # the embedded Postgres runs as another user
     api_port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
-    env.update(_ports())
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_URL_VARS}
+    env.update(free_dev_ports())
     env.update(
         DATA_DIR=str(root / "data"),
         # The load comes from one address with one key: lift the limits, keep the checks.

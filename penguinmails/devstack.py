@@ -96,6 +96,32 @@ class DevPorts:
         return cls(**values)
 
 
+# A service whose URL is set is used instead of its embedded twin.
+SERVICE_URL_VARS = (
+    "DATABASE_URL",
+    "ANALYTICS_DATABASE_URL",
+    "REDIS_URL",
+    "TEMPORAL_ADDRESS",
+    "VAULT_ADDR",
+    "VAULT_TOKEN",
+)
+
+
+def free_dev_ports() -> dict[str, str]:
+    """A free loopback port for every embedded service, as the PM_DEV_* variables: for a
+    second stack beside the first (end-to-end tests, benchmarks). The API port is separate."""
+    from penguinmails.stack.ports import free_port
+
+    names = [var for name, var in DevPorts.ENV.items() if name != "api"]
+    ports: dict[str, str] = {}
+    while len(ports) < len(names):
+        port = free_port()
+        # OpenBao also takes port + 1 for its cluster listener.
+        if all(abs(port - int(p)) > 1 for p in ports.values()):
+            ports[names[len(ports)]] = str(port)
+    return ports
+
+
 def default_api_command(host: str, port: int) -> list[str]:
     return [
         sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from penguinmails.stack.dns import DnsServer
 
 # Vault, Temporal and SMTP fixtures live in their own module.
-pytest_plugins = ["tests.fixtures.services", "tests.fixtures.dns"]
+pytest_plugins = ["tests.fixtures.services", "tests.fixtures.dns", "tests.fixtures.mail"]
 
 
 def _replace_db(url: str, name: str) -> str:
@@ -149,12 +149,12 @@ async def temporal_client(temporal_dev_server: WorkflowEnvironment, codec_key: b
 
 @pytest.fixture(scope="session")
 async def app_worker(
-    temporal_client: Client, db: Database, settings: Settings
+    temporal_client: Client, db: Database, settings: Settings, secret_store: SecretStore
 ) -> AsyncIterator[list[Worker]]:
     """The real worker (every task queue, real activities) for the whole session."""
     from worker import build_workers
 
-    workers = build_workers(temporal_client, db, settings)
+    workers = build_workers(temporal_client, db, settings, secrets=secret_store)
     tasks = [asyncio.create_task(w.run()) for w in workers]
     yield workers
     await asyncio.gather(*(w.shutdown() for w in workers))

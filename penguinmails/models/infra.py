@@ -49,6 +49,8 @@ EMAIL_ACCOUNT_STATUSES = (
     "authentication_failed",
     "suspended",
     "deleted",
+    "pending",  # never tested (migration 0004)
+    "unreachable",  # the last test could not reach its SMTP or IMAP server
 )
 ASSIGNMENT_STATUSES = ("scheduled", "warming", "active", "expired")
 WARMUP_STATES = ("unwarmed", "warming", "warmed")
@@ -134,6 +136,14 @@ class EmailAccount(TenantScoped, Timestamped, table=True):
     timezone: str = "UTC"
     last_warmed_at: datetime | None = timestamp_field()
     deleted: datetime | None = timestamp_field()
+    # Migration 0004: gap between sends (+ random jitter), default window, signature, and
+    # the result of the last login test.
+    min_gap_seconds: int = Field(default=60, sa_column_kwargs={"server_default": "60"})
+    gap_jitter_seconds: int = Field(default=30, sa_column_kwargs={"server_default": "30"})
+    sending_window: dict[str, Any] = jsonb_field()
+    signature: str | None = None
+    last_tested_at: datetime | None = timestamp_field()
+    last_test_result: dict[str, Any] = jsonb_field()
 
 
 class DomainIpAssignment(TenantScoped, Timestamped, table=True):

@@ -27,42 +27,13 @@ from uuid import uuid4
 
 import pytest
 
+from penguinmails.devstack import SERVICE_URL_VARS, free_dev_ports
 from penguinmails.stack.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDINS = Path(__file__).with_name("standins.py")
 CONSOLE_SCRIPT = Path(sys.executable).with_name("penguinmails")
-PORT_VARS = (
-    "PM_DEV_PG_PORT",
-    "PM_DEV_REDIS_PORT",
-    "PM_DEV_TEMPORAL_PORT",
-    "PM_DEV_TEMPORAL_UI_PORT",
-    "PM_DEV_VAULT_PORT",
-    "PM_DEV_SMTP_PORT",
-    "PM_DEV_DNS_PORT",
-)
-# Configured services would be used instead of the embedded ones: this test wants the latter.
-SERVICE_VARS = (
-    "DATABASE_URL",
-    "ANALYTICS_DATABASE_URL",
-    "REDIS_URL",
-    "TEMPORAL_ADDRESS",
-    "VAULT_ADDR",
-    "VAULT_TOKEN",
-)
-
 pytestmark = pytest.mark.e2e
-
-
-def _free_ports() -> dict[str, str]:
-    ports: dict[str, str] = {}
-    while len(ports) < len(PORT_VARS):
-        port = free_port()
-        # OpenBao also takes port + 1 for its cluster listener.
-        if any(abs(port - int(p)) <= 1 for p in ports.values()):
-            continue
-        ports[PORT_VARS[len(ports)]] = str(port)
-    return ports
 
 
 @dataclass
@@ -97,7 +68,7 @@ class DevRun:
 
 
 def _start(data_dir: Path, ports: dict[str, str], api_port: int, standins: bool = True) -> DevRun:
-    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_URL_VARS}
     env.update(ports)
     env["DATA_DIR"] = str(data_dir)
     env["COLUMNS"] = "200"
@@ -235,7 +206,7 @@ async def _assert_state(env: dict[str, str], workflow_id: str, message_id: str) 
 
 
 def test_dev_stack_stops_cleanly_and_keeps_its_state(data_dir: Path) -> None:
-    ports = _free_ports()
+    ports = free_dev_ports()
     api_port = free_port()
     workflow_id = f"devstack-probe-{uuid4().hex}"
     message_id = f"<{uuid4().hex}@penguinmails.test>"
@@ -324,7 +295,7 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
     companies, the provisioning workflow is found by TenantId and decoded by the codec
     endpoint the Temporal UI is configured with."""
     api_port = free_port()
-    ports = _free_ports()
+    ports = free_dev_ports()
     run = _start(data_dir, ports, api_port, standins=False)
     try:
         run.wait_ready()
@@ -369,7 +340,7 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
             ],
             cwd=ROOT,
             env={
-                **{k: v for k, v in os.environ.items() if k not in SERVICE_VARS},
+                **{k: v for k, v in os.environ.items() if k not in SERVICE_URL_VARS},
                 "DATA_DIR": str(data_dir),
             },
             capture_output=True,

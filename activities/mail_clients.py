@@ -1,0 +1,349 @@
+"""SMTP (aiosmtplib) and IMAP (imaplib, in a thread) clients of the mailbox activities.
+
+Passwords are passed in, used, and never logged or put into an answer: a detail string is
+the server's reply or the reason a connection failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import imaplib
+import os
+import re
+import socket
+import ssl
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+from email.utils import getaddresses
+from typing import Any
+
+import aiosmtplib
+
+from activities.mailboxes_types import LoginCheck
+from activities.sending_types import SmtpFailure
+
+TIMEOUT = 15.0
+SECURITIES = ("ssl", "starttls", "none")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str
+    port: int
+    security: str = "starttls"  # ssl (implicit TLS), starttls, none
+    username: str | None = None
+    verify_tls: bool = True
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> ServerSettings:
+        return cls(
+            host=str(data["host"]),
+            port=int(data["port"]),
+            security=str(data.get("security") or "starttls"),
+            username=data.get("username") or None,
+            verify_tls=bool(data.get("verify_tls", True)),
+        )
+
+
+def tls_context(verify: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | socket.timeout | aiosmtplib.SMTPTimeoutError):
+        return "timed out"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed: {exc.reason or exc}"
+    text = " ".join(str(exc).split())
+    errno = re.search(r"\[Errno (-?\d+)\]", text)
+    if errno:  # "Error connecting to h on port p: [Errno 111] Connect call failed ..."
+        where = text.split(":", 1)[0] if text.startswith("Error connecting") else ""
+        reason = os.strerror(abs(int(errno.group(1))))
+        return f"{where}: {reason}" if where else reason
+    return text[:300] or type(exc).__name__
+
+
+def _reply(code: int, message: str) -> str:
+    return f"{code} {' '.join(message.split())}"[:500]
+
+
+# --- SMTP ------------------------------------------------------------------------------------
+
+
+def smtp_client(settings: ServerSettings) -> aiosmtplib.SMTP:
+    return aiosmtplib.SMTP(
+        hostname=settings.host,
+        port=settings.port,
+        use_tls=settings.security == "ssl",
+        start_tls=settings.security == "starttls",
+        timeout=TIMEOUT,
+        tls_context=tls_context(settings.verify_tls) if settings.security != "none" else None,
+    )
+
+
+async def smtp_login(settings: ServerSettings, username: str, password: str) -> LoginCheck:
+    """Connect, STARTTLS when configured, AUTH when the server offers it, QUIT."""
+    client = smtp_client(settings)
+    try:
+        try:
+            response = await client.connect()
+        except (aiosmtplib.SMTPConnectResponseError, aiosmtplib.SMTPResponseException) as exc:
+            return LoginCheck("unreachable", _reply(exc.code, exc.message))
+        except (OSError, aiosmtplib.SMTPException, ssl.SSLError) as exc:
+            return LoginCheck("unreachable", _reason(exc))
+        await client.ehlo()  # the extensions offered after STARTTLS
+        if not client.supports_extension("auth"):
+            tls_first = settings.security == "none" and client.supports_extension("starttls")
+            await client.quit()
+            if tls_first:
+                return LoginCheck(
+                    "authentication_failed",
+                    "the server offers login only after STARTTLS: set security to starttls",
+                )
+            return LoginCheck(
+                "ok", f"{_reply(response.code, response.message)} (the server asks no login)"
+            )
+        try:
+            answer = await client.login(username, password)
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            return LoginCheck("authentication_failed", _reply(exc.code, exc.message))
+        except aiosmtplib.SMTPResponseException as exc:
+            outcome = "authentication_failed" if exc.code >= 500 else "unreachable"
+            return LoginCheck(outcome, _reply(exc.code, exc.message))
+        except (OSError, aiosmtplib.SMTPException) as exc:
+            return LoginCheck("unreachable", _reason(exc))
+        await client.quit()
+        return LoginCheck("ok", _reply(answer.code, answer.message))
+    finally:
+        if client.is_connected:
+            client.close()
+
+
+class SmtpSendError(Exception):
+    def __init__(self, failure: SmtpFailure) -> None:
+        super().__init__(f"{failure.stage}: {failure.code} {failure.message}")
+        self.failure = failure
+
+
+def envelope_recipients(raw: bytes) -> list[str]:
+    headers = BytesHeaderParser(policy=default_policy).parsebytes(raw)
+    values = [str(v) for name in ("To", "Cc", "Bcc") for v in headers.get_all(name, [])]
+    return [addr for _, addr in getaddresses(values) if addr]
+
+
+def message_id_of(raw: bytes) -> str | None:
+    value = BytesHeaderParser(policy=default_policy).parsebytes(raw).get("Message-ID")
+    return str(value).strip() if value else None
+
+
+class _Connection:
+    def __init__(self, settings: ServerSettings, fingerprint: tuple[Any, ...]) -> None:
+        self.settings = settings
+        self.fingerprint = fingerprint
+        self.client = smtp_client(settings)
+        self.lock = asyncio.Lock()
+
+
+class SmtpConnections:
+    """One SMTP connection per mailbox within a worker process, reused send after send; a
+    connection the server closed is opened again before MAIL FROM (nothing was sent yet)."""
+
+    def __init__(self) -> None:
+        self._connections: dict[str, _Connection] = {}
+        self.opened = 0  # connections opened (for tests and metrics)
+
+    async def send(
+        self,
+        mailbox_key: str,
+        settings: ServerSettings,
+        username: str,
+        password: str,
+        sender: str,
+        recipients: Sequence[str],
+        raw: bytes,
+    ) -> tuple[int, str]:
+        fingerprint = (settings, username, hash(password))
+        conn = self._connections.get(mailbox_key)
+        if conn is None or conn.fingerprint != fingerprint:
+            if conn is not None:
+                await _close(conn.client)
+            conn = self._connections[mailbox_key] = _Connection(settings, fingerprint)
+        async with conn.lock:
+            for attempt in (1, 2):
+                if not conn.client.is_connected:
+                    await self._open(conn, username, password)
+                try:
+                    await conn.client.mail(sender)
+                    break
+                except aiosmtplib.SMTPServerDisconnected:
+                    if attempt == 2:
+                        raise SmtpSendError(
+                            SmtpFailure(421, "server disconnected", "mail")
+                        ) from None
+                    conn.client.close()
+                except aiosmtplib.SMTPResponseException as exc:
+                    await _reset(conn.client)
+                    raise SmtpSendError(SmtpFailure(exc.code, exc.message, "mail")) from None
+            try:
+                refused: list[SmtpFailure] = []
+                for recipient in recipients:
+                    try:
+                        await conn.client.rcpt(recipient)
+                    except aiosmtplib.SMTPResponseException as exc:
+                        refused.append(SmtpFailure(exc.code, exc.message, "rcpt"))
+                if refused and len(refused) == len(recipients):
+                    await _reset(conn.client)
+                    raise SmtpSendError(refused[0])
+                response = await conn.client.data(raw)
+            except aiosmtplib.SMTPResponseException as exc:
+                await _reset(conn.client)
+                raise SmtpSendError(SmtpFailure(exc.code, exc.message, "data")) from None
+            except (aiosmtplib.SMTPServerDisconnected, OSError) as exc:
+                conn.client.close()
+                raise SmtpSendError(SmtpFailure(421, _reason(exc), "data")) from None
+            return response.code, response.message
+
+    async def _open(self, conn: _Connection, username: str, password: str) -> None:
+        conn.client = smtp_client(conn.settings)
+        try:
+            await conn.client.connect()
+        except aiosmtplib.SMTPResponseException as exc:
+            raise SmtpSendError(SmtpFailure(exc.code, exc.message, "connect")) from None
+        except (OSError, aiosmtplib.SMTPException, ssl.SSLError) as exc:
+            raise SmtpSendError(SmtpFailure(0, _reason(exc), "connect")) from None
+        self.opened += 1
+        await conn.client.ehlo()
+        if conn.client.supports_extension("auth"):
+            try:
+                await conn.client.login(username, password)
+            except aiosmtplib.SMTPResponseException as exc:
+                conn.client.close()
+                raise SmtpSendError(SmtpFailure(exc.code, exc.message, "auth")) from None
+
+    async def close(self) -> None:
+        for conn in self._connections.values():
+            await _close(conn.client)
+        self._connections.clear()
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.rset()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()
+
+
+async def _close(client: aiosmtplib.SMTP) -> None:
+    if client.is_connected:
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            client.close()
+
+
+# --- IMAP ------------------------------------------------------------------------------------
+
+
+def _imap_connect(settings: ServerSettings) -> imaplib.IMAP4:
+    if settings.security == "ssl":
+        return imaplib.IMAP4_SSL(
+            settings.host,
+            settings.port,
+            ssl_context=tls_context(settings.verify_tls),
+            timeout=TIMEOUT,
+        )
+    client = imaplib.IMAP4(settings.host, settings.port, timeout=TIMEOUT)
+    if settings.security == "starttls":
+        client.starttls(ssl_context=tls_context(settings.verify_tls))
+    return client
+
+
+def _imap_text(data: Any) -> str:
+    parts = data if isinstance(data, list) else [data]
+    return " ".join(p.decode("utf-8", "replace") if isinstance(p, bytes) else str(p) for p in parts)
+
+
+def _imap_login_sync(settings: ServerSettings, username: str, password: str) -> LoginCheck:
+    try:
+        client = _imap_connect(settings)
+    except (OSError, imaplib.IMAP4.error, ssl.SSLError) as exc:
+        return LoginCheck("unreachable", _reason(exc))
+    try:
+        typ, data = client.login(username, password)
+        detail = f"{typ} {_imap_text(data)}"
+        client.logout()
+        return LoginCheck("ok", detail)
+    except imaplib.IMAP4.error as exc:
+        return LoginCheck("authentication_failed", _reason(exc).strip("b'\""))
+    except OSError as exc:
+        return LoginCheck("unreachable", _reason(exc))
+    finally:
+        with contextlib.suppress(OSError):
+            client.shutdown()
+
+
+async def imap_login(settings: ServerSettings, username: str, password: str) -> LoginCheck:
+    return await asyncio.to_thread(_imap_login_sync, settings, username, password)
+
+
+def _sent_folder(client: imaplib.IMAP4) -> str:
+    """The folder flagged \\Sent (RFC 6154), else one named Sent."""
+    _, rows = client.list()
+    names = []
+    for row in rows or []:
+        line = row.decode("utf-8", "replace") if isinstance(row, bytes) else str(row)
+        name = line.rsplit(" ", 1)[-1].strip('"')
+        if "\\Sent" in line:
+            return name
+        names.append(name)
+    for name in names:
+        if name.lower().endswith("sent"):
+            return name
+    return "Sent"
+
+
+def _find_sent_sync(
+    settings: ServerSettings, username: str, password: str, message_id: str
+) -> bool:
+    client = _imap_connect(settings)
+    try:
+        client.login(username, password)
+        folder = _sent_folder(client)
+        typ, _ = client.select(f'"{folder}"', readonly=True)
+        if typ != "OK":
+            return False
+        typ, data = client.search(None, "HEADER", "Message-ID", f'"{message_id}"')
+        found = bool(typ == "OK" and data and data[0] and data[0].split())
+        client.logout()
+        return found
+    finally:
+        with contextlib.suppress(OSError):
+            client.shutdown()
+
+
+async def sent_folder_has(
+    settings: ServerSettings, username: str, password: str, message_id: str
+) -> bool:
+    """Whether the mailbox's Sent folder holds a message with this Message-ID (the outbox
+    contract's question for a send whose outcome is unknown)."""
+    return await asyncio.to_thread(_find_sent_sync, settings, username, password, message_id)
+
+
+__all__ = [
+    "SECURITIES",
+    "ServerSettings",
+    "SmtpConnections",
+    "SmtpSendError",
+    "envelope_recipients",
+    "imap_login",
+    "message_id_of",
+    "sent_folder_has",
+    "smtp_login",
+]

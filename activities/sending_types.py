@@ -1,0 +1,41 @@
+"""Inputs, outputs and names of the sending activities: light enough for workflow code.
+
+Errors: an SMTP answer 4xx raises a retryable ApplicationError of type `SmtpTransientError`,
+5xx a non-retryable `SmtpPermanentError` (a bounce for the engine), a rejected login a
+non-retryable `SmtpAuthenticationFailed`, no connection a retryable `SmtpUnreachable`; each
+carries `SmtpFailure` details (the code and the server's text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SEND_MESSAGE = "send_message"
+
+SMTP_TRANSIENT = "SmtpTransientError"
+SMTP_PERMANENT = "SmtpPermanentError"
+SMTP_AUTHENTICATION_FAILED = "SmtpAuthenticationFailed"
+SMTP_UNREACHABLE = "SmtpUnreachable"
+
+
+@dataclass(frozen=True)
+class SendMessageInput:
+    tenant_id: str
+    email_account_id: str
+    # The built message (wire bytes) in the content store; envelope recipients come from
+    # its To/Cc headers, the sender is the mailbox.
+    content_storage_key: str
+
+
+@dataclass(frozen=True)
+class SendMessageOutput:
+    code: int
+    message: str
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SmtpFailure:
+    code: int
+    message: str
+    stage: str  # connect, auth, mail, rcpt, data

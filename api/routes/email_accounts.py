@@ -1,0 +1,171 @@
+"""Mailboxes: credentials to Vault only, per-mailbox sending settings, the login test."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Response
+from temporalio.common import WorkflowIDConflictPolicy
+
+from activities.mailboxes_types import TestMailboxOutput
+from api.deps import AdminDep, PrincipalDep, ServicesDep
+from api.errors import ApiError, not_found
+from api.pagination import Page, PageParams, page
+from api.routes.domains import secret_store_of, vault_unavailable
+from api.schemas.email_accounts import (
+    EmailAccountCreate,
+    EmailAccountPublic,
+    EmailAccountTestResult,
+    EmailAccountUpdate,
+    LoginCheckPublic,
+)
+from penguinmails.mailboxes import DomainNotRegistered, add_mailbox, remove_mailbox, set_passwords
+from penguinmails.repositories.email_accounts import EmailAccountRepository, MailboxTaken
+from penguinmails.secrets import SecretStoreError
+from workflows.mailbox_test import MailboxTestInput, MailboxTestWorkflow
+from workflows.names import MAILBOX_TEST, TaskQueue, tenant_attributes, workflow_id
+
+router = APIRouter(prefix="/v1/email-accounts", tags=["email-accounts"])
+
+
+def _settings(server: Any) -> dict[str, Any]:
+    return dict(server.model_dump())
+
+
+@router.post("", status_code=201, response_model=EmailAccountPublic)
+async def create_email_account(
+    body: EmailAccountCreate, principal: AdminDep, services: ServicesDep
+) -> EmailAccountPublic:
+    store = secret_store_of(services)
+    password = body.password.get_secret_value()
+    try:
+        account = await add_mailbox(
+            services.db,
+            store,
+            principal.tenant_id,
+            email=body.email,
+            smtp_password=password,
+            imap_password=body.imap_password.get_secret_value() if body.imap_password else password,
+            from_name=body.from_name,
+            smtp_settings=_settings(body.smtp),
+            imap_settings=_settings(body.imap),
+            daily_cap=body.daily_cap,
+            min_gap_seconds=body.min_gap_seconds,
+            gap_jitter_seconds=body.gap_jitter_seconds,
+            timezone=body.timezone,
+            sending_window=body.sending_window.model_dump(),
+            signature=body.signature,
+        )
+    except DomainNotRegistered as exc:
+        raise ApiError(
+            422,
+            f"the domain {exc} is not one of this tenant's domains: add it first",
+            code="domain_not_registered",
+        ) from None
+    except MailboxTaken:
+        raise ApiError(409, f"the mailbox {body.email} is already registered") from None
+    except SecretStoreError as exc:
+        raise vault_unavailable(exc) from None
+    return EmailAccountPublic.model_validate(account)
+
+
+@router.get("", response_model=Page[EmailAccountPublic])
+async def list_email_accounts(
+    principal: PrincipalDep, services: ServicesDep, params: Annotated[PageParams, Depends()]
+) -> Page[EmailAccountPublic]:
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        rows = await EmailAccountRepository(session).list(params.cursor, params.limit)
+    return page(rows, params.limit, EmailAccountPublic.model_validate, lambda a: (a.created, a.id))
+
+
+@router.get("/{account_id}", response_model=EmailAccountPublic)
+async def get_email_account(
+    account_id: UUID, principal: PrincipalDep, services: ServicesDep
+) -> EmailAccountPublic:
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        account = await EmailAccountRepository(session).get(account_id)
+    if account is None:
+        raise not_found("email account")
+    return EmailAccountPublic.model_validate(account)
+
+
+@router.patch("/{account_id}", response_model=EmailAccountPublic)
+async def update_email_account(
+    account_id: UUID, body: EmailAccountUpdate, principal: AdminDep, services: ServicesDep
+) -> EmailAccountPublic:
+    fields = body.model_dump(exclude_unset=True, exclude={"password", "imap_password"})
+    if "smtp" in fields:
+        fields["smtp_settings"] = fields.pop("smtp")
+    if "imap" in fields:
+        fields["imap_settings"] = fields.pop("imap")
+    if body.password is not None or body.imap_password is not None:
+        store = secret_store_of(services)
+        password = body.password.get_secret_value() if body.password else None
+        try:
+            found = await set_passwords(
+                services.db,
+                store,
+                principal.tenant_id,
+                account_id,
+                smtp_password=password,
+                imap_password=(
+                    body.imap_password.get_secret_value() if body.imap_password else password
+                ),
+            )
+        except SecretStoreError as exc:
+            raise vault_unavailable(exc) from None
+        if not found:
+            raise not_found("email account")
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        repo = EmailAccountRepository(session)
+        account = await repo.get(account_id, for_update=True)
+        if account is None:
+            raise not_found("email account")
+        if fields:
+            if "smtp_settings" in fields or "imap_settings" in fields:
+                fields["status"] = "pending"  # new servers: test again
+            account = await repo.update(account, **fields)
+    return EmailAccountPublic.model_validate(account)
+
+
+@router.delete("/{account_id}", status_code=204)
+async def delete_email_account(
+    account_id: UUID, principal: AdminDep, services: ServicesDep
+) -> Response:
+    store = secret_store_of(services)
+    try:
+        removed = await remove_mailbox(services.db, store, principal.tenant_id, account_id)
+    except SecretStoreError as exc:
+        raise vault_unavailable(exc) from None
+    if not removed:
+        raise not_found("email account")
+    return Response(status_code=204)
+
+
+@router.post("/{account_id}/test", response_model=EmailAccountTestResult)
+async def test_email_account(
+    account_id: UUID, principal: AdminDep, services: ServicesDep
+) -> EmailAccountTestResult:
+    """Log in over SMTP and IMAP (in a worker, on the `sending` queue) and set the status:
+    `active`, `authentication_failed` or `unreachable`, with each server's answer."""
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        if await EmailAccountRepository(session).get(account_id) is None:
+            raise not_found("email account")
+    result: TestMailboxOutput = await services.temporal.execute_workflow(
+        MailboxTestWorkflow.run,
+        MailboxTestInput(str(principal.tenant_id), str(account_id)),
+        id=workflow_id(MAILBOX_TEST, principal.tenant_id, account_id),
+        task_queue=TaskQueue.INFRA,
+        search_attributes=tenant_attributes(principal.tenant_id, mailbox_id=str(account_id)),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    if result.status == "gone":
+        raise not_found("email account")
+    return EmailAccountTestResult(
+        email_account_id=account_id,
+        status=result.status,
+        smtp=LoginCheckPublic(**asdict(result.smtp)) if result.smtp else None,
+        imap=LoginCheckPublic(**asdict(result.imap)) if result.imap else None,
+    )

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from penguinmails.mail.records import InvalidDomain, normalize_domain
+from penguinmails.mailboxes import InvalidAddress, normalize_address
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class ServerSettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1, max_length=253)
+    port: int = Field(ge=1, le=65535)
+    security: Literal["ssl", "starttls", "none"] = "starttls"
+    username: str | None = Field(default=None, max_length=320)
+    verify_tls: bool = True
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        from ipaddress import ip_address
+
+        try:
+            return str(ip_address(value.strip()))
+        except ValueError:
+            pass
+        if value.strip().lower() == "localhost":
+            return "localhost"
+        try:
+            return normalize_domain(value)
+        except InvalidDomain as exc:
+            raise ValueError(str(exc)) from None
+
+
+class SendingWindow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: str = "09:00"
+    end: str = "17:00"
+    days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])  # ISO weekdays
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        if not _HHMM.match(value):
+            raise ValueError("a time is HH:MM (24 h)")
+        return value
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: list[int]) -> list[int]:
+        if not value or any(d < 1 or d > 7 for d in value):
+            raise ValueError("days are ISO weekdays 1 (Monday) to 7 (Sunday), at least one")
+        return sorted(set(value))
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone") from None
+    return value
+
+
+class SendingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    from_name: str | None = Field(default=None, max_length=255)
+    daily_cap: int = Field(default=50, ge=1, le=10_000)
+    min_gap_seconds: int = Field(default=60, ge=0, le=86_400)
+    gap_jitter_seconds: int = Field(default=30, ge=0, le=86_400)
+    timezone: str = "UTC"
+    sending_window: SendingWindow = Field(default_factory=SendingWindow)
+    signature: str | None = Field(default=None, max_length=10_000)
+
+    _tz = field_validator("timezone")(lambda cls, v: _zone(v))
+
+
+class EmailAccountCreate(SendingSettings):
+    email: str = Field(min_length=3, max_length=320)
+    smtp: ServerSettingsIn
+    imap: ServerSettingsIn
+    password: SecretStr = Field(min_length=1, max_length=1024)
+    imap_password: SecretStr | None = Field(default=None, min_length=1, max_length=1024)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        try:
+            return normalize_address(value)
+        except InvalidAddress as exc:
+            raise ValueError(str(exc)) from None
+
+
+class EmailAccountUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    from_name: str | None = Field(default=None, max_length=255)
+    daily_cap: int | None = Field(default=None, ge=1, le=10_000)
+    min_gap_seconds: int | None = Field(default=None, ge=0, le=86_400)
+    gap_jitter_seconds: int | None = Field(default=None, ge=0, le=86_400)
+    timezone: str | None = None
+    sending_window: SendingWindow | None = None
+    signature: str | None = Field(default=None, max_length=10_000)
+    smtp: ServerSettingsIn | None = None
+    imap: ServerSettingsIn | None = None
+    password: SecretStr | None = Field(default=None, min_length=1, max_length=1024)
+    imap_password: SecretStr | None = Field(default=None, min_length=1, max_length=1024)
+
+    _tz = field_validator("timezone")(lambda cls, v: v if v is None else _zone(v))
+
+
+class EmailAccountPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    domain_id: UUID
+    email: str
+    from_name: str | None
+    status: str
+    smtp_settings: dict[str, Any]
+    imap_settings: dict[str, Any]
+    daily_cap: int
+    min_gap_seconds: int
+    gap_jitter_seconds: int
+    timezone: str
+    sending_window: dict[str, Any]
+    signature: str | None
+    last_tested_at: datetime | None
+    last_test_result: dict[str, Any]
+    created: datetime
+    updated: datetime
+
+
+class LoginCheckPublic(BaseModel):
+    outcome: str
+    detail: str
+
+
+class EmailAccountTestResult(BaseModel):
+    email_account_id: UUID
+    status: str
+    smtp: LoginCheckPublic | None
+    imap: LoginCheckPublic | None
