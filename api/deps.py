@@ -15,7 +15,7 @@ from penguinmails.repositories.staff import is_staff
 from penguinmails.security import key_prefix, verify_key
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from api.errors import ApiError
@@ -40,13 +40,21 @@ def decode_cursor(value: str | None) -> Cursor | None:
 
 
 class PageParams:
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
-    ) -> None:
+    def __init__(self, limit: int, cursor: Cursor | None) -> None:
         self.limit = limit
-        self.cursor = decode_cursor(cursor)
+        self.cursor = cursor
+
+
+async def page_params(
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> PageParams:
+    # An async dependency: FastAPI runs a sync one (a class included) in its thread pool,
+    # a hand-off per request for nothing.
+    return PageParams(limit, decode_cursor(cursor))
+
+
+PageParamsDep = Annotated[PageParams, Depends(page_params)]
 
 
 def page(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from api.deps import AdminDep, PrincipalDep, ServicesDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParams, page
+from api.pagination import Page, PageParamsDep, page
 from api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from penguinmails.repositories.api_keys import ApiKeyRepository
 from penguinmails.repositories.users import UserRepository
@@ -41,7 +40,7 @@ async def create_api_key(
 
 @router.get("", response_model=Page[ApiKeyPublic])
 async def list_api_keys(
-    principal: PrincipalDep, services: ServicesDep, params: Annotated[PageParams, Depends()]
+    principal: PrincipalDep, services: ServicesDep, params: PageParamsDep
 ) -> Page[ApiKeyPublic]:
     async with services.db.tenant_session(principal.tenant_id) as session:
         rows = await ApiKeyRepository(session).list(params.cursor, params.limit)

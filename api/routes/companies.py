@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, PrincipalDep, ServicesDep
 from api.errors import not_found
-from api.pagination import Page, PageParams, page
+from api.pagination import Page, PageParamsDep, page
 from api.schemas.companies import CompanyCreate, CompanyPublic, CompanyUpdate
 from penguinmails.repositories.companies import CompanyRepository
 
@@ -27,7 +26,7 @@ async def create_company(
 
 @router.get("", response_model=Page[CompanyPublic])
 async def list_companies(
-    principal: PrincipalDep, services: ServicesDep, params: Annotated[PageParams, Depends()]
+    principal: PrincipalDep, services: ServicesDep, params: PageParamsDep
 ) -> Page[CompanyPublic]:
     async with services.db.tenant_session(principal.tenant_id) as session:
         rows = await CompanyRepository(session).list(params.cursor, params.limit)

@@ -4,14 +4,13 @@ their last check, re-run verification, remove."""
 from __future__ import annotations
 
 import logging
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, PrincipalDep, ServicesDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParams, page
+from api.pagination import Page, PageParamsDep, page
 from api.schemas.domains import DnsRecordsPublic, DomainCreate, DomainPublic, VerifyAccepted
 from api.services import Services
 from penguinmails.domains import CompanyNotFound, add_domain, remove_domain
@@ -74,7 +73,7 @@ async def create_domain(
 
 @router.get("", response_model=Page[DomainPublic])
 async def list_domains(
-    principal: PrincipalDep, services: ServicesDep, params: Annotated[PageParams, Depends()]
+    principal: PrincipalDep, services: ServicesDep, params: PageParamsDep
 ) -> Page[DomainPublic]:
     async with services.db.tenant_session(principal.tenant_id) as session:
         rows = await DomainRepository(session).list(params.cursor, params.limit)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.mailboxes_types import TestMailboxOutput
 from api.deps import AdminDep, PrincipalDep, ServicesDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParams, page
+from api.pagination import Page, PageParamsDep, page
 from api.routes.domains import secret_store_of, vault_unavailable
 from api.schemas.email_accounts import (
     EmailAccountCreate,
@@ -73,7 +73,7 @@ async def create_email_account(
 
 @router.get("", response_model=Page[EmailAccountPublic])
 async def list_email_accounts(
-    principal: PrincipalDep, services: ServicesDep, params: Annotated[PageParams, Depends()]
+    principal: PrincipalDep, services: ServicesDep, params: PageParamsDep
 ) -> Page[EmailAccountPublic]:
     async with services.db.tenant_session(principal.tenant_id) as session:
         rows = await EmailAccountRepository(session).list(params.cursor, params.limit)

@@ -7,16 +7,16 @@ import io
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.datastructures import UploadFile
 
 from api.deps import PrincipalDep, ServicesDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParams, page
+from api.pagination import Page, PageParamsDep, page
 from api.schemas.leads import ImportStarted, LeadListCreate, LeadListPublic, LeadListUpdate
 from api.services import Services
 from penguinmails.leads.csvfile import NotACsv
@@ -56,7 +56,7 @@ async def create_list(
 async def list_lists(
     principal: PrincipalDep,
     services: ServicesDep,
-    params: Annotated[PageParams, Depends()],
+    params: PageParamsDep,
     company_id: UUID | None = None,
 ) -> Page[LeadListPublic]:
     async with services.db.tenant_session(principal.tenant_id) as session:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from api.deps import PrincipalDep, ServicesDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParams, page
+from api.pagination import Page, PageParamsDep, page
 from api.schemas.leads import LeadPublic, LeadStatus, LeadUpdate
 from penguinmails.leads.rows import normalize_timezone
 from penguinmails.repositories.leads import LeadFilters, LeadRepository
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1/leads", tags=["leads"])
 async def list_leads(
     principal: PrincipalDep,
     services: ServicesDep,
-    params: Annotated[PageParams, Depends()],
+    params: PageParamsDep,
     list_id: UUID | None = None,
     status: LeadStatus | None = None,
     email_prefix: Annotated[str | None, Query(max_length=320)] = None,

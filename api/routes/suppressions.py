@@ -4,15 +4,15 @@ do-not-contact list."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Literal
+from typing import Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from starlette.datastructures import UploadFile
 
 from api.deps import PrincipalDep, ServicesDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParams, page
+from api.pagination import Page, PageParamsDep, page
 from api.schemas.suppressions import (
     SuppressionCreate,
     SuppressionImportResult,
@@ -40,7 +40,7 @@ MAX_REPORTED = 100
 async def list_suppressions(
     principal: PrincipalDep,
     services: ServicesDep,
-    params: Annotated[PageParams, Depends()],
+    params: PageParamsDep,
     kind: Literal["address", "domain"] | None = None,
     email: str | None = None,
     domain: str | None = None,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, OwnerDep, PrincipalDep, ServicesDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParams, page
+from api.pagination import Page, PageParamsDep, page
 from api.schemas.users import UserInvite, UserPublic, UserRolesUpdate
 from penguinmails.models.tenancy import TenantUser, User
 from penguinmails.repositories.api_keys import ApiKeyRepository
@@ -27,7 +26,7 @@ def _public(row: tuple[User, TenantUser]) -> UserPublic:
 
 @router.get("", response_model=Page[UserPublic])
 async def list_users(
-    principal: PrincipalDep, services: ServicesDep, params: Annotated[PageParams, Depends()]
+    principal: PrincipalDep, services: ServicesDep, params: PageParamsDep
 ) -> Page[UserPublic]:
     async with services.db.tenant_session(principal.tenant_id) as session:
         rows = await UserRepository(session).list_members(params.cursor, params.limit)
