@@ -25,6 +25,7 @@ from api.routes import (
     lead_lists,
     leads,
     suppressions,
+    templates,
     tenants,
     users,
 )
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_error_handlers(app)
     for router in (health, tenants, api_keys, companies, users, codec, domains, email_accounts):
         app.include_router(router.router)
+    app.include_router(templates.router)
     for router in (lead_lists, imports, leads, suppressions):
         app.include_router(router.router)
     # Outermost first: request id wraps everything, so even a 413 or 429 line carries it.
