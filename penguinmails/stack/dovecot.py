@@ -114,6 +114,10 @@ class Dovecot:
             os.replace(tmp, target)
         self.ensure_folders(address)
 
+    def has_user(self, address: str) -> bool:
+        address = address.lower()
+        return "/" not in address and (self.users_dir / address).is_file()
+
     def ensure_folders(self, address: str) -> None:
         uid, gid = self.mail_owner
         for folder in (self.folder(address), self.folder(address, SENT)):

@@ -6,6 +6,12 @@ from any process that can read the folder. A message sent twice is kept twice (t
 file proves a duplicate send). The raw bytes are kept as received; only a `Received:` trace
 header and the envelope (`X-Sink-Mail-From`, `X-Sink-Rcpt-To`) are prepended, the way any MTA
 adds trace headers, which leaves DKIM signatures valid.
+
+With a mail store (the dev stack's Dovecot), the sink is also the development mail system: a
+message to a development mailbox is delivered into that mailbox's INBOX (Maildir), and a
+message a development mailbox sends is kept in its Sent folder, so a reply written to a dev
+mailbox with any SMTP client arrives there, and a Message-ID can be looked up in the
+sender's Sent folder over IMAP.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiosmtpd.controller import Controller
 
@@ -48,16 +54,40 @@ def message_files(directory: Path, message_id: str | None = None) -> list[Path]:
     return sorted(directory.glob(pattern), key=lambda p: (p.stat().st_mtime_ns, p.name))
 
 
+class MailStore(Protocol):
+    """Where development mailboxes live (`penguinmails.stack.dovecot.Dovecot`)."""
+
+    def has_user(self, address: str) -> bool: ...
+
+    def deliver(self, address: str, raw: bytes, folder: str | None = None) -> Path: ...
+
+
+SENT_FOLDER = "Sent"
+
+
 class SinkHandler:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, mailstore: MailStore | None = None) -> None:
         self.directory = directory
+        self.mailstore = mailstore
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw: bytes = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
-        self.store(raw, envelope.mail_from, list(envelope.rcpt_tos), session)
+        path = self.store(raw, envelope.mail_from, list(envelope.rcpt_tos), session)
+        if self.mailstore is not None:
+            self.deliver(path, raw, envelope.mail_from or "", list(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
+
+    def deliver(self, stored: Path, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> None:
+        """Into each development recipient's INBOX (as stored, with the trace headers), and
+        the sender's copy (as sent) into its Sent folder."""
+        assert self.mailstore is not None
+        for rcpt in dict.fromkeys(r.lower() for r in rcpt_tos):
+            if self.mailstore.has_user(rcpt):
+                self.mailstore.deliver(rcpt, stored.read_bytes())
+        if mail_from and self.mailstore.has_user(mail_from.lower()):
+            self.mailstore.deliver(mail_from.lower(), raw, SENT_FOLDER)
 
     def store(self, raw: bytes, mail_from: str, rcpt_tos: list[str], session: Any = None) -> Path:
         headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
@@ -91,11 +121,17 @@ class SinkHandler:
 class SmtpSink:
     """The sink, served from a thread of the current process (dev stack or a test)."""
 
-    def __init__(self, directory: Path, host: str = "127.0.0.1", port: int = 1025) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        host: str = "127.0.0.1",
+        port: int = 1025,
+        mailstore: MailStore | None = None,
+    ) -> None:
         self.directory = directory
         self.host = host
         self.port = port
-        self.handler = SinkHandler(directory)
+        self.handler = SinkHandler(directory, mailstore)
         self._controller: Controller | None = None
 
     @property
