@@ -67,6 +67,7 @@ class DevPorts:
     vault: int = 8200  # its raft cluster port is the next one (8201)
     smtp: int = 1025
     dns: int = 5300  # UDP and TCP
+    imap: int = 1143  # Dovecot, the development mailboxes
     api: int = 8000
 
     ENV: ClassVar[dict[str, str]] = {
@@ -77,6 +78,7 @@ class DevPorts:
         "vault": "PM_DEV_VAULT_PORT",
         "smtp": "PM_DEV_SMTP_PORT",
         "dns": "PM_DEV_DNS_PORT",
+        "imap": "PM_DEV_IMAP_PORT",
         "api": "API_PORT",
     }
 
@@ -162,6 +164,8 @@ class DevStack:
     sink_dir: Path | None = field(default=None, init=False)
     dns_server: Any = field(default=None, init=False)
     dns_publisher: Any = field(default=None, init=False)
+    dovecot: Any = field(default=None, init=False)
+    mail_publisher: Any = field(default=None, init=False)
 
     @property
     def data_dir(self) -> Path:
@@ -199,6 +203,11 @@ class DevStack:
             jobs.append(("Temporal", self._start_temporal))
         if not s.vault_addr:
             jobs.append(("OpenBao", self._start_openbao))
+        # Dovecot serves the development mailboxes; the sink delivers into their Maildirs.
+        from penguinmails.stack.dovecot import Dovecot
+
+        self.dovecot = Dovecot(self.data_dir / "dovecot", self.ports.imap)
+        jobs.append(("IMAP", self._start_imap))
         jobs.append(("SMTP sink", self._start_sink))
         if not s.dns_resolver:
             jobs.append(("DNS", self._start_dns))
@@ -254,6 +263,7 @@ class DevStack:
             "OpenBao": ("vault", self.ports.vault),
             "SMTP sink": ("smtp", self.ports.smtp),
             "DNS": ("dns", self.ports.dns),
+            "IMAP": ("imap", self.ports.imap),
         }
         for name in starting:
             key, port = wanted[name]
@@ -354,8 +364,28 @@ class DevStack:
         from penguinmails.stack.smtp_sink import SmtpSink
 
         self.sink_dir = self.data_dir / "sink"
-        sink = SmtpSink(self.sink_dir, port=self.ports.smtp).start()
+        sink = SmtpSink(self.sink_dir, port=self.ports.smtp, mailstore=self.dovecot).start()
         return _Running("SMTP sink", sink.url, sink.stop)
+
+    def _start_imap(self) -> _Running:
+        from penguinmails.stack.dovecot import DovecotError
+
+        try:
+            self.dovecot.start()
+        except DovecotError as exc:
+            raise DevStackError(f"IMAP (Dovecot): {exc}") from None
+        return _Running("IMAP", f"imap://{self.dovecot.host}:{self.ports.imap}", self.dovecot.stop)
+
+    def _start_mail_publisher(self) -> None:
+        """After migrations: every mailbox on the dev IMAP server becomes a Dovecot user."""
+        if self.dovecot is None or self.mail_publisher is not None:
+            return
+        from penguinmails.runtime import secret_store
+        from penguinmails.stack.dev_mail import MailboxPublisher
+
+        self.mail_publisher = MailboxPublisher(
+            self.dovecot, self.settings, secret_store(self.settings)
+        ).start()
 
     def _start_dns(self) -> _Running:
         from penguinmails.stack.dns import DnsServer
@@ -443,6 +473,7 @@ class DevStack:
     def start_apps(self, health_timeout: float = 90.0) -> None:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         self._start_dns_publisher()
+        self._start_mail_publisher()
         # Operator commands (`penguinmails tenant create`, …) find the running stack here.
         self.env_file.touch(mode=0o600)
         self.env_file.write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in self.env.items()))
@@ -493,7 +524,10 @@ class DevStack:
         if self.dns_publisher is not None:
             self.dns_publisher.stop()
             self.dns_publisher = None
-        order = ["DNS", "SMTP sink", "Temporal", "OpenBao", "Redis", "Postgres"]
+        if self.mail_publisher is not None:
+            self.mail_publisher.stop()
+            self.mail_publisher = None
+        order = ["DNS", "SMTP sink", "IMAP", "Temporal", "OpenBao", "Redis", "Postgres"]
         for running in sorted(self.services, key=lambda r: order.index(r.name)):
             try:
                 running.stop()
@@ -516,6 +550,7 @@ class DevStack:
             ("SMTP sink", f"smtp://127.0.0.1:{self.ports.smtp}"),
             ("Sink folder", str(self.sink_dir or "")),
             ("DNS", s.dns_resolver or ""),
+            ("IMAP", f"imap://127.0.0.1:{self.ports.imap} (development mailboxes)"),
             ("Staff API key", f"in {self.data_dir / STAFF_KEY_FILE} (Temporal UI codec uses it)"),
         ]
         return rows

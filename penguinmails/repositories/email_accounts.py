@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -70,4 +71,18 @@ class EmailAccountRepository:
         return list((await self.session.exec(after(stmt, EmailAccount, cursor, limit))).all())
 
 
-__all__ = ["EmailAccountRepository", "MailboxTaken"]
+async def dev_mailboxes(session: AsyncSession, host: str, port: int) -> list[tuple[str, str]]:
+    """(address, vault_key_path) of every live mailbox whose IMAP server is the dev stack's
+    Dovecot, across tenants: for the dev stack only, through `admin_session()`."""
+    rows = await session.execute(
+        text(
+            "SELECT email, vault_key_path FROM email_accounts "
+            "WHERE deleted IS NULL AND imap_settings->>'host' IN (:host, 'localhost') "
+            "AND imap_settings->>'port' = :port ORDER BY created"
+        ),
+        {"host": host, "port": str(port)},
+    )
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+__all__ = ["EmailAccountRepository", "MailboxTaken", "dev_mailboxes"]

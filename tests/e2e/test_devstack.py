@@ -327,6 +327,28 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
                 break
         assert domain["verification_status"] == "verified", domain
 
+        # A mailbox on the dev servers: its login test passes against the sink and Dovecot.
+        imap_port = int(ports["PM_DEV_IMAP_PORT"])
+        smtp_port = int(ports["PM_DEV_SMTP_PORT"])
+        status, mailbox = _http(
+            "POST",
+            f"{api}/v1/email-accounts",
+            {
+                "email": "ada@acme-mail.test",
+                "password": "dev-password",
+                "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "none"},
+                "imap": {"host": "127.0.0.1", "port": imap_port, "security": "none"},
+            },
+            key,
+        )
+        assert status == 201, mailbox
+        for _ in range(30):
+            status, tested = _http("POST", f"{api}/v1/email-accounts/{mailbox['id']}/test", {}, key)
+            if tested.get("status") == "active":
+                break
+            time.sleep(1)
+        assert tested.get("status") == "active", tested
+
         # The operator command finds the running stack through its data folder.
         cli = subprocess.run(
             [
