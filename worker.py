@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.domains import DomainActivities
+from activities.erasure import ErasureActivities
 from activities.lead_imports import LeadImportActivities
 from activities.mailboxes import MailboxActivities
 from activities.sending import SendingActivities
@@ -30,6 +31,7 @@ from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings, get_settings
 from penguinmails.stack.check import ServiceUnavailable, check_postgres, check_temporal
 from workflows.domain_verification import DomainVerificationWorkflow
+from workflows.erasure import ErasureWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.mailbox_test import MailboxTestWorkflow
 from workflows.names import ALL_TASK_QUEUES, TaskQueue
@@ -45,6 +47,7 @@ def registrations(
     settings = settings or get_settings()
     tenancy = TenancyActivities(db)
     imports = LeadImportActivities(db)
+    erasure = ErasureActivities(db)
     domains = DomainActivities(db, settings.dns_resolver)
     mailboxes = MailboxActivities(db, secrets)
     sending = SendingActivities(db, secrets)
@@ -52,8 +55,13 @@ def registrations(
         TaskQueue.CAMPAIGNS: ([], []),
         TaskQueue.SENDING: ([], [sending.send_message, mailboxes.test_mailbox_login]),
         TaskQueue.IMPORTS: (
-            [LeadImportWorkflow],
-            [imports.import_lead_batch, imports.finish_lead_import],
+            [LeadImportWorkflow, ErasureWorkflow],
+            [
+                imports.import_lead_batch,
+                imports.finish_lead_import,
+                erasure.cancel_lead_workflows,
+                erasure.erase_lead,
+            ],
         ),
         TaskQueue.INBOUND: ([], []),
         TaskQueue.INFRA: (

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from api.deps import PrincipalDep, ServicesDep
+from api.deps import AdminDep, PrincipalDep, ServicesDep
 from api.errors import ApiError, not_found
 from api.pagination import Page, PageParamsDep, page
-from api.schemas.leads import LeadPublic, LeadStatus, LeadUpdate
+from api.schemas.leads import ErasureStarted, LeadPublic, LeadStatus, LeadUpdate
 from penguinmails.leads.rows import normalize_timezone
 from penguinmails.repositories.leads import LeadFilters, LeadRepository
+from workflows.erasure import ErasureInput, ErasureWorkflow
+from workflows.names import ERASURE, TaskQueue, tenant_attributes, workflow_id
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
@@ -73,3 +77,24 @@ async def delete_lead(lead_id: UUID, principal: PrincipalDep, services: Services
             raise not_found("lead")
         await repo.soft_delete(lead)
     return Response(status_code=204)
+
+
+@router.post("/{lead_id}/erase", status_code=202, response_model=ErasureStarted)
+async def erase_lead(lead_id: UUID, principal: AdminDep, services: ServicesDep) -> ErasureStarted:
+    """GDPR erasure: an ErasureWorkflow cancels the person's running workflows, anonymises
+    the lead everywhere and keeps only a hashed suppression entry. Idempotent."""
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        lead = await LeadRepository(session).get(lead_id)
+    if lead is None:
+        raise not_found("lead")
+    wid = workflow_id(ERASURE, principal.tenant_id, lead_id)
+    # One erasure at a time per person (it is idempotent anyway).
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await services.temporal.start_workflow(
+            ErasureWorkflow.run,
+            ErasureInput(str(principal.tenant_id), str(lead_id), "user", str(principal.user_id)),
+            id=wid,
+            task_queue=TaskQueue.IMPORTS,
+            search_attributes=tenant_attributes(principal.tenant_id, lead_id=str(lead_id)),
+        )
+    return ErasureStarted(lead_id=lead_id, workflow_id=wid)

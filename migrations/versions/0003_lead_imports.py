@@ -141,25 +141,15 @@ def upgrade() -> None:
 
     # Which import last put the lead into the list: a repeat of an address in a later chunk
     # of the same import is a duplicate, with no per-import set kept in memory.
+    # No foreign key: a marker only the import's own statements read, and each foreign-key
+    # check is a trigger per inserted membership (docs/schema.md).
     op.add_column("lead_list_members", _uuid("import_id"))
-    op.create_foreign_key(
-        "fk_lead_list_members_import",
-        "lead_list_members",
-        "lead_imports",
-        ["tenant_id", "import_id"],
-        ["tenant_id", "id"],
-        ondelete="SET NULL (import_id)",
-    )
-    op.execute(
-        "CREATE INDEX idx_leads_email_prefix ON leads (tenant_id, lower(email) text_pattern_ops)"
-    )
+    # Keyset pages of leads (GET /v1/leads); an e-mail prefix uses uq_leads_email_live.
     op.execute("CREATE INDEX idx_leads_created_page ON leads (tenant_id, created, id)")
 
 
 def downgrade() -> None:
     op.execute("DROP INDEX idx_leads_created_page")
-    op.execute("DROP INDEX idx_leads_email_prefix")
-    op.drop_constraint("fk_lead_list_members_import", "lead_list_members", type_="foreignkey")
     op.drop_column("lead_list_members", "import_id")
     op.drop_table("lead_import_chunks")
     op.drop_table("lead_imports")

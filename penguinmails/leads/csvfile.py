@@ -265,7 +265,7 @@ def read_header(
     delimiter = sniff_delimiter(first)
     reader = make_reader(_prepend(first, lines), delimiter)
     try:
-        columns = [c.strip() for c in next(reader)]
+        columns = [c.strip().lstrip("\ufeff") for c in next(reader)]
     except (csv.Error, StopIteration) as exc:
         raise NotACsv(f"the header cannot be read: {exc}") from None
     if len(columns) > MAX_COLUMNS:

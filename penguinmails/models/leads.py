@@ -81,15 +81,13 @@ class LeadListMember(TenantScoped, table=True):
         ),
         tenant_fk("lead_list_members", "lead_list_id", "lead_lists", ondelete="CASCADE"),
         tenant_fk("lead_list_members", "lead_id", "leads", ondelete="CASCADE"),
-        tenant_fk(
-            "lead_list_members", "import_id", "lead_imports", ondelete="SET NULL (import_id)"
-        ),
     )
 
     id: UUID = id_field()
     lead_list_id: UUID
     lead_id: UUID
-    # The import that last put the lead into the list (a later repeat is a duplicate).
+    # The import that last put the lead into the list (a later repeat is a duplicate); no
+    # foreign key (docs/schema.md).
     import_id: UUID | None = None
     created: datetime = now_field()
 

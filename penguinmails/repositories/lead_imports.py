@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -208,29 +209,31 @@ class LeadImportRepository:
         )
         std = [plan.first_name, plan.last_name, plan.company, plan.position]
         field = [f"NULLIF(btrim(s.fields[{i}]), '')" if i else "NULL::text" for i in std]
-        custom = (
-            "COALESCE((SELECT jsonb_object_agg(c.name, btrim(s.fields[c.i])) "
-            "FROM unnest($2::text[], $3::int[]) AS c(name, i) "
-            "WHERE btrim(s.fields[c.i]) <> ''), '{}'::jsonb)"
-        )
+        custom = _custom_fields_sql(plan.custom_indexes, first_param=2)
+        roles = 2 + len(plan.custom_names)  # the parameter after the custom names
         expected = await conn.fetchval(
             f"SELECT count(*) FROM {STAGING} WHERE lead_id IS NULL AND NOT suppressed"
         )
         if expected:
-            status = await conn.execute(
-                "INSERT INTO leads (id, tenant_id, email, first_name, last_name, company, "
-                "position, timezone, custom_fields, role_account, disposable_domain) "
-                f"SELECT s.new_id, $1, s.email, {', '.join(field)}, s.timezone, {custom}, "
-                "split_part(split_part(s.email_key, '@', 1), '+', 1) = ANY($4::text[]), "
-                f"s.disposable FROM {STAGING} s WHERE s.lead_id IS NULL AND NOT s.suppressed "
-                "ON CONFLICT (tenant_id, lower(email)) WHERE deleted IS NULL DO NOTHING",
-                t,
-                plan.custom_names,
-                plan.custom_indexes,
-                sorted(ROLE_LOCAL_PARTS),
-            )
-            if int(status.rsplit(" ", 1)[1]) != expected:
-                raise ConcurrentInsert("a concurrent import inserted one of these addresses")
+            # No ON CONFLICT (a speculative insertion costs more than the insert): the
+            # addresses were matched above in this transaction, so a unique violation means
+            # a concurrent import; the chunk rolls back and its retry sees those leads.
+            try:
+                status = await conn.execute(
+                    "INSERT INTO leads (id, tenant_id, email, first_name, last_name, company, "
+                    "position, timezone, custom_fields, role_account, disposable_domain) "
+                    f"SELECT s.new_id, $1, s.email, {', '.join(field)}, s.timezone, {custom}, "
+                    f"split_part(split_part(s.email_key, '@', 1), '+', 1) = ANY(${roles}::text[]), "
+                    f"s.disposable FROM {STAGING} s WHERE s.lead_id IS NULL AND NOT s.suppressed",
+                    t,
+                    *plan.custom_names,
+                    sorted(ROLE_LOCAL_PARTS),
+                )
+            except asyncpg.UniqueViolationError:
+                raise ConcurrentInsert(
+                    "a concurrent import inserted one of these addresses"
+                ) from None
+            assert int(status.rsplit(" ", 1)[1]) == expected
         if plan.on_duplicate == "update":
             sets = ", ".join(
                 f"{name} = COALESCE({expr}, l.{name})"
@@ -242,16 +245,25 @@ class LeadImportRepository:
                 f"UPDATE leads l SET {sets}, timezone = COALESCE(s.timezone, l.timezone), "
                 f"custom_fields = l.custom_fields || {custom}, updated = now() "
                 f"FROM {STAGING} s WHERE l.tenant_id = $1 AND l.id = s.lead_id "
-                "AND NOT s.suppressed AND s.member_import IS DISTINCT FROM $4",
+                f"AND NOT s.suppressed AND s.member_import IS DISTINCT FROM ${roles}",
                 t,
-                plan.custom_names,
-                plan.custom_indexes,
+                *plan.custom_names,
                 imp,
             )
+        # New leads cannot be members yet: a plain insert. Existing ones may be (an earlier
+        # import into this list): an upsert that marks them as this import's.
         await conn.execute(
             "INSERT INTO lead_list_members (tenant_id, lead_list_id, lead_id, import_id) "
-            f"SELECT $1, $2, COALESCE(s.lead_id, s.new_id), $3 FROM {STAGING} s "
-            "WHERE NOT s.suppressed AND s.member_import IS DISTINCT FROM $3 "
+            f"SELECT $1, $2, s.new_id, $3 FROM {STAGING} s "
+            "WHERE s.lead_id IS NULL AND NOT s.suppressed",
+            t,
+            lst,
+            imp,
+        )
+        await conn.execute(
+            "INSERT INTO lead_list_members (tenant_id, lead_list_id, lead_id, import_id) "
+            f"SELECT $1, $2, s.lead_id, $3 FROM {STAGING} s WHERE s.lead_id IS NOT NULL "
+            "AND NOT s.suppressed AND s.member_import IS DISTINCT FROM $3 "
             "ON CONFLICT ON CONSTRAINT uq_lead_list_members_list_lead "
             "DO UPDATE SET import_id = EXCLUDED.import_id",
             t,
@@ -266,6 +278,23 @@ class LeadImportRepository:
             imp,
         )
         return int(row["suppressed"]), int(row["in_file"]), int(row["existing"])
+
+
+def _custom_fields_sql(indexes: list[int], first_param: int) -> str:
+    """`custom_fields` from the staged `fields`: `jsonb_build_object` of the names (query
+    parameters from `first_param` on) and trimmed values (NULL when empty, then stripped),
+    one call per 50 columns (a function takes at most 100 arguments). The array indexes
+    are integers of the plan, inlined."""
+    if not indexes:
+        return "'{}'::jsonb"
+    pairs = [
+        f"${first_param + n}::text, NULLIF(btrim(s.fields[{int(i)}]), '')"
+        for n, i in enumerate(indexes)
+    ]
+    calls = [
+        f"jsonb_build_object({', '.join(pairs[k : k + 50])})" for k in range(0, len(pairs), 50)
+    ]
+    return f"jsonb_strip_nulls({' || '.join(calls)})"
 
 
 async def _asyncpg(session: AsyncSession) -> Any:

@@ -1,4 +1,4 @@
-"""Leads: filtered pages, updates, soft delete and erasure."""
+"""Leads: filtered pages, updates, soft delete (erasure: repositories/erasure.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import exists, func, text
+from sqlalchemy import exists, func
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -80,34 +80,3 @@ class LeadRepository:
         lead.deleted = utcnow()
         self.session.add(lead)
         await self.session.flush()
-
-    async def get_any(self, lead_id: UUID) -> Lead | None:
-        """Also a soft-deleted lead (erasure must reach it too)."""
-        return await self.session.get(Lead, lead_id)
-
-    async def anonymise(self, lead_id: UUID) -> bool:
-        """Overwrite every personal column; the row stays (list counts, campaign history)
-        with status `erased`. True when a row was changed."""
-        result = await self.session.execute(
-            text(
-                "UPDATE leads SET email = 'erased-' || id::text || '@erased.invalid', "
-                "first_name = NULL, last_name = NULL, company = NULL, position = NULL, "
-                "timezone = NULL, custom_fields = '{}'::jsonb, status = 'erased', "
-                "role_account = false, disposable_domain = false, "
-                "deleted = COALESCE(deleted, now()), updated = now() "
-                "WHERE id = :id AND status <> 'erased'"
-            ),
-            {"id": lead_id},
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    async def message_content_keys(self, lead_id: UUID) -> builtins.list[str]:
-        """Content-store keys of the messages sent to or received from the lead."""
-        rows = await self.session.execute(
-            text(
-                "SELECT content_storage_key FROM inbox_message_refs "
-                "WHERE lead_id = :id AND content_storage_key IS NOT NULL"
-            ),
-            {"id": lead_id},
-        )
-        return [r[0] for r in rows]

@@ -1,0 +1,255 @@
+"""Lead import end to end, against a bare `copy_records_to_table` of the same rows.
+
+The project's path: a generated CSV (5% invalid addresses, 5% repeated ones, extra
+columns, non-ASCII names) streamed into the content store as the upload route does, then a
+`LeadImportWorkflow` on a Temporal dev server with a worker running the real activities:
+parsing, validation, dedup, suppression, staging table and `INSERT ... SELECT` per chunk,
+the ledger. Timed from the first byte of the upload to the workflow's result; peak RSS is
+the importing process's own (a separate process, so the baseline's rows in memory do not
+count). The baseline: the same rows, already in memory, copied by `copy_records_to_table`
+into a plain table without indexes, in the same run (median of three).
+
+    python bench/import_leads.py [--rows 1000000] [--chunk-rows 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = str(Path(__file__).resolve())
+sys.path.insert(0, str(ROOT))
+
+FIRST = ["Ana", "Björn", "Chloé", "Dmitri", "Émile", "Fatima", "Gökhan", "Hana", "Iñigo", "José",
+         "Zoë", "Łukasz", "Søren", "Ngọc", "Mei", "Olu", "Priya", "René", "Saoirse", "Tomás"]  # fmt: skip
+LAST = ["García", "Müller", "Øberg", "Nguyễn", "O'Brien", "Smith", "Dubois", "Kowalski",
+        "Rossi", "Yılmaz", "Tanaka", "Silva", "Novák", "Jensen", "Popescu"]  # fmt: skip  # noqa: RUF001
+CITIES = ["Paris", "Berlin", "São Paulo", "Kraków", "Zürich", "Tokyo", "Lagos", "Austin"]
+
+
+def generate(path: Path, rows: int, seed: int = 7) -> None:
+    rnd = random.Random(seed)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Email", "First Name", "Last Name", "Company Name", "Job Title", "City",
+                    "Score", "Signed Up", "Notes"])  # fmt: skip
+        for i in range(rows):
+            roll = rnd.random()
+            if roll < 0.05:
+                email = f"not-an-address-{i}"
+            elif roll < 0.10 and i > 0:
+                email = f"lead{(j := rnd.randrange(max(i - 5000, 0), i))}@company{j % 997}.example"
+            else:
+                email = f"lead{i}@company{i % 997}.example"
+            w.writerow([
+                email, rnd.choice(FIRST), rnd.choice(LAST), f"Company {i % 997} GmbH",
+                "Head of Growth", rnd.choice(CITIES), rnd.randrange(100), "2026-01-15",
+                "met at the conference; follow up" if i % 3 == 0 else "",
+            ])  # fmt: skip
+
+
+# --- the importing process -----------------------------------------------------------------
+
+
+async def child(csv_path: Path, database_url: str, temporal: str, chunk_rows: int) -> None:
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    from activities.lead_imports import LeadImportActivities
+    from penguinmails.db import Database
+    from penguinmails.leads.store import store_upload
+    from penguinmails.repositories.lead_imports import LeadImportRepository
+    from penguinmails.repositories.lead_lists import LeadListRepository
+    from penguinmails.repositories.tenants import TenantRepository
+    from penguinmails.settings import Settings
+    from penguinmails.temporal import data_converter
+    from workflows.lead_import import LeadImportInput, LeadImportWorkflow
+    from workflows.names import LEAD_IMPORT, TaskQueue, workflow_id
+
+    settings = Settings(
+        _env_file=None, database_url=database_url, analytics_database_url=database_url
+    )  # type: ignore[call-arg]
+    db = Database(settings)
+    client = await Client.connect(temporal, data_converter=data_converter(os.urandom(32)))
+    activities = LeadImportActivities(db)
+    worker = Worker(
+        client,
+        task_queue=TaskQueue.IMPORTS,
+        workflows=[LeadImportWorkflow],
+        activities=[activities.import_lead_batch, activities.finish_lead_import],
+    )
+    async with worker:
+        async with db.admin_session() as session:
+            tenant = await TenantRepository(session).create("bench")
+        tenant_id = tenant.id
+        async with db.tenant_session(tenant_id) as session:
+            lead_list = await LeadListRepository(session).create(tenant_id, name="bench")
+
+        async def pieces():  # type: ignore[no-untyped-def]
+            with csv_path.open("rb") as f:
+                while piece := f.read(1 << 20):
+                    yield piece
+
+        started = time.perf_counter()
+        import_id = uuid.uuid4()
+        key = f"imports/{import_id}"
+        async with db.tenant_session(tenant_id) as session:
+            stored = await store_upload(session, tenant_id, key, pieces())
+            await LeadImportRepository(session).create(
+                id=import_id, tenant_id=tenant_id, lead_list_id=lead_list.id,
+                content_storage_key=key, size_bytes=stored.size, chunk_rows=chunk_rows,
+            )  # fmt: skip
+        uploaded = time.perf_counter()
+        result = await client.execute_workflow(
+            LeadImportWorkflow.run,
+            LeadImportInput(str(tenant_id), str(import_id), stored.size),
+            id=workflow_id(LEAD_IMPORT, tenant_id, import_id),
+            task_queue=TaskQueue.IMPORTS,
+        )
+        done = time.perf_counter()
+    await db.dispose()
+    c = result.counts
+    assert c.accepted + c.rejected + c.duplicates + c.suppressed == c.rows_total
+    print(json.dumps({
+        "rows_total": c.rows_total, "accepted": c.accepted, "rejected": c.rejected,
+        "duplicates": c.duplicates, "seconds": done - started, "upload_seconds": uploaded - started,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))  # fmt: skip
+
+
+# --- the baseline ------------------------------------------------------------------------------
+
+
+async def baseline(csv_path: Path, admin_url: str, runs: int = 3) -> float:
+    import asyncpg
+
+    from penguinmails.leads.rows import STAGING_COLUMNS
+    from penguinmails.settings import asyncpg_dsn
+
+    records = []
+    with csv_path.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        next(reader)
+        for line, fields in enumerate(reader, start=2):
+            email = fields[0]
+            records.append(
+                (line, email, email.lower(), email.rpartition("@")[2], None, False, fields)
+            )
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    rates = []
+    try:
+        for _ in range(runs):
+            await conn.execute("DROP TABLE IF EXISTS bench_plain")
+            await conn.execute(
+                "CREATE TABLE bench_plain (line bigint, email text, email_key text, domain text, "
+                "timezone text, disposable boolean, fields text[])"
+            )
+            started = time.perf_counter()
+            await conn.copy_records_to_table(
+                "bench_plain", records=records, columns=STAGING_COLUMNS
+            )
+            rates.append(len(records) / (time.perf_counter() - started))
+        await conn.execute("DROP TABLE bench_plain")
+    finally:
+        await conn.close()
+    return statistics.median(rates)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--chunk-rows", type=int, default=20_000)
+    parser.add_argument("--child", nargs=3, metavar=("CSV", "DATABASE_URL", "TEMPORAL"))
+    args = parser.parse_args()
+    if args.child:
+        asyncio.run(child(Path(args.child[0]), args.child[1], args.child[2], args.chunk_rows))
+        return 0
+
+    from temporalio.testing import WorkflowEnvironment
+
+    from penguinmails import migrate
+    from penguinmails.settings import Settings
+    from penguinmails.stack.binaries import temporal_binary
+    from penguinmails.stack.ports import free_port
+    from penguinmails.stack.postgres import start_postgres
+
+    # Only the figures go to stdout: the servers started here inherit stderr as theirs.
+    stdout = os.dup(1)
+    os.dup2(2, 1)
+    root = Path(tempfile.mkdtemp(prefix="pm-bench-import-"))
+    root.chmod(0o755)  # the embedded Postgres runs as another user
+    server = start_postgres(root / "pgdata", free_port())
+    try:
+        admin = server.url("postgres")
+
+        async def create_databases() -> None:
+            import asyncpg
+
+            conn = await asyncpg.connect(admin)
+            for name in ("pm_bench", "pm_bench_analytics"):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            await conn.close()
+
+        asyncio.run(create_databases())
+        url, analytics = server.url("pm_bench"), server.url("pm_bench_analytics")
+        settings = Settings(_env_file=None, database_url=url, analytics_database_url=analytics)  # type: ignore[call-arg]
+        migrate.upgrade(settings)
+        csv_path = root / "leads.csv"
+        generate(csv_path, args.rows)
+
+        async def run_child() -> dict[str, float]:
+            env = await WorkflowEnvironment.start_local(
+                dev_server_existing_path=str(temporal_binary()),
+                ui=False,
+                dev_server_log_level="error",
+            )
+            try:
+                target = env.client.service_client.config.target_host
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, SCRIPT, "--chunk-rows", str(args.chunk_rows),
+                    "--child", str(csv_path), url, target,
+                    stdout=subprocess.PIPE, cwd=ROOT,
+                )  # fmt: skip
+                out, _ = await proc.communicate()
+                if proc.returncode:
+                    raise SystemExit(f"the import process failed ({proc.returncode})")
+                result: dict[str, float] = json.loads(out.decode().strip().splitlines()[-1])
+                return result
+            finally:
+                await env.shutdown()
+
+        result = asyncio.run(run_child())
+        copy_rate = asyncio.run(baseline(csv_path, url))
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+    os.dup2(stdout, 1)
+    rate = result["rows_total"] / result["seconds"]
+    for line in (
+        {"bench": "import_leads", "metric": "rows_per_s", "value": round(rate, 1),
+         "baseline": round(copy_rate, 1), "ratio": round(rate / copy_rate, 3), "unit": "rows/s"},
+        {"bench": "import_leads", "metric": "peak_rss_mb", "value": round(result["peak_rss_mb"], 1),
+         "unit": "MB"},
+    ):  # fmt: skip
+        print(json.dumps(line))
+    print(json.dumps({k: v for k, v in result.items()}), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

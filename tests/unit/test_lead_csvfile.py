@@ -1,0 +1,105 @@
+"""Reading real-world lead files: encodings, delimiters, headers, positions, rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from penguinmails.leads.csvfile import (
+    LineSource,
+    NotACsv,
+    Position,
+    UploadTranscoder,
+    blocks_of,
+    read_header,
+    resolve_mapping,
+    sniff_delimiter,
+)
+from penguinmails.leads.rows import ChunkParser, normalize_timezone
+
+
+def parse(data: bytes, chunk_rows: int = 1000, block: int = 7) -> tuple[list, ChunkParser]:
+    t = UploadTranscoder()
+    stored = t.feed(data) + t.finish()
+    header, lines = read_header(blocks_of(stored, block))
+    parser = ChunkParser(header, lines, chunk_rows)
+    chunks = []
+    while True:
+        chunk = parser.next_chunk()
+        chunks.append(chunk)
+        if chunk.eof:
+            return chunks, parser
+
+
+def test_sniffing() -> None:
+    assert sniff_delimiter("a;b;c") == ";"
+    assert sniff_delimiter("a\tb") == "\t"
+    assert sniff_delimiter('"a,b"|c|d') == "|"
+    assert sniff_delimiter("email") == ","
+
+
+def test_aliases_are_case_and_space_insensitive() -> None:
+    header = resolve_mapping(["E-Mail", " first NAME ", "Company Name", "Job Title", "x"], None)
+    assert header.fields == {0: "email", 1: "first_name", 2: "company", 3: "position"}
+    with pytest.raises(NotACsv, match="headers seen: a, b"):
+        resolve_mapping(["a", "b"], None)
+    with pytest.raises(NotACsv, match="lead fields"):
+        resolve_mapping(["a"], {"a": "password"})
+
+
+def test_positions_resume_exactly() -> None:
+    data = b'email,note\r\na@x.com,"x\r\ny"\r\n\r\nb@x.com,z\r\nc@x.com,w\r\n'
+    chunks, _ = parse(data, chunk_rows=1)
+    assert [c.rows[0][1] if c.rows else None for c in chunks] == [
+        "a@x.com",
+        "b@x.com",
+        "c@x.com",
+        None,
+    ]
+    # Start again at the boundary the first chunk recorded: the same rows follow.
+    header, _ = read_header(blocks_of(data))
+    first = chunks[0]
+    lines = LineSource(
+        blocks_of(data[first.end_offset :], 3), Position(first.end_offset, first.end_line)
+    )
+    rest = ChunkParser(header, lines, 10).next_chunk()
+    assert [r[1] for r in rest.rows] == ["b@x.com", "c@x.com"]
+    assert [r[0] for r in rest.rows] == [5, 6]  # physical line numbers
+
+
+def test_bom_utf16_and_legacy_bytes() -> None:
+    chunks, _ = parse("Email;Name\nä@x.de;Jörg\n".encode("utf-16"))
+    assert chunks[0].rows[0][1] == "ä@x.de"
+    chunks, _ = parse("Email,Name\nh@x.fr,Hélène\n".encode("cp1252"))
+    assert chunks[0].rows[0][6] == ["h@x.fr", "Hélène"]
+    chunks, _ = parse(b"\xef\xbb\xbfEmail\nq@x.com\n")
+    assert chunks[0].rows[0][1] == "q@x.com"
+
+
+def test_rejections_keep_the_row_and_say_why() -> None:
+    chunks, _ = parse(b"email,tz\nbad,\ngood@x.com,Nowhere/City\nok@x.com,+02\n")
+    c = chunks[0]
+    assert (c.rows_total, c.rejected, len(c.rows)) == (3, 2, 1)
+    assert c.rows[0][4] == "Etc/GMT-2"
+    assert "bad,,2,invalid e-mail address" in c.rejected_csv
+    assert "good@x.com,Nowhere/City,3,invalid time zone" in c.rejected_csv
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Europe/Paris", "Europe/Paris"),
+        ("UTC", "UTC"),
+        ("+05:30", "+05:30"),
+        ("UTC-8", "Etc/GMT+8"),
+        ("GMT+1", "Etc/GMT-1"),
+        ("+0000", "UTC"),
+    ],
+)
+def test_time_zones(raw: str, expected: str) -> None:
+    assert normalize_timezone(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["Mars/Olympus", "+15:00", "../etc/passwd", ""])
+def test_bad_time_zones(raw: str) -> None:
+    with pytest.raises(ValueError):
+        normalize_timezone(raw)
