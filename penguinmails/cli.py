@@ -55,8 +55,13 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-@app.command()
+dev_app = typer.Typer()
+app.add_typer(dev_app, name="dev")
+
+
+@dev_app.callback(invoke_without_command=True)
 def dev(
+    ctx: typer.Context,
     api_port: Annotated[
         int | None, typer.Option("--api-port", help="API port (default API_PORT or 8000).")
     ] = None,
@@ -73,8 +78,13 @@ def dev(
 
     Embedded ports: PM_DEV_PG_PORT (5433), PM_DEV_REDIS_PORT (6380),
     PM_DEV_TEMPORAL_PORT (7233), PM_DEV_TEMPORAL_UI_PORT (8233),
-    PM_DEV_VAULT_PORT (8200, and the next one), PM_DEV_SMTP_PORT (1025).
+    PM_DEV_VAULT_PORT (8200, and the next one), PM_DEV_SMTP_PORT (1025),
+    PM_DEV_DNS_PORT (5300), PM_DEV_IMAP_PORT (1143).
+
+    `penguinmails dev reply MESSAGE-ID TEXT` answers a message of the running stack's sink.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     import os
 
     from penguinmails.devstack import DevPorts, DevStack, DevStackError, parse_command
@@ -164,6 +174,44 @@ def migrate() -> None:
         fail(str(exc))
     migrations.upgrade(settings)
     console.print("migrated both databases to head")
+
+
+@dev_app.command("reply")
+def dev_reply(
+    message_id: Annotated[str, typer.Argument(help="Message-ID of a message the sink received.")],
+    text: Annotated[str, typer.Argument(help="The reply's text.")],
+) -> None:
+    """Reply to a message the dev sink received, as its recipient.
+
+    The reply goes through the sink into the sender's development mailbox (its INBOX over
+    IMAP), threaded with In-Reply-To and References.
+    """
+    import asyncio
+
+    from penguinmails.devstack import ENV_FILE
+    from penguinmails.settings import Settings
+    from penguinmails.stack.dev_reply import OriginalNotFound, reply_to
+
+    settings = Settings()
+    dev_env = settings.data_dir / ENV_FILE
+    if dev_env.exists():
+        settings = Settings(_env_file=(".env", dev_env))  # type: ignore[call-arg]
+    try:
+        reply = asyncio.run(
+            reply_to(
+                settings.smtp_sink_dir,
+                settings.smtp_sink_host,
+                settings.smtp_sink_port,
+                message_id,
+                text,
+            )
+        )
+    except OriginalNotFound as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"the dev SMTP sink at {settings.smtp_sink_host}:{settings.smtp_sink_port} "
+             f"did not take the reply ({exc}); is `penguinmails dev` running?")  # fmt: skip
+    console.print(f"replied: {reply['Message-ID']} to {reply['To']}")
 
 
 def operator_settings() -> Settings:
