@@ -16,6 +16,11 @@ import hmac
 import json
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from penguinmails.secrets import SecretStore
+    from penguinmails.settings import Settings
 
 VERSION = "1"
 _SEP = b"\x1f"  # a byte that cannot occur in ids, kinds or URLs
@@ -110,4 +115,9 @@ def verify(key: bytes, token: str, kind: TokenKind | None = None) -> TokenClaims
     return claims
 
 
-__all__ = ["InvalidToken", "TokenClaims", "TokenKind", "sign", "verify"]
+async def tracking_key(store: SecretStore, settings: Settings) -> bytes:
+    """The HMAC key of the tokens, created in the secret store on first use (32 bytes)."""
+    return await store.get_or_create_codec_key(settings.tracking_key_path)
+
+
+__all__ = ["InvalidToken", "TokenClaims", "TokenKind", "sign", "tracking_key", "verify"]

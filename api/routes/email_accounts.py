@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Response
+from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.mailboxes_types import TestMailboxOutput
@@ -153,14 +154,20 @@ async def test_email_account(
     async with services.db.tenant_session(principal.tenant_id) as session:
         if await EmailAccountRepository(session).get(account_id) is None:
             raise not_found("email account")
-    result: TestMailboxOutput = await services.temporal.execute_workflow(
-        MailboxTestWorkflow.run,
-        MailboxTestInput(str(principal.tenant_id), str(account_id)),
-        id=workflow_id(MAILBOX_TEST, principal.tenant_id, account_id),
-        task_queue=TaskQueue.INFRA,
-        search_attributes=tenant_attributes(principal.tenant_id, mailbox_id=str(account_id)),
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
+    try:
+        result: TestMailboxOutput = await services.temporal.execute_workflow(
+            MailboxTestWorkflow.run,
+            MailboxTestInput(str(principal.tenant_id), str(account_id)),
+            id=workflow_id(MAILBOX_TEST, principal.tenant_id, account_id),
+            task_queue=TaskQueue.INFRA,
+            search_attributes=tenant_attributes(principal.tenant_id, mailbox_id=str(account_id)),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+    except WorkflowFailureError as exc:  # e.g. Vault down for every attempt
+        cause: BaseException | None = exc.cause
+        while cause is not None and getattr(cause, "cause", None) is not None:
+            cause = cause.cause  # type: ignore[attr-defined]
+        raise ApiError(503, f"the mailbox test could not run: {cause or exc}") from None
     if result.status == "gone":
         raise not_found("email account")
     return EmailAccountTestResult(

@@ -126,6 +126,7 @@ async def test_create_test_and_secrets_stay_in_vault(
     assert dump.returncode == 0, err.decode()
     assert email.encode() in out  # the dump does hold the mailbox...
     assert password.encode() not in out  # ...but never its password
+    assert b"PRIVATE KEY" not in out  # nor a DKIM private key
     assert password not in caplog.text
 
     # A wrong password: authentication_failed with the servers' answers.
@@ -232,3 +233,28 @@ async def test_vault_down_answers_503_and_writes_nothing(
         )
         == 0
     )
+
+
+async def test_vault_down_during_the_test_answers_503(
+    services: Services,
+    tenant_a: Tenant,
+    api: httpx.AsyncClient,
+    smtp_auth_server: AuthSmtpServer,
+    dovecot: Dovecot,
+    admin_conn: asyncpg.Connection,
+) -> None:
+    name = await _domain(api, tenant_a)
+    r = await api.post(
+        "/v1/email-accounts",
+        json=_body(f"eve@{name}", "pw", smtp_auth_server, dovecot),
+        headers=tenant_a.auth,
+    )
+    account_id = r.json()["id"]
+    # The credentials vanish from Vault (as if it had lost them): the test cannot run.
+    await admin_conn.execute(
+        "UPDATE email_accounts SET vault_key_path = 'tenants/none/missing' WHERE id = $1",
+        uuid.UUID(account_id),
+    )
+    r = await api.post(f"/v1/email-accounts/{account_id}/test", headers=tenant_a.auth)
+    assert r.status_code == 503, r.text
+    assert "could not run" in r.json()["error"]["message"]

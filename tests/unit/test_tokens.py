@@ -49,3 +49,9 @@ def test_click_tokens_need_a_url_and_others_have_none() -> None:
         tokens.sign(KEY, TokenClaims("t", MID, TokenKind.OPEN, "https://x.example/"))
     with pytest.raises(ValueError):
         tokens.sign(b"short", TokenClaims("t", MID, TokenKind.OPEN))
+
+
+async def test_the_key_lives_in_the_secret_store(secret_store, settings) -> None:
+    key = await tokens.tracking_key(secret_store, settings)
+    assert len(key) == 32 and key == await tokens.tracking_key(secret_store, settings)
+    assert (await secret_store.read(settings.tracking_key_path)) is not None
