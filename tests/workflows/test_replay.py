@@ -1,0 +1,27 @@
+"""Determinism guard (DESIGN rule 7): stored histories replay against today's workflow
+code. A change that breaks one needs `workflow.patched`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from workflows.domain_verification import DomainVerificationWorkflow
+
+HISTORIES = Path(__file__).with_name("histories")
+WORKFLOWS = {"domain_verification": DomainVerificationWorkflow}
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in HISTORIES.glob("*.json") if p.name.startswith(tuple(WORKFLOWS))),
+    ids=lambda p: p.stem,
+)
+async def test_history_replays(path: Path) -> None:
+    kind = next(k for k in WORKFLOWS if path.name.startswith(k))
+    history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
+    await Replayer(workflows=[WORKFLOWS[kind]]).replay_workflow(history)
