@@ -5,16 +5,33 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
 import pytest
+from temporalio.testing import ActivityEnvironment
 
 from activities.mail_clients import ServerSettings, sent_folder_has
+from activities.sending import SendingActivities
+from activities.sending_types import SendMessageInput
+from penguinmails import tokens
+from penguinmails.db import Database
+from penguinmails.domains import add_domain, read_dkim_private_key
+from penguinmails.mail import dkim_keys
+from penguinmails.mail.message import DkimKey, MessageSpec, build_message, outbound_message_id
+from penguinmails.mailboxes import add_mailbox
+from penguinmails.repositories.content import ContentRepository
+from penguinmails.repositories.tenants import TenantRepository
+from penguinmails.resolver import dkim_dnsfunc
+from penguinmails.secrets import SecretStore
+from penguinmails.settings import Settings
+from penguinmails.stack.dns import DnsServer, Zone
 from penguinmails.stack.dovecot import Dovecot
 from penguinmails.stack.ports import free_port
 from penguinmails.stack.smtp_sink import SmtpSink
@@ -145,3 +162,78 @@ def test_cli_dev_reply(dovecot: Dovecot, dev_sink: SmtpSink, tmp_path: Path) -> 
         [*command, "<nope@x.test>", "t"], env=env, capture_output=True, text=True, timeout=60
     )
     assert missing.returncode == 1 and "no message with Message-ID" in missing.stderr
+
+
+async def test_done_when_a_follow_up_through_the_dev_mail_system(
+    db: Database,
+    secret_store: SecretStore,
+    settings: Settings,
+    dovecot: Dovecot,
+    dev_sink: SmtpSink,
+    dns_server: DnsServer,
+    dns_zone: Zone,
+) -> None:
+    """A DKIM-signed follow-up from a mailbox on the dev servers: the sending activity sends
+    it through the sink; its copy is found by Message-ID in the sender's Sent folder over
+    IMAP, and the copy's signature verifies against the record the DNS serves."""
+    async with db.admin_session() as session:
+        tenant = await TenantRepository(session).create("Done Co")
+    name = f"done{uuid.uuid4().hex[:8]}.example.test"
+    domain = await add_domain(db, secret_store, settings, tenant.id, name)
+    for r in domain.dns_records["records"]:
+        dns_zone.add(r["name"], r["type"], r["value"])
+    email, password = f"ada@{name}", f"pw-{uuid.uuid4().hex}"
+    account = await add_mailbox(
+        db,
+        secret_store,
+        tenant.id,
+        email=email,
+        smtp_password=password,
+        imap_password=password,
+        smtp_settings={"host": dev_sink.host, "port": dev_sink.port, "security": "none"},
+        imap_settings={"host": dovecot.host, "port": dovecot.port, "security": "none"},
+    )
+    dovecot.add_user(email, password)  # what the dev stack's mailbox publisher does
+
+    tenant_id = str(tenant.id)
+    first = outbound_message_id(tenant_id, "c", "l", "s1", name)
+    spec = MessageSpec(
+        tenant_id=tenant_id,
+        message_id=outbound_message_id(tenant_id, "c", "l", "s2", name),
+        from_email=email,
+        to_email="grace@prospect.test",
+        subject="Pricing",
+        html="<p>Following up on <a href='https://acme.test/pricing'>pricing</a>.</p>",
+        date=datetime(2026, 11, 24, 12, 0, tzinfo=UTC),
+        tracking_base_url=f"https://track.{name}",
+        thread=(first,),
+    )
+    assert domain.dkim_selector
+    key = os.urandom(32)
+    built = build_message(
+        spec,
+        key,
+        DkimKey(name, domain.dkim_selector, await read_dkim_private_key(secret_store, domain)),
+    )
+    async with db.tenant_session(tenant.id) as session:
+        content_key = await ContentRepository(session).put(tenant.id, built.raw, "message/rfc822")
+    acts = SendingActivities(db, secret_store)
+    try:
+        out = await ActivityEnvironment().run(
+            acts.send_message, SendMessageInput(tenant_id, str(account.id), content_key)
+        )
+    finally:
+        await acts.close()
+    assert out.code == 250 and out.message_id == built.message_id
+
+    imap = ServerSettings.of(account.imap_settings)
+    assert await sent_folder_has(imap, email, password, built.message_id)
+    sent = next((dovecot.folder(email, "Sent") / "new").iterdir()).read_bytes()
+    assert dkim_keys.verify(sent, dkim_dnsfunc(dns_server.address))
+    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in sent
+    assert f"In-Reply-To: {first}".encode() in sent
+    assert b"Subject: Re: Pricing" in sent
+    tracked = built.tracked_links["https://acme.test/pricing"]
+    assert tokens.verify(key, tracked.rsplit("/", 1)[1], tokens.TokenKind.CLICK).url == (
+        "https://acme.test/pricing"
+    )
