@@ -46,7 +46,7 @@ def registrations(
     """Workflows and activities of each task queue."""
     settings = settings or get_settings()
     tenancy = TenancyActivities(db)
-    imports = LeadImportActivities(db)
+    imports = LeadImportActivities(db, settings.dns_resolver)
     erasure = ErasureActivities(db)
     domains = DomainActivities(db, settings.dns_resolver)
     mailboxes = MailboxActivities(db, secrets)

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     # max_body_bytes) and the rows per chunk (one transaction and one ledger row each).
     lead_import_max_bytes: int = 2 * 1024**3
     lead_import_chunk_rows: int = 20_000
+    # The MX check of imported addresses (through DNS_RESOLVER), unless an upload says.
+    lead_import_check_mx: bool = False
     rate_limit_per_key_per_minute: int = 600
     rate_limit_per_ip_per_minute: int = 120
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8233"])

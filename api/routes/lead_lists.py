@@ -116,6 +116,15 @@ def _mapping(raw: Any) -> dict[str, str | None] | None:
     return value
 
 
+def _flag(raw: Any, default: bool) -> bool:
+    if raw is None or raw == "":
+        return default
+    value = str(raw).strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ApiError(422, "check_mx must be true or false", details={"field": "check_mx"})
+    return value in ("true", "1")
+
+
 async def _pieces(upload: UploadFile) -> AsyncIterator[bytes]:
     while piece := await upload.read(READ_SIZE):
         yield piece
@@ -126,7 +135,8 @@ async def upload_import(
     list_id: UUID, request: Request, principal: PrincipalDep, services: ServicesDep
 ) -> ImportStarted:
     """Multipart: `file` (the CSV), optional `mapping` (JSON: CSV header -> lead field,
-    or null to drop a column) and `on_duplicate` (`skip`, default, or `update`)."""
+    or null to drop a column), `on_duplicate` (`skip`, default, or `update`) and
+    `check_mx` (reject addresses whose domain has no MX; default LEAD_IMPORT_CHECK_MX)."""
     form = await request.form(max_files=1, max_fields=10)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
@@ -138,6 +148,7 @@ async def upload_import(
             422, "on_duplicate must be skip or update", details={"field": "on_duplicate"}
         )
     settings = services.settings
+    check_mx = _flag(form.get("check_mx"), settings.lead_import_check_mx)
     import_id = uuid4()
     key = f"imports/{import_id}"
     try:
@@ -165,6 +176,7 @@ async def upload_import(
                 encoding=stored.encoding,
                 mapping=mapping or {},
                 chunk_rows=settings.lead_import_chunk_rows,
+                check_mx=check_mx,
                 created_by=principal.user_id,
             )
             await lists.mark_importing(lead_list, key, upload.filename)

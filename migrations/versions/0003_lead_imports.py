@@ -104,6 +104,8 @@ def upgrade() -> None:
         _text("encoding", default="utf-8"),
         sa.Column("mapping", JSONB(), nullable=False, server_default="{}"),
         sa.Column("chunk_rows", sa.Integer(), nullable=False, server_default="20000"),
+        # The optional MX check (off by default): rows of domains without mail reject.
+        sa.Column("check_mx", sa.Boolean(), nullable=False, server_default=sa.false()),
         *(_count(c) for c in COUNTS),
         _text("error"),
         _uuid("created_by"),

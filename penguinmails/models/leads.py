@@ -134,6 +134,7 @@ class LeadImport(TenantScoped, table=True):
     encoding: str = "utf-8"
     mapping: dict[str, Any] = jsonb_field()
     chunk_rows: int = 20000
+    check_mx: bool = False
     rows_total: int = Field(default=0, sa_type=BigInteger)
     accepted: int = Field(default=0, sa_type=BigInteger)
     rejected: int = Field(default=0, sa_type=BigInteger)

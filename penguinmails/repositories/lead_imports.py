@@ -82,14 +82,21 @@ class LeadImportRepository:
     async def get(self, import_id: UUID) -> LeadImport | None:
         return await self.session.get(LeadImport, import_id)
 
-    async def last_chunk(self, import_id: UUID) -> LeadImportChunk | None:
+    async def resume_point(self, import_id: UUID) -> LeadImportChunk | None:
+        """The last chunk of the unbroken run of committed chunks from 0 (chunks load
+        concurrently, so a later one may be committed past a gap): an import resumes after
+        it, and chunks committed beyond the gap are found in the ledger and skipped."""
         result = await self.session.exec(
             select(LeadImportChunk)
             .where(LeadImportChunk.import_id == import_id)
-            .order_by(LeadImportChunk.chunk_no.desc())  # type: ignore[attr-defined]
-            .limit(1)
+            .order_by(LeadImportChunk.chunk_no)  # type: ignore[arg-type]
         )
-        return result.first()
+        last = None
+        for expected, chunk in enumerate(result.all()):
+            if chunk.chunk_no != expected:
+                break
+            last = chunk
+        return last
 
     async def sums(self, import_id: UUID, first_chunk: int = 0) -> tuple[ChunkCounts, int]:
         """Counts of the committed chunks from `first_chunk` on, and how many there are."""

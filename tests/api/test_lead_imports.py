@@ -255,3 +255,21 @@ async def test_huge_row_and_field_are_rejected_and_the_import_goes_on(
     invariant(body)
     assert (body["accepted"], body["rejected"]) == (2, 2), body
     assert set(await leads_of(api, tenant_a, list_id)) == {"ok1@x.com", "ok2@x.com"}
+
+
+async def test_mx_check_through_the_configured_resolver(
+    api: httpx.AsyncClient, services: Services, tenant_a: Tenant, dns_zone: Any
+) -> None:
+    dns_zone.add("mail-ok.example", "MX", "mx.mail-ok.example")
+    dns_zone.add("a-only.example", "A", "192.0.2.10")
+    list_id = await create_list(api, tenant_a)
+    data = b"email\nx@mail-ok.example\ny@a-only.example\nz@nowhere.example\n"
+    body = await run_import(api, services, tenant_a, list_id, data, check_mx="true")
+    assert (body["accepted"], body["rejected"]) == (2, 1), body
+    invariant(body)
+    r = await api.get(f"/v1/imports/{body['id']}/rejected.csv", headers=tenant_a.auth)
+    assert "z@nowhere.example" in r.text and "no MX record" in r.text
+    # Off by default: the same file without the check accepts all three.
+    other = await create_list(api, tenant_a, "no check")
+    body = await run_import(api, services, tenant_a, other, data)
+    assert (body["accepted"], body["rejected"]) == (3, 0)
