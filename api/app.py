@@ -27,6 +27,7 @@ from api.routes import (
     suppressions,
     templates,
     tenants,
+    unsubscribe,
     users,
 )
 from api.services import Services
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(templates.router)
     for router in (lead_lists, imports, leads, suppressions):
         app.include_router(router.router)
+    app.include_router(unsubscribe.router)  # public, signed: /u/{token}
     # Outermost first: request id wraps everything, so even a 413 or 429 line carries it.
     app.add_middleware(IpRateLimitMiddleware)
     app.add_middleware(
