@@ -25,6 +25,8 @@ from api.routes import (
     lead_lists,
     leads,
     suppressions,
+    tags,
+    template_folders,
     templates,
     tenants,
     unsubscribe,
@@ -98,7 +100,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_error_handlers(app)
     for router in (health, tenants, api_keys, companies, users, codec, domains, email_accounts):
         app.include_router(router.router)
-    app.include_router(templates.router)
+    for router in (templates, template_folders, tags):
+        app.include_router(router.router)
     for router in (lead_lists, imports, leads, suppressions):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}

@@ -114,11 +114,17 @@ async def create_template(
 
 @router.get("", response_model=Page[TemplatePublic])
 async def list_templates(
-    principal: PrincipalDep, services: ServicesDep, params: PageParamsDep
+    principal: PrincipalDep,
+    services: ServicesDep,
+    params: PageParamsDep,
+    folder_id: UUID | None = None,
+    tag_id: UUID | None = None,
 ) -> Page[TemplatePublic]:
+    """`folder_id=`/`tag_id=`: the templates in a folder (/v1/template-folders) or with a tag
+    (/v1/tags)."""
     async with services.db.tenant_session(principal.tenant_id) as session:
         repo = TemplateRepository(session)
-        rows = await repo.list(params.cursor, params.limit)
+        rows = await repo.list(params.cursor, params.limit, folder_id=folder_id, tag_id=tag_id)
         labels = await repo.labels([t.id for t in rows])
     return page(rows, params.limit, lambda t: _public(t, labels[t.id]), lambda t: (t.created, t.id))
 

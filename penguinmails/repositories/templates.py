@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import text
-from sqlmodel import select
+from sqlalchemy import exists, text
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from penguinmails.models.base import utcnow
-from penguinmails.models.content import Template
+from penguinmails.models.content import Template, TemplateFolder, TemplateTag
 from penguinmails.repositories.pagination import Cursor, after
+from penguinmails.repositories.template_labels import lock_folder_names
 
 
 class TemplateRepository:
@@ -44,6 +45,8 @@ class TemplateRepository:
         await self.session.execute(
             text("DELETE FROM templates_folders WHERE template_id = :t"), {"t": template_id}
         )
+        if names:  # folder names are unique per tenant (repositories/template_labels.py)
+            await lock_folder_names(self.session, tenant_id)
         for name in dict.fromkeys(names):
             folder_id = (
                 await self.session.execute(
@@ -120,8 +123,27 @@ class TemplateRepository:
             out[template_id][1].append(name)
         return out
 
-    async def list(self, cursor: Cursor | None, limit: int) -> list[Template]:
+    async def list(
+        self,
+        cursor: Cursor | None,
+        limit: int,
+        folder_id: UUID | None = None,
+        tag_id: UUID | None = None,
+    ) -> list[Template]:
         stmt = select(Template).where(Template.deleted.is_(None))  # type: ignore[union-attr]
+        if folder_id is not None:
+            stmt = stmt.where(
+                exists().where(
+                    col(TemplateFolder.template_id) == Template.id,
+                    col(TemplateFolder.folder_id) == folder_id,
+                )
+            )
+        if tag_id is not None:
+            stmt = stmt.where(
+                exists().where(
+                    col(TemplateTag.template_id) == Template.id, col(TemplateTag.tag_id) == tag_id
+                )
+            )
         return list((await self.session.exec(after(stmt, Template, cursor, limit))).all())
 
 
