@@ -49,6 +49,7 @@ async def store_upload(
     pending = bytearray()
     head = bytearray()
     size = received = n = 0
+    header: Header | None = None
     done = False
     while not done:
         piece = await anext(pieces, None)
@@ -59,15 +60,18 @@ async def store_upload(
             if max_bytes is not None and received > max_bytes:
                 raise TooLarge(f"the file exceeds {max_bytes} bytes")
             out = transcoder.feed(piece)
-        if len(head) < HEAD_BYTES:
+        if header is None and len(head) < HEAD_BYTES:
             head += out[: HEAD_BYTES - len(head)]
+            if len(head) >= HEAD_BYTES:  # enough to judge: refuse a non-CSV before storing it
+                header = check_head(bytes(head), whole=False, mapping=mapping)
         pending += out
         size += len(out)
         while len(pending) >= PART_SIZE or (done and pending):
             await parts.put(tenant_id, key, n, bytes(pending[:PART_SIZE]))
             del pending[:PART_SIZE]
             n += 1
-    header = check_head(bytes(head), whole=size <= len(head), mapping=mapping)
+    if header is None:
+        header = check_head(bytes(head), whole=True, mapping=mapping)
     return StoredUpload(key, size, transcoder.encoding, header)
 
 

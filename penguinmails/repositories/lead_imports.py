@@ -28,6 +28,14 @@ from penguinmails.repositories.content_parts import ContentPartsRepository
 COUNTS = ("rows_total", "accepted", "rejected", "duplicates", "suppressed", "existing")
 SUPPRESSED_STATUSES = ("bounced", "unsubscribed", "complained", "erased")
 STAGING = "pm_lead_import_staging"
+# A time-ordered UUID (version 7: milliseconds since the epoch, then random bits) for new
+# leads and memberships: a bulk load then appends to the right edge of the primary-key and
+# `(tenant_id, id)` indexes instead of touching a random page per row.
+UUID7 = (
+    "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing "
+    "substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) "
+    "FROM 3) FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid"
+)
 
 
 class ConcurrentInsert(Exception):
@@ -184,7 +192,7 @@ class LeadImportRepository:
             "line bigint, email text, email_key text, domain text, timezone text, "
             "disposable boolean, fields text[], lead_id uuid, lead_status text, "
             "member_import uuid, suppressed boolean NOT NULL DEFAULT false, "
-            "new_id uuid NOT NULL DEFAULT gen_random_uuid()) ON COMMIT DROP"
+            f"new_id uuid NOT NULL DEFAULT {UUID7}) ON COMMIT DROP"
         )
         await conn.copy_records_to_table(STAGING, records=chunk.rows, columns=STAGING_COLUMNS)
         # Existing live leads of these addresses, and whether this import put them into
@@ -260,8 +268,8 @@ class LeadImportRepository:
         # New leads cannot be members yet: a plain insert. Existing ones may be (an earlier
         # import into this list): an upsert that marks them as this import's.
         await conn.execute(
-            "INSERT INTO lead_list_members (tenant_id, lead_list_id, lead_id, import_id) "
-            f"SELECT $1, $2, s.new_id, $3 FROM {STAGING} s "
+            "INSERT INTO lead_list_members (id, tenant_id, lead_list_id, lead_id, import_id) "
+            f"SELECT {UUID7}, $1, $2, s.new_id, $3 FROM {STAGING} s "
             "WHERE s.lead_id IS NULL AND NOT s.suppressed",
             t,
             lst,
