@@ -17,6 +17,8 @@ log = logging.getLogger("penguinmails.api")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # The codec endpoint may carry a staff key in its path (for the Temporal UI): never log it.
 _REDACT = re.compile(r"^(/staff/codec/)(?!decode$|encode$)[^/]+")
+# The signed public links (unsubscribe, tracking) are capabilities: keep them out of logs too.
+_REDACT_TOKEN = re.compile(r"^(/u/|/t/[oc]/)[^/]+")
 EXEMPT_PATHS = ("/healthz", "/readyz")
 
 
@@ -70,7 +72,7 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            path = _REDACT.sub(r"\1<redacted>", scope["path"])
+            path = _REDACT_TOKEN.sub(r"\1<redacted>", _REDACT.sub(r"\1<redacted>", scope["path"]))
             elapsed = (time.perf_counter() - started) * 1000
             log.info("%s %s %s %.1fms", scope["method"], path, status, elapsed)
             request_id_var.reset(token)

@@ -4,6 +4,7 @@ flips the lead, idempotently; forged, foreign and deleted-tenant tokens answer 4
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -190,10 +191,14 @@ async def test_page_form_post_answers_a_page(
     db: Database,
     token_key: bytes,
     admin_conn: asyncpg.Connection,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="penguinmails.api")
     sent = await send_to_lead(db, tenant_a, token_key, f"b{uuid.uuid4().hex[:6]}@example.org")
     r = await api.post(f"/u/{sent.token}", data={**ONE_CLICK, "source": "page"})
     assert r.status_code == 200 and "not receive further messages" in r.text
+    # The request log keeps the token out.
+    assert "POST /u/<redacted> 200" in caplog.text and sent.token not in caplog.text
     assert await lead_status(admin_conn, sent.lead_id) == "unsubscribed"
     # A POST without the one-click field (not RFC 8058, not our form) changes nothing.
     other = await send_to_lead(db, tenant_a, token_key, f"c{uuid.uuid4().hex[:6]}@example.org")
