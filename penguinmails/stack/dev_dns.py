@@ -8,53 +8,23 @@ disappears) and changes only the records it published itself.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import threading
 
 from penguinmails.db import Database
 from penguinmails.repositories.domains import all_expected_records
 from penguinmails.settings import Settings
 from penguinmails.stack.dns import Record, Zone
+from penguinmails.stack.periodic import PeriodicSync
 
-log = logging.getLogger(__name__)
 
+class DomainPublisher(PeriodicSync):
+    name = "dev DNS publisher"
 
-class DomainPublisher:
     def __init__(self, zone: Zone, settings: Settings, interval: float = 1.0) -> None:
         self.zone = zone
-        self.settings = settings
-        self.interval = interval
+        super().__init__(settings, interval)
         self._published: set[Record] = set()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.synced = threading.Event()  # set after each successful pass
-
-    def start(self) -> DomainPublisher:
-        self._thread = threading.Thread(target=self._run, name="dev-dns-publisher", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _run(self) -> None:
-        asyncio.run(self._loop())
-
-    async def _loop(self) -> None:
-        db = Database(self.settings)
-        try:
-            while not self._stop.is_set():
-                try:
-                    await self.sync(db)
-                except Exception as exc:  # the database restarting, say: try again
-                    log.warning("dev DNS publisher: %s", " ".join(str(exc).split())[:200])
-                await asyncio.to_thread(self._stop.wait, self.interval)
-        finally:
-            await db.dispose()
 
     async def sync(self, db: Database) -> None:
         async with db.admin_session() as session:
