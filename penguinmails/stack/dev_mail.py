@@ -23,10 +23,9 @@ class MailboxPublisher(PeriodicSync):
     def __init__(
         self, dovecot: Dovecot, settings: Settings, store: SecretStore, interval: float = 1.0
     ) -> None:
+        super().__init__(settings, interval)
         self.dovecot = dovecot
-        self.settings = settings
         self.store = store
-        self.interval = interval
         self._known: dict[str, str] = {}  # address -> hash of the password published
 
     async def sync(self, db: Database) -> None:
