@@ -112,14 +112,14 @@ SERVICE_URL_VARS = (
 def free_dev_ports() -> dict[str, str]:
     """A free loopback port for every embedded service, as the PM_DEV_* variables: for a
     second stack beside the first (end-to-end tests, benchmarks). The API port is separate."""
-    from penguinmails.stack.ports import free_port
+    from penguinmails.stack.ports import bindable, free_port
 
     names = [var for name, var in DevPorts.ENV.items() if name != "api"]
     ports: dict[str, str] = {}
     while len(ports) < len(names):
         port = free_port()
         # OpenBao also takes port + 1 for its cluster listener.
-        if all(abs(port - int(p)) > 1 for p in ports.values()):
+        if bindable(port + 1) and all(abs(port - int(p)) > 1 for p in ports.values()):
             ports[names[len(ports)]] = str(port)
     return ports
 

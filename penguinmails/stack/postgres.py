@@ -99,21 +99,27 @@ def start_postgres(pgdata: Path, port: int) -> EmbeddedPostgres:
     server = EmbeddedPostgres(pgdata=pgdata, port=port, run_as=run_as)
     if port_open(port):
         return server  # already running from an earlier start
-    pg_ctl(
-        [
-            "-w",
-            "-t",
-            "60",
-            "-o",
-            f"-h 127.0.0.1 -p {port} -k {pgdata}",
-            "-l",
-            str(pgdata / "server.log"),
-            "start",
-        ],
-        pgdata=pgdata,
-        user=run_as,
-        timeout=90,
-    )
+    log = pgdata / "server.log"
+    try:
+        pg_ctl(
+            [
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-h 127.0.0.1 -p {port} -k {pgdata}",
+                "-l",
+                str(log),
+                "start",
+            ],
+            pgdata=pgdata,
+            user=run_as,
+            timeout=90,
+        )
+    except subprocess.CalledProcessError as exc:
+        # pg_ctl only says "could not start server": the reason is in the server's log.
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
+        raise RuntimeError(f"PostgreSQL did not start: {' | '.join(tail) or exc}") from exc
     return server
 
 
