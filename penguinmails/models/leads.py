@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, UniqueConstraint
-from sqlmodel import Field
+from sqlalchemy import BigInteger, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
 
 from penguinmails.models.base import (
     TenantScoped,
     Timestamped,
+    generated_field,
     id_field,
     jsonb_field,
     now_field,
@@ -28,7 +29,9 @@ SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "erased", "manua
 
 
 class Lead(TenantScoped, Timestamped, table=True):
-    """Unique per tenant on `lower(email)` among live rows (a partial index in the migration).
+    """Unique per tenant on `email_key` (`lower(email)`, computed by the database) among live
+    rows (a partial index in the migration); lookups compare `email_key`, never `lower(email)`
+    (row-level security keeps a non-leakproof function out of index conditions).
     Erasure overwrites the personal columns and keeps a hashed suppression entry."""
 
     __tablename__ = "leads"
@@ -36,6 +39,7 @@ class Lead(TenantScoped, Timestamped, table=True):
 
     id: UUID = id_field()
     email: str
+    email_key: str | None = generated_field("lower(email)", Text(collation="C"))
     first_name: str | None = None
     last_name: str | None = None
     company: str | None = None
@@ -72,20 +76,19 @@ class LeadList(TenantScoped, Timestamped, table=True):
     deleted: datetime | None = timestamp_field()
 
 
-class LeadListMember(TenantScoped, table=True):
+class LeadListMember(SQLModel, table=True):
+    """A join table keyed by its natural key; no surrogate id, and no foreign key of its own
+    to `tenants`: both composite keys tie a row to its tenant (migration 0005)."""
+
     __tablename__ = "lead_list_members"
-    __table_args__ = tenant_table_args(
-        "lead_list_members",
-        UniqueConstraint(
-            "tenant_id", "lead_list_id", "lead_id", name="uq_lead_list_members_list_lead"
-        ),
+    __table_args__ = (
         tenant_fk("lead_list_members", "lead_list_id", "lead_lists", ondelete="CASCADE"),
         tenant_fk("lead_list_members", "lead_id", "leads", ondelete="CASCADE"),
     )
 
-    id: UUID = id_field()
-    lead_list_id: UUID
-    lead_id: UUID
+    tenant_id: UUID = Field(primary_key=True)
+    lead_list_id: UUID = Field(primary_key=True)
+    lead_id: UUID = Field(primary_key=True)
     # The import that last put the lead into the list (a later repeat is a duplicate); no
     # foreign key (docs/schema.md).
     import_id: UUID | None = None

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 from sqlalchemy import text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -186,6 +185,8 @@ class LeadImportRepository:
     async def _load_rows(
         self, conn: Any, plan: LoadPlan, chunk: ParsedChunk
     ) -> tuple[int, int, int]:
+        """Stage the chunk, then insert what is new in one statement; only the rows whose
+        address the tenant has already (usually few) take the slower path after it."""
         t, lst, imp = plan.tenant_id, plan.lead_list_id, plan.import_id
         await conn.execute(
             f"CREATE TEMP TABLE {STAGING} ("
@@ -195,60 +196,89 @@ class LeadImportRepository:
             f"new_id uuid NOT NULL DEFAULT {UUID7}) ON COMMIT DROP"
         )
         await conn.copy_records_to_table(STAGING, records=chunk.rows, columns=STAGING_COLUMNS)
-        # Existing live leads of these addresses, and whether this import put them into
-        # the list already (an earlier chunk: a duplicate).
-        await conn.execute(
-            f"UPDATE {STAGING} s SET lead_id = l.id, lead_status = l.status "
-            "FROM leads l WHERE l.tenant_id = $1 AND lower(l.email) = s.email_key "
-            "AND l.deleted IS NULL",
-            t,
-        )
-        await conn.execute(
-            f"UPDATE {STAGING} s SET member_import = m.import_id FROM lead_list_members m "
-            "WHERE s.lead_id IS NOT NULL AND m.tenant_id = $1 AND m.lead_list_id = $2 "
-            "AND m.lead_id = s.lead_id AND m.import_id IS NOT NULL",
-            t,
-            lst,
-        )
-        # Never (re)activated: suppressed addresses and domains, and leads whose status
-        # says they must not be written to.
-        await conn.execute(
-            f"UPDATE {STAGING} s SET suppressed = true WHERE s.lead_status = ANY($1::text[]) "
-            "OR s.email_key IN (SELECT s2.email_key FROM " + STAGING + " s2 JOIN suppressions x "
-            "ON x.tenant_id = $2 AND x.kind = 'address' "
-            "AND x.value = encode(sha256(convert_to(s2.email_key, 'UTF8')), 'hex')) "
-            "OR s.domain IN (SELECT x.value FROM suppressions x WHERE x.tenant_id = $2 "
-            "AND x.kind = 'domain')",
-            list(SUPPRESSED_STATUSES),
-            t,
-        )
+        # Suppressed addresses and domains are never (re)activated: marked, not inserted.
+        if await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM suppressions WHERE tenant_id = $1)", t
+        ):
+            await conn.execute(
+                f"UPDATE {STAGING} s SET suppressed = true FROM suppressions x "
+                "WHERE x.tenant_id = $1 AND x.kind = 'address' "
+                "AND x.value = encode(sha256(convert_to(s.email_key, 'UTF8')), 'hex')",
+                t,
+            )
+            await conn.execute(
+                f"UPDATE {STAGING} s SET suppressed = true FROM suppressions x "
+                "WHERE x.tenant_id = $1 AND x.kind = 'domain' AND x.value = s.domain "
+                "AND NOT s.suppressed",
+                t,
+            )
         std = [plan.first_name, plan.last_name, plan.company, plan.position]
         field = [f"NULLIF(btrim(s.fields[{i}]), '')" if i else "NULL::text" for i in std]
-        custom = _custom_fields_sql(plan.custom_indexes, first_param=2)
-        roles = 2 + len(plan.custom_names)  # the parameter after the custom names
-        expected = await conn.fetchval(
-            f"SELECT count(*) FROM {STAGING} WHERE lead_id IS NULL AND NOT suppressed"
+        custom = _custom_fields_sql(plan.custom_indexes, first_param=4)
+        roles = 4 + len(plan.custom_names)  # the parameter after the custom names
+        # New addresses: leads and memberships in one statement. An address the tenant has
+        # (or a concurrent import has just committed) is left to the unique index: ON
+        # CONFLICT DO NOTHING, and the statement returns the lines it did not insert.
+        row = await conn.fetchrow(
+            "WITH ins AS (INSERT INTO leads (id, tenant_id, email, first_name, last_name, "
+            "company, position, timezone, custom_fields, role_account, disposable_domain) "
+            f"SELECT s.new_id, $1, s.email, {', '.join(field)}, s.timezone, {custom}, "
+            f"split_part(split_part(s.email_key, '@', 1), '+', 1) = ANY(${roles}::text[]), "
+            f"s.disposable FROM {STAGING} s WHERE NOT s.suppressed ORDER BY s.email_key "
+            "ON CONFLICT (tenant_id, email_key) WHERE deleted IS NULL DO NOTHING "
+            "RETURNING id), "
+            "mem AS (INSERT INTO lead_list_members (tenant_id, lead_list_id, lead_id, import_id) "
+            "SELECT $1, $2, id, $3 FROM ins) "
+            f"SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT array_agg(s.line) FROM {STAGING} s "
+            "WHERE NOT s.suppressed AND s.new_id NOT IN (SELECT id FROM ins)) AS rest",
+            t,
+            lst,
+            imp,
+            *plan.custom_names,
+            sorted(ROLE_LOCAL_PARTS),
         )
-        if expected:
-            # No ON CONFLICT (a speculative insertion costs more than the insert): the
-            # addresses were matched above in this transaction, so a unique violation means
-            # a concurrent import; the chunk rolls back and its retry sees those leads.
-            try:
-                status = await conn.execute(
-                    "INSERT INTO leads (id, tenant_id, email, first_name, last_name, company, "
-                    "position, timezone, custom_fields, role_account, disposable_domain) "
-                    f"SELECT s.new_id, $1, s.email, {', '.join(field)}, s.timezone, {custom}, "
-                    f"split_part(split_part(s.email_key, '@', 1), '+', 1) = ANY(${roles}::text[]), "
-                    f"s.disposable FROM {STAGING} s WHERE s.lead_id IS NULL AND NOT s.suppressed",
-                    t,
-                    *plan.custom_names,
-                    sorted(ROLE_LOCAL_PARTS),
-                )
-            except asyncpg.UniqueViolationError:
-                raise ConcurrentInsert(
-                    "a concurrent import inserted one of these addresses"
-                ) from None
-            assert int(status.rsplit(" ", 1)[1]) == expected
+        rest: list[int] = row["rest"] or []
+        if not rest:  # every staged row was inserted or is suppressed
+            return len(chunk.rows) - int(row["inserted"]), 0, 0
+        await self._load_known(conn, plan, rest, field, custom)
+        counts = await conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE suppressed) AS suppressed, "
+            "count(*) FILTER (WHERE NOT suppressed AND member_import = $1) AS in_file, "
+            "count(*) FILTER (WHERE NOT suppressed AND member_import IS DISTINCT FROM $1 "
+            f"AND lead_id IS NOT NULL) AS existing FROM {STAGING}",
+            imp,
+        )
+        return int(counts["suppressed"]), int(counts["in_file"]), int(counts["existing"])
+
+    async def _load_known(
+        self, conn: Any, plan: LoadPlan, lines: list[int], field: list[str], custom: str
+    ) -> None:
+        """The staged `lines` whose address has a live lead already: a duplicate when this
+        import put it into the list before, suppressed when its status says so, otherwise
+        added to the list (and updated when the import says `update`)."""
+        t, lst, imp = plan.tenant_id, plan.lead_list_id, plan.import_id
+        # Correlated subqueries: one index probe per line, whatever the planner thinks of
+        # the staging table's size.
+        await conn.execute(
+            f"UPDATE {STAGING} s SET (lead_id, lead_status) = (SELECT l.id, l.status FROM leads l "
+            "WHERE l.tenant_id = $1 AND l.email_key = lower(s.email) AND l.deleted IS NULL) "
+            "WHERE s.line = ANY($2::bigint[])",
+            t,
+            lines,
+        )
+        found = await conn.execute(
+            f"UPDATE {STAGING} s SET suppressed = s.lead_status = ANY($4::text[]), "
+            "member_import = (SELECT m.import_id FROM lead_list_members m WHERE m.tenant_id = $1 "
+            "AND m.lead_list_id = $2 AND m.lead_id = s.lead_id) "
+            "WHERE s.line = ANY($3::bigint[]) AND s.lead_id IS NOT NULL",
+            t,
+            lst,
+            lines,
+            list(SUPPRESSED_STATUSES),
+        )
+        if int(found.rsplit(" ", 1)[1]) != len(lines):
+            # The lead that stopped an insert was deleted or changed meanwhile: start again.
+            raise ConcurrentInsert("a lead of this chunk changed while it loaded")
         if plan.on_duplicate == "update":
             sets = ", ".join(
                 f"{name} = COALESCE({expr}, l.{name})"
@@ -259,40 +289,25 @@ class LeadImportRepository:
             await conn.execute(
                 f"UPDATE leads l SET {sets}, timezone = COALESCE(s.timezone, l.timezone), "
                 f"custom_fields = l.custom_fields || {custom}, updated = now() "
-                f"FROM {STAGING} s WHERE l.tenant_id = $1 AND l.id = s.lead_id "
-                f"AND NOT s.suppressed AND s.member_import IS DISTINCT FROM ${roles}",
+                f"FROM {STAGING} s WHERE s.line = ANY($2::bigint[]) AND l.tenant_id = $1 "
+                "AND l.id = s.lead_id AND NOT s.suppressed "
+                "AND s.member_import IS DISTINCT FROM $3",
                 t,
-                *plan.custom_names,
+                lines,
                 imp,
+                *plan.custom_names,
             )
-        # New leads cannot be members yet: a plain insert. Existing ones may be (an earlier
-        # import into this list): an upsert that marks them as this import's.
-        await conn.execute(
-            "INSERT INTO lead_list_members (id, tenant_id, lead_list_id, lead_id, import_id) "
-            f"SELECT {UUID7}, $1, $2, s.new_id, $3 FROM {STAGING} s "
-            "WHERE s.lead_id IS NULL AND NOT s.suppressed",
-            t,
-            lst,
-            imp,
-        )
         await conn.execute(
             "INSERT INTO lead_list_members (tenant_id, lead_list_id, lead_id, import_id) "
-            f"SELECT $1, $2, s.lead_id, $3 FROM {STAGING} s WHERE s.lead_id IS NOT NULL "
+            f"SELECT $1, $2, s.lead_id, $3 FROM {STAGING} s WHERE s.line = ANY($4::bigint[]) "
             "AND NOT s.suppressed AND s.member_import IS DISTINCT FROM $3 "
-            "ON CONFLICT ON CONSTRAINT uq_lead_list_members_list_lead "
+            "ON CONFLICT (tenant_id, lead_list_id, lead_id) "
             "DO UPDATE SET import_id = EXCLUDED.import_id",
             t,
             lst,
             imp,
+            lines,
         )
-        row = await conn.fetchrow(
-            "SELECT count(*) FILTER (WHERE suppressed) AS suppressed, "
-            "count(*) FILTER (WHERE NOT suppressed AND member_import = $1) AS in_file, "
-            "count(*) FILTER (WHERE NOT suppressed AND member_import IS DISTINCT FROM $1 "
-            f"AND lead_id IS NOT NULL) AS existing FROM {STAGING}",
-            imp,
-        )
-        return int(row["suppressed"]), int(row["in_file"]), int(row["existing"])
 
 
 def _custom_fields_sql(indexes: list[int], first_param: int) -> str:

@@ -47,12 +47,12 @@ class LeadRepository:
             stmt = stmt.where(Lead.status == filters.status)
         if filters.email_prefix:
             stmt = stmt.where(
-                func.lower(Lead.email).like(_like_escape(filters.email_prefix.lower()) + "%")
+                Lead.email_key.like(_like_escape(filters.email_prefix.lower()) + "%")  # type: ignore[union-attr]
             )
         if filters.company:
             stmt = stmt.where(func.lower(Lead.company) == filters.company.lower())
         if filters.list_id is not None or filters.company_id is not None:
-            sub = select(LeadListMember.id).where(LeadListMember.lead_id == Lead.id)
+            sub = select(LeadListMember.lead_id).where(LeadListMember.lead_id == Lead.id)
             if filters.list_id is not None:
                 sub = sub.where(LeadListMember.lead_list_id == filters.list_id)
             if filters.company_id is not None:

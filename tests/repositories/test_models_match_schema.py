@@ -22,7 +22,8 @@ ON_DELETE = {None: "a", "NO ACTION": "a", "CASCADE": "c", "SET NULL": "n", "REST
 
 
 def _type(sql_type: str) -> str:
-    normal = sql_type.lower().replace(" ", "")
+    # A column's collation is not part of `format_type`: compared as its base type.
+    normal = sql_type.lower().replace(" ", "").split("collate")[0]
     return "text" if normal in ("varchar", "charactervarying") else normal
 
 
