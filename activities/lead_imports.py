@@ -36,7 +36,7 @@ from activities.lead_imports_types import (
 )
 from penguinmails.db import Database
 from penguinmails.leads.csvfile import Header, LineSource, NotACsv, Position, read_header
-from penguinmails.leads.rows import ChunkParser, ParsedChunk
+from penguinmails.leads.rows import FIELD_SEPARATOR, ChunkParser, ParsedChunk
 from penguinmails.models.leads import LeadImport
 from penguinmails.repositories.content_parts import PART_SIZE, ContentPartsRepository
 from penguinmails.repositories.lead_imports import (
@@ -48,10 +48,13 @@ from penguinmails.repositories.lead_imports import (
 from penguinmails.resolver import async_resolver
 
 # Chunks loading at once, each in its own transaction and Postgres backend: the database's
-# work per row outweighs the parsing, so two backends keep both cores busy. Chunks sharing
-# an address wait for each other at the unique index (each inserts in address order, so
-# they never deadlock); the ledger keeps them independent.
+# work per row outweighs the parsing, so two backends keep both cores busy. The parser keeps
+# repeats out of chunks that load together; should two imports share an address, one waits
+# at the unique index for the other (each inserts in address order: no deadlock).
 LOAD_CONCURRENCY = 2
+# Chunks whose addresses the parser remembers: every chunk that may still be loading when
+# the next one starts (the one parsed ahead is not loading yet).
+DEDUP_WINDOW = LOAD_CONCURRENCY
 MX_LOOKUPS_AT_ONCE = 20
 
 
@@ -90,7 +93,8 @@ class MxChecker:
             if self.cache[row[3]]:
                 kept.append(row)
             else:
-                writer.writerow([*row[6], row[0], f"the domain {row[3]} has no MX record"])
+                fields = row[6].split(FIELD_SEPARATOR)
+                writer.writerow([*fields, row[0], f"the domain {row[3]} has no MX record"])
         if len(kept) != len(chunk.rows):
             chunk.rejected += len(chunk.rows) - len(kept)
             chunk.rows = kept
@@ -172,7 +176,7 @@ class LeadImportActivities:
             if last is not None:  # resume at the boundary the ledger recorded
                 start = Position(last.end_offset, last.end_line)
                 lines = LineSource(blocks.from_offset(start.offset), start)
-            return header, ChunkParser(header, lines, record.chunk_rows)
+            return header, ChunkParser(header, lines, record.chunk_rows, DEDUP_WINDOW)
 
         try:
             header, parser = await asyncio.to_thread(open_parser)

@@ -20,6 +20,7 @@ from functools import lru_cache
 from importlib import resources
 
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 MAX_ADDRESS = 254
 MAX_LOCAL = 64
@@ -61,6 +62,8 @@ def fast_normalize(raw: str) -> str | None:
     if m is None:
         return None
     local, domain = m.group(1), m.group(2).lower()
+    if local.lower() in CASE_INSENSITIVE_MAILBOX_NAMES:  # RFC 2142: postmaster, info...
+        local = local.lower()
     if local[0] == "." or local[-1] == "." or ".." in local:
         return None
     # Labels: no empty one, none starting or ending with `-`; no `--` at all (IDNA forbids
@@ -78,6 +81,10 @@ def fast_normalize(raw: str) -> str | None:
     return f"{local}@{domain}"
 
 
+# email-validator's own words for an address without an @-sign (a test holds them equal).
+NO_AT_SIGN = "invalid e-mail address: An email address must have an @-sign."
+
+
 def normalize(raw: str) -> Address:
     """Validate and normalise one address; raises InvalidAddress with the reason."""
     value = raw.strip()
@@ -86,6 +93,10 @@ def normalize(raw: str) -> Address:
     fast = fast_normalize(value)
     if fast is not None:
         return Address(fast, fast.lower(), fast[fast.index("@") + 1 :])
+    if value.isascii() and "@" not in value and "<" not in value:
+        # The commonest invalid value, refused without the slow path (a look-alike of `@`
+        # or a display name `<...>` gets email-validator's own, more precise reason).
+        raise InvalidAddress(NO_AT_SIGN)
     try:
         info = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:

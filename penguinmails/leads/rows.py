@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,7 +17,11 @@ from penguinmails.leads.emails import InvalidAddress, fast_normalize, is_disposa
 # only what needs Python (the address, the time zone); the database picks the standard
 # fields out of `fields`, trims them and builds `custom_fields`, in its own process.
 STAGING_COLUMNS = ("line", "email", "email_key", "domain", "timezone", "disposable", "fields")
-StagingRow = tuple[int, str, str, str, str | None, bool, list[str]]
+StagingRow = tuple[int, str, str, str, str | None, bool, str]
+# The CSV fields travel as one text joined by the ASCII unit separator, split again by the
+# database: a text[] costs the driver about ten times as much to encode. A field holding
+# the separator itself, or a NUL (which PostgreSQL text cannot hold), rejects its row.
+FIELD_SEPARATOR = "\x1f"
 
 _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 
@@ -60,12 +65,20 @@ class ParsedChunk:
 
 class ChunkParser:
     """Reads `chunk_rows` records at a time from `lines` (positioned after the header, or
-    at the boundary where an interrupted import resumes)."""
+    at the boundary where an interrupted import resumes).
 
-    def __init__(self, header: Header, lines: LineSource, chunk_rows: int) -> None:
+    A repeat of an address of this chunk or of the `window` chunks before it is counted as
+    a duplicate here, never sent to the database: chunks loading at the same time then
+    share no address, so none waits at the unique index for another to commit. Older
+    repeats are found by the database (the lead is already in the list from this import).
+    """
+
+    def __init__(self, header: Header, lines: LineSource, chunk_rows: int, window: int = 0) -> None:
         self.header = header
         self.lines = lines
         self.chunk_rows = chunk_rows
+        self._recent: deque[set[str]] = deque(maxlen=window) if window else deque()
+        self._window = window
         self._reader = make_reader(lines, header.delimiter)
         self._width = len(header.columns)
         self._std = {f: i for i, f in header.fields.items()}
@@ -80,6 +93,9 @@ class ChunkParser:
         chunk = ParsedChunk(rows=[], first_line=lines.line)
         rows = chunk.rows
         seen: set[str] = set()
+        recent = self._recent
+        earlier: set[str] = set().union(*recent) if recent else set()
+        join = FIELD_SEPARATOR.join
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         raw = lines.raw
@@ -144,14 +160,21 @@ class ChunkParser:
                         rejected += 1
                         writer.writerow([*fields, start, f"invalid time zone: {exc}"])
                         continue
-            if key in seen:
+            if key in seen or key in earlier:
                 duplicates += 1
+                continue
+            joined = join(fields)
+            if "\x00" in joined or joined.count(FIELD_SEPARATOR) != count - 1:
+                rejected += 1
+                writer.writerow([*fields, start, "a field holds a NUL or U+001F control character"])
                 continue
             seen.add(key)
             flag = disposable.get(domain)
             if flag is None:
                 flag = disposable[domain] = is_disposable(domain)
-            rows.append((start, normalized, key, domain, tz, flag, fields))  # type: ignore[arg-type]
+            rows.append((start, normalized, key, domain, tz, flag, joined))  # type: ignore[arg-type]
+        if self._window:
+            recent.append(seen)
         chunk.rows_total = n
         chunk.rejected = rejected
         chunk.duplicates = duplicates

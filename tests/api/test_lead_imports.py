@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 from typing import Any
 
 import httpx
@@ -135,6 +136,10 @@ async def test_messy_csv_ends_with_exactly_the_right_leads(
     assert bob["timezone"] == "+05:30" and bob["last_name"] is None
     assert leads["info@example.net"]["role_account"] is True
     assert leads["info@example.net"]["timezone"] == "UTC"
+    # New leads get version-7 ids in file order (a bulk load appends to the key indexes).
+    ids = [uuid.UUID(leads[e]["id"]) for e in ("Alice@example.com", "bob@example.com")]
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
+    assert ids[0] < ids[1]
 
     r = await api.get(f"/v1/imports/{body['id']}/rejected.csv", headers=tenant_a.auth)
     assert r.status_code == 200

@@ -14,14 +14,16 @@ from penguinmails.leads.csvfile import (
     resolve_mapping,
     sniff_delimiter,
 )
-from penguinmails.leads.rows import ChunkParser, normalize_timezone
+from penguinmails.leads.rows import FIELD_SEPARATOR, ChunkParser, normalize_timezone
 
 
-def parse(data: bytes, chunk_rows: int = 1000, block: int = 7) -> tuple[list, ChunkParser]:
+def parse(
+    data: bytes, chunk_rows: int = 1000, block: int = 7, window: int = 0
+) -> tuple[list, ChunkParser]:
     t = UploadTranscoder()
     stored = t.feed(data) + t.finish()
     header, lines = read_header(blocks_of(stored, block))
-    parser = ChunkParser(header, lines, chunk_rows)
+    parser = ChunkParser(header, lines, chunk_rows, window)
     chunks = []
     while True:
         chunk = parser.next_chunk()
@@ -70,7 +72,7 @@ def test_bom_utf16_and_legacy_bytes() -> None:
     chunks, _ = parse("Email;Name\nä@x.de;Jörg\n".encode("utf-16"))
     assert chunks[0].rows[0][1] == "ä@x.de"
     chunks, _ = parse("Email,Name\nh@x.fr,Hélène\n".encode("cp1252"))
-    assert chunks[0].rows[0][6] == ["h@x.fr", "Hélène"]
+    assert chunks[0].rows[0][6].split(FIELD_SEPARATOR) == ["h@x.fr", "Hélène"]
     chunks, _ = parse(b"\xef\xbb\xbfEmail\nq@x.com\n")
     assert chunks[0].rows[0][1] == "q@x.com"
 
@@ -82,6 +84,28 @@ def test_rejections_keep_the_row_and_say_why() -> None:
     assert c.rows[0][4] == "Etc/GMT-2"
     assert "bad,,2,invalid e-mail address" in c.rejected_csv
     assert "good@x.com,Nowhere/City,3,invalid time zone" in c.rejected_csv
+
+
+def test_a_nul_or_the_field_separator_rejects_its_row() -> None:
+    data = b"email,note\na@x.com,ok\nb@x.com,nul\x00here\nc@x.com,unit\x1fsep\n"
+    c = parse(data)[0][0]
+    assert [r[1] for r in c.rows] == ["a@x.com"]
+    assert (c.rows_total, c.rejected) == (3, 2)
+    assert c.rows[0][6].split(FIELD_SEPARATOR) == ["a@x.com", "ok"]
+    assert c.rejected_csv.count("NUL or U+001F") == 2
+
+
+def test_repeats_within_the_window_are_duplicates_in_the_parser() -> None:
+    # Chunks of two rows; a@ comes back one chunk later, b@ three chunks later.
+    data = b"email\na@x.com\nb@x.com\nc@x.com\na@x.com\nd@x.com\ne@x.com\nf@x.com\nb@x.com\n"
+    chunks, _ = parse(data, chunk_rows=2, window=1)
+    staged = [r[1] for c in chunks for r in c.rows]
+    assert staged == ["a@x.com", "b@x.com", "c@x.com", "d@x.com", "e@x.com", "f@x.com", "b@x.com"]
+    assert sum(c.duplicates for c in chunks) == 1
+    # Without a window only repeats inside a chunk are caught here (the database sees
+    # the others).
+    chunks, _ = parse(data, chunk_rows=2)
+    assert sum(c.duplicates for c in chunks) == 0
 
 
 @pytest.mark.parametrize(

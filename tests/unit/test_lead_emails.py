@@ -40,6 +40,8 @@ addresses = st.one_of(
 @example("a..b@b.com")
 @example("a@-b.com")
 @example("a@b-.com")
+@example("INFO@0.com")
+@example("Postmaster@example.org")
 def test_whatever_the_fast_path_accepts_email_validator_accepts_the_same(raw: str) -> None:
     fast = fast_normalize(raw)
     if fast is None:
@@ -49,6 +51,26 @@ def test_whatever_the_fast_path_accepts_email_validator_accepts_the_same(raw: st
     except EmailNotValidError as exc:  # pragma: no cover - the property
         raise AssertionError(f"fast path accepted {raw!r}, email-validator: {exc}") from None
     assert info.normalized == fast
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(max_size=80).filter(lambda v: "@" not in v and v.strip()))
+@example("not-an-address-7")
+@example("ｆｏｏ＠example.com")  # a full-width @ is not an @-sign  # noqa: RUF001
+@example("Ann <ann>")
+def test_no_at_sign_is_refused_in_email_validators_words(raw: str) -> None:
+    try:
+        validate_email(raw.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        expected = f"invalid e-mail address: {exc}"
+    else:  # pragma: no cover - the property
+        raise AssertionError(f"email-validator accepted {raw!r}")
+    try:
+        normalize(raw)
+    except InvalidAddress as exc:
+        assert str(exc) == expected
+    else:  # pragma: no cover - the property
+        raise AssertionError(f"accepted {raw!r}")
 
 
 @settings(max_examples=500, deadline=None)
