@@ -9,8 +9,7 @@
   the live-address unique index. Under row-level security the planner may use a condition
   as an index condition only when its functions are leakproof, and `lower()` is not: a
   lookup by `lower(email)` scanned every lead of the table. A plain column compares with a
-  leakproof `=` (and `LIKE 'prefix%'` in the C collation), so lookups and prefix filters
-  use the index.
+  leakproof `=`, so a lookup is one index probe.
 - `idx_leads_status_filter` covers only the statuses other than `active`: an import writes
   `active` leads and no longer touches it; a filter on `active` reads the page index.
 
