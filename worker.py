@@ -46,7 +46,7 @@ def registrations(
     """Workflows and activities of each task queue."""
     settings = settings or get_settings()
     tenancy = TenancyActivities(db)
-    imports = LeadImportActivities(db, settings.dns_resolver)
+    imports = LeadImportActivities(db, settings.dns_resolver, settings.lead_import_load_concurrency)
     erasure = ErasureActivities(db)
     domains = DomainActivities(db, settings.dns_resolver)
     mailboxes = MailboxActivities(db, secrets)

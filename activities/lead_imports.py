@@ -47,14 +47,13 @@ from penguinmails.repositories.lead_imports import (
 )
 from penguinmails.resolver import async_resolver
 
-# Chunks loading at once, each in its own transaction and Postgres backend: the database's
-# work per row outweighs the parsing, so two backends keep both cores busy. The parser keeps
-# repeats out of chunks that load together; should two imports share an address, one waits
+# Chunks loading at once by default (LEAD_IMPORT_LOAD_CONCURRENCY), each in its own
+# transaction and Postgres backend: the database's work per row outweighs the parsing, so
+# two backends keep both cores of a small host busy. The parser remembers the addresses of
+# as many chunks (every chunk that may still be loading when the next one starts), so
+# chunks loading together never share an address; should two imports share one, one waits
 # at the unique index for the other (each inserts in address order: no deadlock).
 LOAD_CONCURRENCY = 2
-# Chunks whose addresses the parser remembers: every chunk that may still be loading when
-# the next one starts (the one parsed ahead is not loading yet).
-DEDUP_WINDOW = LOAD_CONCURRENCY
 MX_LOOKUPS_AT_ONCE = 20
 
 
@@ -151,9 +150,15 @@ def _counts(c: ChunkCounts) -> ImportCounts:
 
 
 class LeadImportActivities:
-    def __init__(self, db: Database, dns_resolver: str | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        dns_resolver: str | None = None,
+        load_concurrency: int = LOAD_CONCURRENCY,
+    ) -> None:
         self.db = db
         self.dns_resolver = dns_resolver  # `host:port` for the optional MX check
+        self.load_concurrency = load_concurrency
 
     @activity.defn(name=IMPORT_LEAD_BATCH)
     async def import_lead_batch(self, data: ImportBatchInput) -> ImportBatchOutput:
@@ -176,7 +181,7 @@ class LeadImportActivities:
             if last is not None:  # resume at the boundary the ledger recorded
                 start = Position(last.end_offset, last.end_line)
                 lines = LineSource(blocks.from_offset(start.offset), start)
-            return header, ChunkParser(header, lines, record.chunk_rows, DEDUP_WINDOW)
+            return header, ChunkParser(header, lines, record.chunk_rows, self.load_concurrency)
 
         try:
             header, parser = await asyncio.to_thread(open_parser)
@@ -201,9 +206,9 @@ class LeadImportActivities:
                     pending = asyncio.ensure_future(asyncio.to_thread(parser.next_chunk))
                 if mx is not None:
                     await mx.filter(chunk)
-                # Up to LOAD_CONCURRENCY chunks load at once, each in its own transaction
+                # Up to `load_concurrency` chunks load at once, each in its own transaction
                 # (its own Postgres backend); the ledger keeps them independent.
-                while len(loads) >= LOAD_CONCURRENCY:
+                while len(loads) >= self.load_concurrency:
                     done, _ = await asyncio.wait(loads, return_when=asyncio.FIRST_COMPLETED)
                     loads -= done
                     for task in done:

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # max_body_bytes) and the rows per chunk (one transaction and one ledger row each).
     lead_import_max_bytes: int = 2 * 1024**3
     lead_import_chunk_rows: int = 20_000
+    # Chunks of one import loading at once, each in its own transaction and connection
+    # (about one database core each): 2 suits a two-core database host.
+    lead_import_load_concurrency: int = Field(default=2, ge=1, le=16)
     # The MX check of imported addresses (through DNS_RESOLVER), unless an upload says.
     lead_import_check_mx: bool = False
     rate_limit_per_key_per_minute: int = 600
