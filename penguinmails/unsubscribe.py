@@ -69,7 +69,6 @@ async def record_unsubscribe(
             "lead" if recipient.lead_id is not None else "message",
             str(recipient.lead_id or recipient.message_ref_id),
             {
-                "actor": "recipient",
                 "via": via,
                 "message_ref_id": str(recipient.message_ref_id),
                 "campaign_id": str(recipient.campaign_id) if recipient.campaign_id else None,

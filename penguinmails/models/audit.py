@@ -18,7 +18,8 @@ from penguinmails.models.base import (
     tenant_table_args,
 )
 
-ACTOR_TYPES = ("user", "api_key", "staff", "system", "workflow")
+# `recipient`: the person an e-mail went to, through a signed public link (migration 0006).
+ACTOR_TYPES = ("user", "api_key", "staff", "system", "workflow", "recipient")
 
 
 class AuditLog(TenantScoped, table=True):

@@ -70,13 +70,12 @@ class UnsubscribeRepository:
         details: dict[str, Any],
         request_id: str | None = None,
     ) -> None:
-        """`actor_type` is `system` (the audit table's list of actors has no `recipient`);
-        `details.actor` says it was the recipient. No address, IP or user agent: the
-        trail holds no personal data."""
+        """The actor is the `recipient`. No address, IP or user agent: the trail holds no
+        personal data."""
         await self.session.execute(
             text(
                 "INSERT INTO audit_logs (tenant_id, actor_type, action, entity_type, entity_id, "
-                "details, request_id) VALUES (:tenant_id, 'system', 'lead.unsubscribed', "
+                "details, request_id) VALUES (:tenant_id, 'recipient', 'lead.unsubscribed', "
                 ":entity_type, :entity_id, CAST(:details AS jsonb), :request_id)"
             ),
             {

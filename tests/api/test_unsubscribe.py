@@ -149,17 +149,15 @@ async def test_page_then_one_click(
     ]
     assert await lead_status(admin_conn, sent.lead_id) == "unsubscribed"
     audit = await admin_conn.fetch(
-        "SELECT actor_type, entity_type, entity_id, details->>'actor' AS actor, "
-        "details->>'via' AS via FROM audit_logs "
+        "SELECT actor_type, entity_type, entity_id, details->>'via' AS via FROM audit_logs "
         "WHERE tenant_id = $1 AND action = 'lead.unsubscribed'",
         sent.tenant_id,
     )
     assert [dict(a) for a in audit] == [
         {
-            "actor_type": "system",
+            "actor_type": "recipient",
             "entity_type": "lead",
             "entity_id": str(sent.lead_id),
-            "actor": "recipient",
             "via": "one_click",
         }
     ]

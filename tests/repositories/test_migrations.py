@@ -103,3 +103,37 @@ async def test_upgrade_downgrade_upgrade_round_trips(fresh_settings: Settings) -
             assert second[which][part] == first[which][part], (
                 f"{which} {part} differs after round trip"
             )
+
+
+async def test_0006_rewrites_recipient_audit_rows_both_ways(fresh_settings: Settings) -> None:
+    from alembic import command
+
+    config = migrate.alembic_config(fresh_settings, "oltp")
+    await asyncio.to_thread(command.upgrade, config, "0005")
+    assert fresh_settings.database_url
+    conn = await asyncpg.connect(asyncpg_dsn(fresh_settings.database_url))
+    try:
+        tenant = uuid.uuid4()
+        await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, 't')", tenant)
+        insert = (
+            "INSERT INTO audit_logs (tenant_id, actor_type, action, entity_type, details) "
+            "VALUES ($1, 'system', $2, 'lead', $3::jsonb)"
+        )
+        await conn.execute(
+            insert, tenant, "lead.unsubscribed", '{"actor": "recipient", "via": "page"}'
+        )
+        await conn.execute(insert, tenant, "lead.erased", "{}")
+        rows = "SELECT action, actor_type, details FROM audit_logs ORDER BY action"
+
+        await asyncio.to_thread(command.upgrade, config, "0006")
+        assert [tuple(r) for r in await conn.fetch(rows)] == [
+            ("lead.erased", "system", "{}"),
+            ("lead.unsubscribed", "recipient", '{"via": "page"}'),
+        ]
+        await asyncio.to_thread(command.downgrade, config, "0005")
+        assert [tuple(r) for r in await conn.fetch(rows)] == [
+            ("lead.erased", "system", "{}"),
+            ("lead.unsubscribed", "system", '{"via": "page", "actor": "recipient"}'),
+        ]
+    finally:
+        await conn.close()
