@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -28,10 +29,12 @@ from activities.lead_imports_types import (
     FINISH_LEAD_IMPORT,
     IMPORT_FILE_INVALID,
     IMPORT_LEAD_BATCH,
+    REPORT_PROGRESS,
     FinishImportInput,
     FinishImportOutput,
     ImportBatchInput,
     ImportBatchOutput,
+    ImportBatchProgress,
     ImportCounts,
 )
 from penguinmails.db import Database
@@ -55,6 +58,8 @@ from penguinmails.resolver import async_resolver
 # at the unique index for the other (each inserts in address order: no deadlock).
 LOAD_CONCURRENCY = 2
 MX_LOOKUPS_AT_ONCE = 20
+
+log = logging.getLogger(__name__)
 
 
 class MxChecker:
@@ -197,6 +202,8 @@ class LeadImportActivities:
         )
         loads: set[asyncio.Task[None]] = set()
         mx = MxChecker(self.dns_resolver) if record.check_mx else None
+        reported = started - data.progress_seconds  # the first load done reports at once
+        report: asyncio.Task[None] | None = None
         try:
             while True:
                 chunk = await pending
@@ -214,6 +221,13 @@ class LeadImportActivities:
                     for task in done:
                         task.result()
                     activity.heartbeat(chunk_no)
+                    if time.monotonic() - reported >= data.progress_seconds and (
+                        report is None or report.done()
+                    ):
+                        reported = time.monotonic()
+                        report = asyncio.create_task(
+                            self._report(tenant_id, import_id, data.next_chunk)
+                        )
                 loads.add(
                     asyncio.create_task(
                         self._load(plan, chunk_no, chunk, record.content_storage_key)
@@ -229,11 +243,33 @@ class LeadImportActivities:
             activity.heartbeat(chunk_no)
         finally:
             inflight: list[asyncio.Future[Any]] = [pending, *loads]
+            if report is not None:
+                inflight.append(report)
             for running in inflight:
                 if not running.done():
                     running.cancel()
-            await asyncio.gather(pending, *loads, return_exceptions=True)
+            await asyncio.gather(*inflight, return_exceptions=True)
         return await self._summary(tenant_id, import_id, data.next_chunk, chunk_no, eof, end_offset)
+
+    async def _report(self, tenant_id: UUID, import_id: UUID, first_chunk: int) -> None:
+        """Signal the batch's progress so far (from the ledger) to the workflow, which
+        answers progress queries from it. Best effort: a report that fails is skipped."""
+        try:
+            async with self.db.tenant_session(tenant_id) as session:
+                counts, _, offset = await LeadImportRepository(session).progress(
+                    import_id, first_chunk
+                )
+            info = activity.info()
+            if info.workflow_id is None:  # not run by a workflow: nobody to tell
+                return
+            handle = activity.client().get_workflow_handle(
+                info.workflow_id, run_id=info.workflow_run_id
+            )
+            await handle.signal(
+                REPORT_PROGRESS, ImportBatchProgress(first_chunk, _counts(counts), offset)
+            )
+        except Exception:  # progress is a courtesy; the import goes on
+            log.warning("could not report the import's progress", exc_info=True)
 
     async def _load(self, plan: LoadPlan, chunk_no: int, chunk: ParsedChunk, key: str) -> None:
         for attempt in range(5):

@@ -30,13 +30,30 @@ class ImportCounts:
         )
 
 
+# The workflow's signal that carries a running batch's progress.
+REPORT_PROGRESS = "report_progress"
+
+
 @dataclass(frozen=True)
 class ImportBatchInput:
     tenant_id: str
     import_id: str
     next_chunk: int = 0
-    # Work this long, then return so the workflow records progress.
-    budget_seconds: float = 3.0
+    # Work this long, then return (the workflow's history stays short, a continue-as-new
+    # can happen); meanwhile signal progress every `progress_seconds`. A restart costs the
+    # pipeline's drain and refill, so batches are long.
+    budget_seconds: float = 120.0
+    progress_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class ImportBatchProgress:
+    """A running batch's progress: the ledger's sums from the batch's first chunk, and the
+    furthest byte a committed chunk reached."""
+
+    first_chunk: int
+    counts: ImportCounts
+    bytes_done: int
 
 
 @dataclass(frozen=True)

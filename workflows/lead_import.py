@@ -15,10 +15,12 @@ with workflow.unsafe.imports_passed_through():
         FINISH_LEAD_IMPORT,
         IMPORT_FILE_INVALID,
         IMPORT_LEAD_BATCH,
+        REPORT_PROGRESS,
         FinishImportInput,
         FinishImportOutput,
         ImportBatchInput,
         ImportBatchOutput,
+        ImportBatchProgress,
         ImportCounts,
     )
 
@@ -57,6 +59,9 @@ class ImportProgress:
 class LeadImportWorkflow:
     def __init__(self) -> None:
         self._progress = ImportProgress("running", ImportCounts(), 0, 0)
+        # The running batch: its first chunk and the counts of the batches before it.
+        self._batch_first = -1
+        self._batch_base = ImportCounts()
 
     @workflow.run
     async def run(self, data: LeadImportInput) -> ImportProgress:
@@ -65,6 +70,7 @@ class LeadImportWorkflow:
         error: str | None = None
         try:
             while True:
+                self._batch_first, self._batch_base = next_chunk, counts
                 out: ImportBatchOutput = await workflow.execute_activity(
                     IMPORT_LEAD_BATCH,
                     ImportBatchInput(data.tenant_id, data.import_id, next_chunk),
@@ -77,6 +83,7 @@ class LeadImportWorkflow:
                         non_retryable_error_types=[IMPORT_FILE_INVALID],
                     ),
                 )
+                self._batch_first = -1
                 counts = counts.plus(out.counts)
                 next_chunk, bytes_done = out.next_chunk, out.bytes_done
                 self._progress = ImportProgress("running", counts, data.size_bytes, bytes_done)
@@ -109,6 +116,21 @@ class LeadImportWorkflow:
             result.status, result.counts, data.size_bytes, data.size_bytes, error
         )
         return self._progress
+
+    @workflow.signal(name=REPORT_PROGRESS)
+    def report_progress(self, report: ImportBatchProgress) -> None:
+        """From the running batch activity; a report of another batch (a late one, or a
+        zombie attempt's) is ignored, and so is one that would move progress back."""
+        if report.first_chunk != self._batch_first or self._progress.status != "running":
+            return
+        if report.bytes_done < self._progress.bytes_done:
+            return
+        self._progress = ImportProgress(
+            "running",
+            self._batch_base.plus(report.counts),
+            self._progress.size_bytes,
+            report.bytes_done,
+        )
 
     @workflow.query
     def get_progress(self) -> ImportProgress:

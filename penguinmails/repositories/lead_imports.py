@@ -121,17 +121,23 @@ class LeadImportRepository:
 
     async def sums(self, import_id: UUID, first_chunk: int = 0) -> tuple[ChunkCounts, int]:
         """Counts of the committed chunks from `first_chunk` on, and how many there are."""
+        counts, chunks, _ = await self.progress(import_id, first_chunk)
+        return counts, chunks
+
+    async def progress(self, import_id: UUID, first_chunk: int = 0) -> tuple[ChunkCounts, int, int]:
+        """`sums`, and the furthest byte a committed chunk from `first_chunk` on reached
+        (0 when there is none)."""
         cols = ", ".join(f"COALESCE(SUM({c}), 0)" for c in COUNTS)
         row = (
             await self.session.execute(
                 text(
-                    f"SELECT {cols}, count(*) FROM lead_import_chunks "
-                    "WHERE import_id = :import_id AND chunk_no >= :first"
+                    f"SELECT {cols}, count(*), COALESCE(max(end_offset), 0) "
+                    "FROM lead_import_chunks WHERE import_id = :import_id AND chunk_no >= :first"
                 ),
                 {"import_id": import_id, "first": first_chunk},
             )
         ).one()
-        return ChunkCounts(*(int(v) for v in row[:6])), int(row[6])
+        return ChunkCounts(*(int(v) for v in row[:6])), int(row[6]), int(row[7])
 
     async def finish(
         self, record: LeadImport, status: str, counts: ChunkCounts, error: str | None = None

@@ -17,10 +17,12 @@ from activities.lead_imports_types import (
     FINISH_LEAD_IMPORT,
     IMPORT_FILE_INVALID,
     IMPORT_LEAD_BATCH,
+    REPORT_PROGRESS,
     FinishImportInput,
     FinishImportOutput,
     ImportBatchInput,
     ImportBatchOutput,
+    ImportBatchProgress,
     ImportCounts,
 )
 from workflows.lead_import import LeadImportInput, LeadImportWorkflow
@@ -28,9 +30,13 @@ from workflows.lead_import import LeadImportInput, LeadImportWorkflow
 BATCH = ImportCounts(rows_total=10, accepted=7, rejected=1, duplicates=1, suppressed=1)
 
 
+PARTIAL = ImportCounts(rows_total=4, accepted=3, rejected=1)
+
+
 class Fakes:
-    def __init__(self, fail_at: int | None = None) -> None:
+    def __init__(self, fail_at: int | None = None, report: bool = False) -> None:
         self.fail_at = fail_at
+        self.report = report
         self.release = asyncio.Event()
         self.finished: list[FinishImportInput] = []
 
@@ -39,6 +45,12 @@ class Fakes:
         if data.next_chunk == self.fail_at:
             raise ApplicationError("not CSV", type=IMPORT_FILE_INVALID, non_retryable=True)
         if data.next_chunk == 1:
+            if self.report:  # as the real activity does: a late report of batch 0 first
+                info = activity.info()
+                assert info.workflow_id is not None
+                handle = activity.client().get_workflow_handle(info.workflow_id)
+                await handle.signal(REPORT_PROGRESS, ImportBatchProgress(0, BATCH, 999))
+                await handle.signal(REPORT_PROGRESS, ImportBatchProgress(1, PARTIAL, 150))
             await self.release.wait()
         return ImportBatchOutput(
             data.next_chunk + 1, data.next_chunk == 2, BATCH, 100 * (data.next_chunk + 1)
@@ -81,6 +93,38 @@ async def test_progress_by_query_then_the_ledger_totals(
         result = await handle.result()
     assert result.status == "completed" and result.counts.rows_total == 30
     assert result.percent == 100.0 and fakes.finished[0].failed is False
+
+
+async def test_a_running_batch_reports_progress_by_signal(
+    temporal_time_skipping: WorkflowEnvironment,
+) -> None:
+    fakes = Fakes(report=True)
+    client = temporal_time_skipping.client
+    queue = f"imports-{uuid.uuid4().hex[:6]}"
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[LeadImportWorkflow],
+        activities=[fakes.batch, fakes.finish],
+    ):
+        handle = await client.start_workflow(
+            LeadImportWorkflow.run,
+            LeadImportInput("t", "i", size_bytes=300),
+            id=f"lead-import:t:{uuid.uuid4()}",
+            task_queue=queue,
+        )
+        progress = None
+        for _ in range(200):
+            progress = await handle.query(LeadImportWorkflow.get_progress)
+            if progress.bytes_done == 150:
+                break
+            await asyncio.sleep(0.05)
+        # Batch 0's counts, then batch 1's report; batch 0's late one was ignored.
+        assert progress is not None and progress.status == "running"
+        assert progress.counts == BATCH.plus(PARTIAL) and progress.percent == 50.0
+        fakes.release.set()
+        result = await handle.result()
+    assert result.status == "completed" and result.counts.rows_total == 30
 
 
 async def test_a_file_that_cannot_be_read_ends_failed_with_the_reason(

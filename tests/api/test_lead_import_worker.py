@@ -1,5 +1,6 @@
-"""A worker killed (SIGKILL) in the middle of an import changes nothing in the result: the
-next worker resumes from the last committed chunk of the ledger."""
+"""Imports run by a worker in its own process: a worker killed (SIGKILL) in the middle of an
+import changes nothing in the result (the next worker resumes from the last committed chunk
+of the ledger), and a running import reports its progress to its workflow."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client
 
+from activities.lead_imports_types import REPORT_PROGRESS, ImportBatchProgress
 from api.services import Services
 from penguinmails.leads.store import store_upload
 from penguinmails.repositories.lead_imports import LeadImportRepository
@@ -161,3 +163,60 @@ async def test_killed_worker_changes_nothing(
     assert len(chunks) in (total_chunks, total_chunks + 1)
     assert sorted(e["email"] for e in emails) == sorted(expected)
     assert live == len(expected)
+
+
+async def test_a_running_import_reports_progress_to_its_workflow(
+    api: httpx.AsyncClient,
+    services: Services,
+    tenant_a: Tenant,
+    settings: Settings,
+    temporal_client: Client,
+    codec_key: bytes,
+) -> None:
+    """The batch activity signals the ledger's sums while it runs (the workflow answers
+    progress queries from them): read back from the workflow's history."""
+    data, expected = _csv()
+    list_id = uuid.UUID(await create_list(api, tenant_a, "progress"))
+    tenant_id = uuid.UUID(tenant_a.tenant_id)
+    import_id = uuid.uuid4()
+    key = f"imports/{import_id}"
+    async with services.db.tenant_session(tenant_id) as session:
+        stored = await store_upload(session, tenant_id, key, _pieces(data))
+        await LeadImportRepository(session).create(
+            id=import_id,
+            tenant_id=tenant_id,
+            lead_list_id=list_id,
+            content_storage_key=key,
+            size_bytes=stored.size,
+            chunk_rows=CHUNK_ROWS,
+        )
+    queue = f"imports-progress-{uuid.uuid4().hex[:8]}"
+    handle = await temporal_client.start_workflow(
+        LeadImportWorkflow.run,
+        LeadImportInput(str(tenant_id), str(import_id), stored.size),
+        id=workflow_id(LEAD_IMPORT, tenant_id, import_id),
+        task_queue=queue,
+        search_attributes=tenant_attributes(tenant_id),
+    )
+    worker = _start_worker(settings, temporal_client, codec_key, queue)
+    try:
+        result = await asyncio.wait_for(handle.result(), timeout=300)
+    finally:
+        worker.kill()
+        worker.wait()
+    assert result.status == "completed" and result.counts.accepted == len(expected)
+
+    reports: list[ImportBatchProgress] = []
+    async for event in handle.fetch_history_events():
+        if event.HasField("workflow_execution_signaled_event_attributes"):
+            signaled = event.workflow_execution_signaled_event_attributes
+            assert signaled.signal_name == REPORT_PROGRESS
+            [report] = await temporal_client.data_converter.decode(
+                signaled.input.payloads, [ImportBatchProgress]
+            )
+            reports.append(report)
+    assert reports, "no progress was reported"
+    for report in reports:
+        c = report.counts
+        assert 0 < c.rows_total <= ROWS and 0 < report.bytes_done <= stored.size
+        assert c.accepted + c.rejected + c.duplicates + c.suppressed == c.rows_total
