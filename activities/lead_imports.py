@@ -168,10 +168,16 @@ class LeadImportActivities:
     @activity.defn(name=IMPORT_LEAD_BATCH)
     async def import_lead_batch(self, data: ImportBatchInput) -> ImportBatchOutput:
         tenant_id, import_id = UUID(data.tenant_id), UUID(data.import_id)
+        window = self.load_concurrency
         async with self.db.tenant_session(tenant_id) as session:
             repo = LeadImportRepository(session)
             record = await repo.get(import_id)
             last = await repo.resume_point(import_id)
+            # A resumed batch parses the last `window` committed chunks again (loading
+            # nothing) so that its dedup window is what an uninterrupted run would have:
+            # the result never depends on where batches or a killed worker cut the file.
+            replay_from = max(0, last.chunk_no + 1 - window) if last is not None else 0
+            before = await repo.chunk(import_id, replay_from - 1) if replay_from else None
         if record is None:
             raise ApplicationError("import not found", type=IMPORT_FILE_INVALID, non_retryable=True)
         loop = asyncio.get_running_loop()
@@ -183,10 +189,25 @@ class LeadImportActivities:
 
         def open_parser() -> tuple[Header, ChunkParser]:
             header, lines = read_header(blocks.from_offset(0), record.mapping or None)
-            if last is not None:  # resume at the boundary the ledger recorded
-                start = Position(last.end_offset, last.end_line)
-                lines = LineSource(blocks.from_offset(start.offset), start)
-            return header, ChunkParser(header, lines, record.chunk_rows, self.load_concurrency)
+            if last is None:
+                return header, ChunkParser(header, lines, record.chunk_rows, window)
+            start = header.body if before is None else Position(before.end_offset, before.end_line)
+            parser = ChunkParser(
+                header,
+                LineSource(blocks.from_offset(start.offset), start),
+                record.chunk_rows,
+                window,
+            )
+            for _ in range(last.chunk_no + 1 - replay_from):
+                parser.next_chunk()
+            if parser.lines.position == Position(last.end_offset, last.end_line):
+                return header, parser
+            # Not where the ledger says (it cannot happen while chunking is deterministic):
+            # resume at the recorded boundary without the window.
+            log.warning("replayed chunks of import %s end elsewhere than the ledger", import_id)
+            boundary = Position(last.end_offset, last.end_line)
+            lines = LineSource(blocks.from_offset(boundary.offset), boundary)
+            return header, ChunkParser(header, lines, record.chunk_rows, window)
 
         try:
             header, parser = await asyncio.to_thread(open_parser)

@@ -71,6 +71,8 @@ class ChunkParser:
     a duplicate here, never sent to the database: chunks loading at the same time then
     share no address, so none waits at the unique index for another to commit. Older
     repeats are found by the database (the lead is already in the list from this import).
+    A chunk's set of addresses depends on its own rows only, so a resumed import rebuilds
+    the window by parsing the `window` chunks before its resume point again.
     """
 
     def __init__(self, header: Header, lines: LineSource, chunk_rows: int, window: int = 0) -> None:
@@ -160,8 +162,12 @@ class ChunkParser:
                         rejected += 1
                         writer.writerow([*fields, start, f"invalid time zone: {exc}"])
                         continue
-            if key in seen or key in earlier:
+            if key in seen:
                 duplicates += 1
+                continue
+            if key in earlier:
+                duplicates += 1
+                seen.add(key)  # a chunk's set holds its own addresses, whatever came before
                 continue
             joined = join(fields)
             if "\x00" in joined or joined.count(FIELD_SEPARATOR) != count - 1:

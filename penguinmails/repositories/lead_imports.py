@@ -119,6 +119,14 @@ class LeadImportRepository:
             last = chunk
         return last
 
+    async def chunk(self, import_id: UUID, chunk_no: int) -> LeadImportChunk | None:
+        result = await self.session.exec(
+            select(LeadImportChunk).where(
+                LeadImportChunk.import_id == import_id, LeadImportChunk.chunk_no == chunk_no
+            )
+        )
+        return result.first()
+
     async def sums(self, import_id: UUID, first_chunk: int = 0) -> tuple[ChunkCounts, int]:
         """Counts of the committed chunks from `first_chunk` on, and how many there are."""
         counts, chunks, _ = await self.progress(import_id, first_chunk)
