@@ -241,9 +241,8 @@ class LeadImportRepository:
             )
         std = [plan.first_name, plan.last_name, plan.company, plan.position]
         field = [f"NULLIF(btrim(s.f[{i}]), '')" if i else "NULL::text" for i in std]
-        custom = _custom_fields_sql(plan.custom_indexes, first_param=4)
-        roles = 4 + len(plan.custom_names)  # the parameter after the custom names
-        new_id = _lead_id_sql("s.line", roles + 1, roles + 2)
+        custom = _custom_fields_sql(plan.custom_indexes, names_param=4)
+        new_id = _lead_id_sql("s.line", 6, 7)
         # New addresses: leads and memberships in one statement. An address the tenant has
         # (or a concurrent import has just committed) is left to the unique index: ON
         # CONFLICT DO NOTHING, and the statement returns the lines it did not insert.
@@ -251,7 +250,7 @@ class LeadImportRepository:
             "WITH ins AS (INSERT INTO leads (id, tenant_id, email, first_name, last_name, "
             "company, position, timezone, custom_fields, role_account, disposable_domain) "
             f"SELECT {new_id}, $1, s.email, {', '.join(field)}, s.timezone, {custom}, "
-            f"split_part(split_part(s.email_key, '@', 1), '+', 1) = ANY(${roles}::text[]), "
+            "split_part(split_part(s.email_key, '@', 1), '+', 1) = ANY($5::text[]), "
             f's.disposable FROM {SPLIT} s WHERE NOT s.suppressed ORDER BY s.email_key COLLATE "C" '
             "ON CONFLICT (tenant_id, email_key) WHERE deleted IS NULL DO NOTHING "
             "RETURNING id), "
@@ -262,7 +261,7 @@ class LeadImportRepository:
             t,
             lst,
             imp,
-            *plan.custom_names,
+            plan.custom_names,
             sorted(ROLE_LOCAL_PARTS),
             *_id_parameters(),
         )
@@ -324,7 +323,7 @@ class LeadImportRepository:
                 t,
                 lines,
                 imp,
-                *plan.custom_names,
+                plan.custom_names,
             )
         await conn.execute(
             "INSERT INTO lead_list_members (tenant_id, lead_list_id, lead_id, import_id) "
@@ -339,20 +338,12 @@ class LeadImportRepository:
         )
 
 
-def _custom_fields_sql(indexes: list[int], first_param: int) -> str:
-    """`custom_fields` from the staged `fields`: `jsonb_build_object` of the names (query
-    parameters from `first_param` on) and trimmed values (NULL when empty, then stripped),
-    one call per 50 columns (a function takes at most 100 arguments). The array indexes
-    are integers of the plan, inlined."""
-    if not indexes:
-        return "'{}'::jsonb"
-    pairs = [
-        f"${first_param + n}::text, NULLIF(btrim(s.f[{int(i)}]), '')" for n, i in enumerate(indexes)
-    ]
-    calls = [
-        f"jsonb_build_object({', '.join(pairs[k : k + 50])})" for k in range(0, len(pairs), 50)
-    ]
-    return f"jsonb_strip_nulls({' || '.join(calls)})"
+def _custom_fields_sql(indexes: list[int], names_param: int) -> str:
+    """`custom_fields` from the staged fields `f`: `jsonb_object` of the names (one text[]
+    query parameter) and the trimmed values (NULL when empty, then stripped). Half the cost
+    of `jsonb_build_object` per row. The array indexes are integers of the plan, inlined."""
+    values = ", ".join(f"NULLIF(btrim(s.f[{int(i)}]), '')" for i in indexes)
+    return f"jsonb_strip_nulls(jsonb_object(${names_param}::text[], ARRAY[{values}]::text[]))"
 
 
 async def _asyncpg(session: AsyncSession) -> Any:
