@@ -11,9 +11,10 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import ActivityEnvironment
 
 from activities.lead_imports import LeadImportActivities
@@ -29,7 +30,7 @@ from penguinmails.repositories.lead_imports import LeadImportRepository
 from penguinmails.settings import Settings
 from tests.api.conftest import Tenant
 from tests.api.test_lead_imports import create_list
-from workflows.lead_import import LeadImportInput, LeadImportWorkflow
+from workflows.lead_import import ImportProgress, LeadImportInput, LeadImportWorkflow
 from workflows.names import LEAD_IMPORT, tenant_attributes, workflow_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,17 +88,13 @@ async def _committed(services: Services, tenant: Tenant, import_id: uuid.UUID) -
     return chunks
 
 
-async def test_killed_worker_changes_nothing(
-    api: httpx.AsyncClient,
-    services: Services,
-    tenant_a: Tenant,
-    settings: Settings,
-    temporal_client: Client,
-    codec_key: bytes,
-) -> None:
-    data, expected = _csv()
-    list_id = uuid.UUID(await create_list(api, tenant_a, "kill"))
-    tenant_id = uuid.UUID(tenant_a.tenant_id)
+async def _stored_import(
+    services: Services, api: httpx.AsyncClient, tenant: Tenant, data: bytes, chunk_rows: int
+) -> tuple[uuid.UUID, int]:
+    """A new list and an import of `data` into it, stored as the upload route stores it;
+    the import's id and stored size."""
+    list_id = uuid.UUID(await create_list(api, tenant, f"worker-{uuid.uuid4().hex[:6]}"))
+    tenant_id = uuid.UUID(tenant.tenant_id)
     import_id = uuid.uuid4()
     key = f"imports/{import_id}"
     async with services.db.tenant_session(tenant_id) as session:
@@ -108,16 +105,37 @@ async def test_killed_worker_changes_nothing(
             lead_list_id=list_id,
             content_storage_key=key,
             size_bytes=stored.size,
-            chunk_rows=CHUNK_ROWS,
+            chunk_rows=chunk_rows,
         )
-    queue = f"imports-kill-{uuid.uuid4().hex[:8]}"
-    handle = await temporal_client.start_workflow(
+    return import_id, stored.size
+
+
+async def _start(
+    client: Client, tenant: Tenant, import_id: uuid.UUID, size: int, queue: str
+) -> WorkflowHandle[Any, ImportProgress]:
+    tenant_id = uuid.UUID(tenant.tenant_id)
+    return await client.start_workflow(
         LeadImportWorkflow.run,
-        LeadImportInput(str(tenant_id), str(import_id), stored.size),
+        LeadImportInput(str(tenant_id), str(import_id), size),
         id=workflow_id(LEAD_IMPORT, tenant_id, import_id),
         task_queue=queue,
         search_attributes=tenant_attributes(tenant_id),
     )
+
+
+async def test_killed_worker_changes_nothing(
+    api: httpx.AsyncClient,
+    services: Services,
+    tenant_a: Tenant,
+    settings: Settings,
+    temporal_client: Client,
+    codec_key: bytes,
+) -> None:
+    data, expected = _csv()
+    import_id, size = await _stored_import(services, api, tenant_a, data, CHUNK_ROWS)
+    tenant_id = uuid.UUID(tenant_a.tenant_id)
+    queue = f"imports-kill-{uuid.uuid4().hex[:8]}"
+    handle = await _start(temporal_client, tenant_a, import_id, size, queue)
     first = _start_worker(settings, temporal_client, codec_key, queue)
     try:
         for _ in range(1200):  # until a few chunks are committed, and far from all
@@ -158,8 +176,8 @@ async def test_killed_worker_changes_nothing(
         )
         emails = await pg.fetch(
             "SELECT l.email FROM lead_list_members m JOIN leads l ON l.id = m.lead_id "
-            "WHERE m.lead_list_id = $1",
-            list_id,
+            "WHERE m.lead_list_id = (SELECT lead_list_id FROM lead_imports WHERE id = $1)",
+            import_id,
         )
         live = await pg.fetchval(
             "SELECT count(*) FROM leads WHERE email LIKE '%@kill.example' AND deleted IS NULL"
@@ -183,28 +201,9 @@ async def test_a_running_import_reports_progress_to_its_workflow(
     """The batch activity signals the ledger's sums while it runs (the workflow answers
     progress queries from them): read back from the workflow's history."""
     data, expected = _csv()
-    list_id = uuid.UUID(await create_list(api, tenant_a, "progress"))
-    tenant_id = uuid.UUID(tenant_a.tenant_id)
-    import_id = uuid.uuid4()
-    key = f"imports/{import_id}"
-    async with services.db.tenant_session(tenant_id) as session:
-        stored = await store_upload(session, tenant_id, key, _pieces(data))
-        await LeadImportRepository(session).create(
-            id=import_id,
-            tenant_id=tenant_id,
-            lead_list_id=list_id,
-            content_storage_key=key,
-            size_bytes=stored.size,
-            chunk_rows=CHUNK_ROWS,
-        )
+    import_id, size = await _stored_import(services, api, tenant_a, data, CHUNK_ROWS)
     queue = f"imports-progress-{uuid.uuid4().hex[:8]}"
-    handle = await temporal_client.start_workflow(
-        LeadImportWorkflow.run,
-        LeadImportInput(str(tenant_id), str(import_id), stored.size),
-        id=workflow_id(LEAD_IMPORT, tenant_id, import_id),
-        task_queue=queue,
-        search_attributes=tenant_attributes(tenant_id),
-    )
+    handle = await _start(temporal_client, tenant_a, import_id, size, queue)
     worker = _start_worker(settings, temporal_client, codec_key, queue)
     try:
         result = await asyncio.wait_for(handle.result(), timeout=300)
@@ -225,28 +224,8 @@ async def test_a_running_import_reports_progress_to_its_workflow(
     assert reports, "no progress was reported"
     for report in reports:
         c = report.counts
-        assert 0 < c.rows_total <= ROWS and 0 < report.bytes_done <= stored.size
+        assert 0 < c.rows_total <= ROWS and 0 < report.bytes_done <= size
         assert c.accepted + c.rejected + c.duplicates + c.suppressed == c.rows_total
-
-
-async def _stored_import(
-    services: Services, api: httpx.AsyncClient, tenant: Tenant, data: bytes, chunk_rows: int
-) -> uuid.UUID:
-    list_id = uuid.UUID(await create_list(api, tenant, f"cut-{uuid.uuid4().hex[:6]}"))
-    tenant_id = uuid.UUID(tenant.tenant_id)
-    import_id = uuid.uuid4()
-    key = f"imports/{import_id}"
-    async with services.db.tenant_session(tenant_id) as session:
-        stored = await store_upload(session, tenant_id, key, _pieces(data))
-        await LeadImportRepository(session).create(
-            id=import_id,
-            tenant_id=tenant_id,
-            lead_list_id=list_id,
-            content_storage_key=key,
-            size_bytes=stored.size,
-            chunk_rows=chunk_rows,
-        )
-    return import_id
 
 
 async def test_the_result_does_not_depend_on_where_batches_end(
@@ -266,7 +245,7 @@ async def test_the_result_does_not_depend_on_where_batches_end(
     for tenant, budget in ((tenant_a, 0.0), (tenant_b, 600.0)):
         r = await api.post("/v1/suppressions", json={"email": "s@sup.example"}, headers=tenant.auth)
         assert r.status_code in (200, 201), r.text
-        import_id = await _stored_import(services, api, tenant, data, chunk_rows=2)
+        import_id, _ = await _stored_import(services, api, tenant, data, chunk_rows=2)
         batches, next_chunk = 0, 0
         while True:
             out = await env.run(

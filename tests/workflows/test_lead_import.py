@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
@@ -25,7 +28,7 @@ from activities.lead_imports_types import (
     ImportBatchProgress,
     ImportCounts,
 )
-from workflows.lead_import import LeadImportInput, LeadImportWorkflow
+from workflows.lead_import import ImportProgress, LeadImportInput, LeadImportWorkflow
 
 BATCH = ImportCounts(rows_total=10, accepted=7, rejected=1, duplicates=1, suppressed=1)
 
@@ -63,31 +66,46 @@ class Fakes:
         return FinishImportOutput(status, ImportCounts(*(3 * v for v in vars(BATCH).values())))
 
 
-async def test_progress_by_query_then_the_ledger_totals(
-    temporal_time_skipping: WorkflowEnvironment,
-) -> None:
-    fakes = Fakes()
-    client = temporal_time_skipping.client
+@asynccontextmanager
+async def running(
+    env: WorkflowEnvironment, fakes: Fakes
+) -> AsyncIterator[WorkflowHandle[Any, ImportProgress]]:
+    """A lead import of 300 bytes started against a worker running `fakes`."""
     queue = f"imports-{uuid.uuid4().hex[:6]}"
     async with Worker(
-        client,
+        env.client,
         task_queue=queue,
         workflows=[LeadImportWorkflow],
         activities=[fakes.batch, fakes.finish],
     ):
-        handle = await client.start_workflow(
+        yield await env.client.start_workflow(
             LeadImportWorkflow.run,
             LeadImportInput("t", "i", size_bytes=300),
             id=f"lead-import:t:{uuid.uuid4()}",
             task_queue=queue,
         )
-        progress = None
-        for _ in range(200):
-            progress = await handle.query(LeadImportWorkflow.get_progress)
-            if progress.counts.rows_total:
-                break
-            await asyncio.sleep(0.05)
-        assert progress is not None and progress.status == "running"
+
+
+async def progress_when(
+    handle: WorkflowHandle[Any, ImportProgress], ready: Callable[[ImportProgress], bool]
+) -> ImportProgress:
+    progress = None
+    for _ in range(200):
+        progress = await handle.query(LeadImportWorkflow.get_progress)
+        if ready(progress):
+            break
+        await asyncio.sleep(0.05)
+    assert progress is not None
+    return progress
+
+
+async def test_progress_by_query_then_the_ledger_totals(
+    temporal_time_skipping: WorkflowEnvironment,
+) -> None:
+    fakes = Fakes()
+    async with running(temporal_time_skipping, fakes) as handle:
+        progress = await progress_when(handle, lambda p: p.counts.rows_total > 0)
+        assert progress.status == "running"
         assert progress.counts == BATCH and progress.percent == 33.3
         fakes.release.set()
         result = await handle.result()
@@ -99,28 +117,10 @@ async def test_a_running_batch_reports_progress_by_signal(
     temporal_time_skipping: WorkflowEnvironment,
 ) -> None:
     fakes = Fakes(report=True)
-    client = temporal_time_skipping.client
-    queue = f"imports-{uuid.uuid4().hex[:6]}"
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=[LeadImportWorkflow],
-        activities=[fakes.batch, fakes.finish],
-    ):
-        handle = await client.start_workflow(
-            LeadImportWorkflow.run,
-            LeadImportInput("t", "i", size_bytes=300),
-            id=f"lead-import:t:{uuid.uuid4()}",
-            task_queue=queue,
-        )
-        progress = None
-        for _ in range(200):
-            progress = await handle.query(LeadImportWorkflow.get_progress)
-            if progress.bytes_done == 150:
-                break
-            await asyncio.sleep(0.05)
+    async with running(temporal_time_skipping, fakes) as handle:
+        progress = await progress_when(handle, lambda p: p.bytes_done == 150)
         # Batch 0's counts, then batch 1's report; batch 0's late one was ignored.
-        assert progress is not None and progress.status == "running"
+        assert progress.status == "running"
         assert progress.counts == BATCH.plus(PARTIAL) and progress.percent == 50.0
         fakes.release.set()
         result = await handle.result()
@@ -131,20 +131,8 @@ async def test_a_file_that_cannot_be_read_ends_failed_with_the_reason(
     temporal_time_skipping: WorkflowEnvironment,
 ) -> None:
     fakes = Fakes(fail_at=0)
-    client = temporal_time_skipping.client
-    queue = f"imports-{uuid.uuid4().hex[:6]}"
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=[LeadImportWorkflow],
-        activities=[fakes.batch, fakes.finish],
-    ):
-        result = await client.execute_workflow(
-            LeadImportWorkflow.run,
-            LeadImportInput("t", "i", size_bytes=300),
-            id=f"lead-import:t:{uuid.uuid4()}",
-            task_queue=queue,
-        )
+    async with running(temporal_time_skipping, fakes) as handle:
+        result = await handle.result()
     assert result.status == "failed" and result.error == "not CSV"
     assert fakes.finished[0].failed and fakes.finished[0].error == "not CSV"
 
