@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -38,9 +37,9 @@ from penguinmails.stack.smtp_sink import SmtpSink
 
 
 @pytest.fixture
-def dev_sink(dovecot: Dovecot) -> Iterator[SmtpSink]:
-    sink = SmtpSink(Path(tempfile.mkdtemp(prefix="pm-dev-sink-")), port=free_port(),
-                    mailstore=dovecot).start()  # fmt: skip
+def dev_sink(dovecot: Dovecot, tmp_path: Path) -> Iterator[SmtpSink]:
+    # Under pytest's temporary folder, which pytest prunes.
+    sink = SmtpSink(tmp_path / "sink", port=free_port(), mailstore=dovecot).start()
     yield sink
     sink.stop()
 
