@@ -44,7 +44,7 @@ from penguinmails.models.leads import LeadImport
 from penguinmails.repositories.content_parts import PART_SIZE, ContentPartsRepository
 from penguinmails.repositories.lead_imports import (
     ChunkCounts,
-    ConcurrentInsert,
+    ConcurrentChange,
     LeadImportRepository,
     LoadPlan,
 )
@@ -298,9 +298,9 @@ class LeadImportActivities:
                 async with self.db.tenant_session(plan.tenant_id) as session:
                     await LeadImportRepository(session).load_chunk(plan, chunk_no, chunk, key)
                 return
-            except (ConcurrentInsert, asyncpg.DeadlockDetectedError):
-                # Another chunk (of this import or another) inserted the same address first:
-                # the retry sees that lead as existing.
+            except (ConcurrentChange, asyncpg.DeadlockDetectedError):
+                # A lead this chunk found changed under it, or two imports sharing addresses
+                # deadlocked: the chunk rolled back as a whole and starts again.
                 if attempt == 4:
                     raise
                 await asyncio.sleep(0.1 * (attempt + 1))

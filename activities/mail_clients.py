@@ -26,7 +26,6 @@ from activities.mailboxes_types import LoginCheck
 from activities.sending_types import SmtpFailure
 
 TIMEOUT = 15.0
-SECURITIES = ("ssl", "starttls", "none")
 
 
 @dataclass(frozen=True)
@@ -337,7 +336,6 @@ async def sent_folder_has(
 
 
 __all__ = [
-    "SECURITIES",
     "ServerSettings",
     "SmtpConnections",
     "SmtpSendError",

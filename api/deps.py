@@ -11,7 +11,6 @@ from fastapi import Depends, Request
 from api.errors import ApiError
 from api.services import Services
 from penguinmails.repositories.api_keys import ApiKeyRepository
-from penguinmails.repositories.staff import is_staff
 from penguinmails.security import key_prefix, verify_key
 
 
@@ -69,17 +68,13 @@ async def get_principal(request: Request, services: ServicesDep) -> Principal:
             "rate limit exceeded for this API key",
             headers={"Retry-After": str(decision.retry_after)},
         )
-    await _touch_last_used(services, principal)
-    request.state.principal = principal
-    return principal
-
-
-async def _touch_last_used(services: Services, principal: Principal) -> None:
-    """Record when a key was last used, at most once a minute per key (a Redis flag decides),
-    so authentication does not turn every read into a write."""
-    if await services.redis.set(f"apikey:last-used:{principal.api_key_id}", 1, nx=True, ex=60):
+    # The key's last use is recorded once per rate-limit window (a minute), by the window's
+    # first request: authentication does not turn every read into a write.
+    if decision.count == 1:
         async with services.db.tenant_session(principal.tenant_id) as session:
             await ApiKeyRepository(session).touch(principal.api_key_id)
+    request.state.principal = principal
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -97,13 +92,3 @@ def require_roles(*roles: str) -> object:
 # Writes that change the tenant's setup; members may read.
 AdminDep = Annotated[Principal, require_roles("owner", "admin")]
 OwnerDep = Annotated[Principal, require_roles("owner")]
-
-
-async def get_staff(request: Request, services: ServicesDep, principal: PrincipalDep) -> Principal:
-    async with services.db.admin_session() as session:
-        if not await is_staff(session, principal.user_id):
-            raise ApiError(403, "staff only")
-    return principal
-
-
-StaffDep = Annotated[Principal, Depends(get_staff)]

@@ -18,7 +18,7 @@ return n
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
-    remaining: int
+    count: int  # hits of this identity in the current window, this one included
     retry_after: int
 
 
@@ -34,4 +34,4 @@ class RateLimiter:
         key = f"ratelimit:{scope}:{identity}:{window_start}"
         count = int(await self._script(keys=[key], args=[self.window + 1]))
         retry_after = max(1, int(window_start + self.window - now + 0.999))
-        return Decision(count <= limit, max(0, limit - count), retry_after)
+        return Decision(count <= limit, count, retry_after)

@@ -204,7 +204,7 @@ def main() -> int:
     from penguinmails.settings import Settings
     from penguinmails.stack.binaries import temporal_binary
     from penguinmails.stack.ports import free_port
-    from penguinmails.stack.postgres import start_postgres
+    from penguinmails.stack.postgres import create_database, start_postgres
 
     # Only the figures go to stdout: the servers started here inherit stderr as theirs.
     stdout = os.dup(1)
@@ -217,14 +217,10 @@ def main() -> int:
         csv_path = root / "leads.csv"
         generate(csv_path, args.rows)
 
-        async def create_databases(run: int) -> tuple[str, str]:
-            import asyncpg
-
-            conn = await asyncpg.connect(admin)
+        def create_databases(run: int) -> tuple[str, str]:
             names = (f"pm_bench_{run}", f"pm_bench_{run}_analytics")
             for name in names:
-                await conn.execute(f'CREATE DATABASE "{name}"')
-            await conn.close()
+                create_database(admin, name)
             return server.url(names[0]), server.url(names[1])
 
         async def run_child(url: str) -> dict[str, float]:
@@ -253,7 +249,7 @@ def main() -> int:
         pid = postmaster_pid(server.pgdata)
         results = []
         for run in range(args.runs):  # each into fresh, freshly migrated databases
-            url, analytics = asyncio.run(create_databases(run))
+            url, analytics = create_databases(run)
             settings = Settings(_env_file=None, database_url=url, analytics_database_url=analytics)  # type: ignore[call-arg]
             migrate.upgrade(settings)
             before = _server_cpu_seconds(pid) if pid else 0.0

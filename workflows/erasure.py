@@ -36,7 +36,7 @@ class ErasureOutput:
     messages_scrubbed: int = 0
 
 
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))  # from 1 s, doubling
 
 
 @workflow.defn(name="ErasureWorkflow")

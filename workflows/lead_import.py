@@ -25,6 +25,11 @@ with workflow.unsafe.imports_passed_through():
     )
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=15)
+# Both activities: retried (1 s doubling to 30 s) until they succeed, unless the file itself
+# cannot be imported.
+RETRY = RetryPolicy(
+    maximum_interval=timedelta(seconds=30), non_retryable_error_types=[IMPORT_FILE_INVALID]
+)
 
 
 @dataclass(frozen=True)
@@ -77,11 +82,7 @@ class LeadImportWorkflow:
                     result_type=ImportBatchOutput,
                     start_to_close_timeout=timedelta(minutes=30),
                     heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                    retry_policy=RetryPolicy(
-                        initial_interval=timedelta(seconds=1),
-                        maximum_interval=timedelta(seconds=30),
-                        non_retryable_error_types=[IMPORT_FILE_INVALID],
-                    ),
+                    retry_policy=RETRY,
                 )
                 self._batch_first = -1
                 counts = counts.plus(out.counts)
@@ -110,7 +111,7 @@ class LeadImportWorkflow:
             FinishImportInput(data.tenant_id, data.import_id, error is not None, error),
             result_type=FinishImportOutput,
             start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+            retry_policy=RETRY,
         )
         self._progress = ImportProgress(
             result.status, result.counts, data.size_bytes, data.size_bytes, error

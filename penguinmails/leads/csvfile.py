@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -291,39 +291,6 @@ def _printable(text: str) -> bool:
     return _CONTROL.search(text) is None
 
 
-# --- records -----------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Record:
-    line: int  # physical line where the record starts
-    fields: list[str] | None  # None when the record could not be parsed
-    raw: str  # the record's text as it was in the file
-    error: str | None = None
-
-
-def records(lines: LineSource, delimiter: str) -> Iterator[Record]:
-    """Every non-blank record after the current position, with its first line number; a
-    record the csv module refuses comes back with `error` and the reading goes on."""
-    reader = make_reader(lines, delimiter)
-    while True:
-        start = lines.line
-        lines.raw.clear()
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield Record(start, None, "".join(lines.raw), f"unreadable row: {exc}")
-            continue
-        if not fields or all(not f.strip() for f in fields):
-            continue  # blank line
-        yield Record(start, fields, "".join(lines.raw))
-
-
 def blocks_of(data: bytes, size: int = 1 << 16) -> Iterator[bytes]:
     for i in range(0, len(data), size):
         yield data[i : i + size]
-
-
-BlockReader = Callable[[int], Iterator[bytes]]  # byte offset -> blocks from there

@@ -22,9 +22,6 @@ from importlib import resources
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
-MAX_ADDRESS = 254
-MAX_LOCAL = 64
-
 # One pass of a flat pattern (no nested repetition), then a few string checks: about five
 # times cheaper than a structural regex.
 _FAST = re.compile(r"([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64})@([A-Za-z0-9.-]{4,253})")

@@ -219,10 +219,10 @@ def render(source: str, context: Mapping[str, Any], seed: str, *, html: bool) ->
     """Spintax with `seed` (e.g. f"{lead_id}:{step_id}"), then the sandboxed template."""
     env = _HTML_ENV if html else _TEXT_ENV
     try:
-        template = env.from_string(spin(source, seed))
-        for node in template.environment.parse(spin(source, seed)).find_all(FORBIDDEN_NODES):
+        tree = env.parse(spin(source, seed))  # spun and parsed once, checked, then compiled
+        for node in tree.find_all(FORBIDDEN_NODES):
             raise TemplateRenderError(f"line {node.lineno}: {type(node).__name__} is not allowed")
-        output = template.render(**context)
+        output = env.from_string(tree).render(**context)
     except TemplateSyntaxError as exc:
         raise TemplateRenderError(f"line {exc.lineno}: {exc.message}") from None
     except SecurityError as exc:

@@ -44,15 +44,5 @@ class ContentRepository:
         ).first()
         return bytes(row[0]) if row is not None else None
 
-    async def count(self, key: str) -> int:
-        return int(
-            (
-                await self.session.execute(
-                    text("SELECT count(*) FROM content_objects WHERE content_storage_key = :key"),
-                    {"key": key},
-                )
-            ).scalar_one()
-        )
-
 
 __all__ = ["KEY_PREFIX", "ContentRepository", "content_key"]

@@ -10,6 +10,8 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from penguinmails.repositories.content import ContentRepository
+
 PART_SIZE = 4 * 1024 * 1024
 
 
@@ -41,13 +43,7 @@ class ContentPartsRepository:
         )
 
     async def get(self, key: str, n: int) -> bytes | None:
-        row = (
-            await self.session.execute(
-                text("SELECT body FROM content_objects WHERE content_storage_key = :key"),
-                {"key": part_key(key, n)},
-            )
-        ).first()
-        return bytes(row[0]) if row is not None else None
+        return await ContentRepository(self.session).get(part_key(key, n))
 
     async def numbers(self, key: str) -> list[int]:
         """The part numbers present under `key`, in order (parts may be sparse)."""

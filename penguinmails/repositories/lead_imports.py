@@ -51,9 +51,9 @@ def _id_parameters() -> tuple[bytes, int]:
     return prefix, secrets.randbits(61)  # room left for the lines of any file
 
 
-class ConcurrentInsert(Exception):
-    """Another transaction inserted one of this chunk's new addresses meanwhile: the chunk
-    rolls back and its retry sees that lead as existing."""
+class ConcurrentChange(Exception):
+    """A lead that stopped one of this chunk's inserts was deleted or changed before the
+    chunk could list it: the chunk rolls back and its retry starts again."""
 
 
 @dataclass(frozen=True)
@@ -305,8 +305,7 @@ class LeadImportRepository:
             list(SUPPRESSED_STATUSES),
         )
         if int(found.rsplit(" ", 1)[1]) != len(lines):
-            # The lead that stopped an insert was deleted or changed meanwhile: start again.
-            raise ConcurrentInsert("a lead of this chunk changed while it loaded")
+            raise ConcurrentChange("a lead of this chunk changed while it loaded")
         if plan.on_duplicate == "update":
             sets = ", ".join(
                 f"{name} = COALESCE({expr}, l.{name})"

@@ -62,12 +62,6 @@ class LeadRepository:
             stmt = stmt.where(exists(sub))
         return list((await self.session.exec(after(stmt, Lead, cursor, limit))).all())
 
-    async def lists_of(self, lead_id: UUID) -> builtins.list[UUID]:
-        result = await self.session.exec(
-            select(LeadListMember.lead_list_id).where(LeadListMember.lead_id == lead_id)
-        )
-        return list(result.all())
-
     async def update(self, lead: Lead, **fields: Any) -> Lead:
         for name, value in fields.items():
             setattr(lead, name, value)

@@ -8,8 +8,6 @@ disappears) and changes only the records it published itself.
 
 from __future__ import annotations
 
-import threading
-
 from penguinmails.db import Database
 from penguinmails.repositories.domains import all_expected_records
 from penguinmails.settings import Settings
@@ -24,7 +22,6 @@ class DomainPublisher(PeriodicSync):
         self.zone = zone
         super().__init__(settings, interval)
         self._published: set[Record] = set()
-        self.synced = threading.Event()  # set after each successful pass
 
     async def sync(self, db: Database) -> None:
         async with db.admin_session() as session:
@@ -43,7 +40,6 @@ class DomainPublisher(PeriodicSync):
         for record in wanted - self._published:
             self.zone.add_record(record)
         self._published = wanted
-        self.synced.set()
 
 
 __all__ = ["DomainPublisher"]

@@ -23,8 +23,6 @@ from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 log = logging.getLogger(__name__)
 
-RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT")
-
 
 @dataclass(frozen=True)
 class Record:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from uuid import UUID, uuid4
 
+import asyncpg
 from sqlalchemy import text
 
 from activities.lead_imports import load_plan
@@ -57,7 +58,9 @@ async def _members(db: Database, tenant_id: UUID, plan: LoadPlan) -> set[str]:
         return {r[0] for r in rows}
 
 
-async def test_an_import_waits_for_a_concurrent_one_and_adds_its_leads(db: Database) -> None:
+async def test_an_import_waits_for_a_concurrent_one_and_adds_its_leads(
+    db: Database, admin_conn: asyncpg.Connection
+) -> None:
     async with db.admin_session() as session:
         tenant_id = (await TenantRepository(session).create(f"t-{uuid4()}")).id
     first, first_chunk = await _import(db, tenant_id, "email\na@x.com\nshared@x.com\n")
@@ -70,9 +73,19 @@ async def test_an_import_waits_for_a_concurrent_one_and_adds_its_leads(db: Datab
     async with db.tenant_session(tenant_id) as session:
         counts = await LeadImportRepository(session).load_chunk(first, 0, first_chunk, "k1")
         assert counts == ChunkCounts(rows_total=2, accepted=2)
-        # Not committed yet: the second import's insert of the shared address waits.
+        # Not committed yet: the second import's insert of the shared address waits for it,
+        # seen by the server as a backend waiting on a lock.
         waiting = asyncio.ensure_future(load_second())
-        await asyncio.sleep(0.5)
+        for _ in range(200):
+            if await admin_conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE 'WITH ins AS (INSERT INTO leads%'"
+            ):
+                break
+            assert not waiting.done(), "the second load did not wait for the first"
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the second load never waited on a lock")
         assert not waiting.done()
     second_counts = await asyncio.wait_for(waiting, 10)
 

@@ -94,11 +94,9 @@ DANGEROUS = ("<class", "uid=", "root:", "<module", "<built-in", "<function", "<b
 
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_injection_payloads_are_refused_or_harmless(payload: str) -> None:
-    problems = validate(payload)
     try:
         out = render(payload, context_for(SAMPLE_LEAD), "seed", html=False)
     except TemplateRenderError:
         return  # refused at render time
-    if problems:
-        return  # refused at save time (and rendering produced nothing dangerous anyway)
+    # Whether or not saving refuses it (`validate`), what it renders is harmless.
     assert not any(marker in out for marker in DANGEROUS), (payload, out[:200])

@@ -11,9 +11,13 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from workflows.domain_verification import DomainVerificationWorkflow
+from workflows.lead_import import LeadImportWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
-WORKFLOWS = {"domain_verification": DomainVerificationWorkflow}
+WORKFLOWS = {
+    "domain_verification": DomainVerificationWorkflow,
+    "lead_import": LeadImportWorkflow,
+}
 
 
 @pytest.mark.parametrize(
