@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -11,6 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import STATUS_CODES, envelope
 from penguinmails.logging import request_id_var
 
 log = logging.getLogger("penguinmails.api")
@@ -23,25 +23,12 @@ EXEMPT_PATHS = ("/healthz", "/readyz")
 
 
 async def _send_error(
-    send: Send,
-    status: int,
-    code: str,
-    message: str,
-    headers: list[tuple[bytes, bytes]] | None = None,
+    send: Send, status: int, message: str, headers: dict[str, str] | None = None
 ) -> None:
-    body = json.dumps({"error": {"code": code, "message": message, "details": None}}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    """The API's error envelope (api/errors.py), sent from below the framework."""
+    response = envelope(status, STATUS_CODES[status], message, headers=headers)
+    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": response.body})
 
 
 class RequestIdMiddleware:
@@ -107,10 +94,10 @@ class BodySizeLimitMiddleware:
             try:
                 too_big = int(declared) > max_bytes
             except ValueError:
-                await _send_error(send, 400, "bad_request", "invalid Content-Length")
+                await _send_error(send, 400, "invalid Content-Length")
                 return
             if too_big:
-                await _send_error(send, 413, "payload_too_large", too_large)
+                await _send_error(send, 413, too_large)
                 return
 
         seen = 0
@@ -129,7 +116,7 @@ class BodySizeLimitMiddleware:
                 if seen > max_bytes:
                     rejected = True
                     if not started:
-                        await _send_error(send, 413, "payload_too_large", too_large)
+                        await _send_error(send, 413, too_large)
                     return {"type": "http.disconnect"}
             return message
 
@@ -172,9 +159,8 @@ class IpRateLimitMiddleware:
             await _send_error(
                 send,
                 429,
-                "rate_limited",
                 "too many requests from this address",
-                [(b"retry-after", str(decision.retry_after).encode())],
+                {"Retry-After": str(decision.retry_after)},
             )
             return
         await self.app(scope, receive, send)

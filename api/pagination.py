@@ -57,10 +57,18 @@ async def page_params(
 PageParamsDep = Annotated[PageParams, Depends(page_params)]
 
 
+def _created_id(row: Any) -> tuple[Any, Any]:
+    return row.created, row.id
+
+
 def page(
-    rows: Sequence[Any], limit: int, to_item: Callable[[Any], T], key: Callable[[Any], Any]
+    rows: Sequence[Any],
+    limit: int,
+    to_item: Callable[[Any], T],
+    key: Callable[[Any], tuple[Any, Any]] = _created_id,
 ) -> Page[T]:
-    """Build a page from `limit + 1` rows; `key(row)` gives the row's (created, id)."""
+    """Build a page from `limit + 1` rows; `key(row)` gives the row's (created, id), the
+    rows' own by default."""
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(*key(rows[-1])) if more and rows else None

@@ -112,24 +112,24 @@ async def set_passwords(
     *,
     smtp_password: str | None = None,
     imap_password: str | None = None,
-) -> bool:
-    """Replace one or both passwords (the row is locked meanwhile; the status goes back to
-    `pending` until the next test)."""
+    **fields: Any,
+) -> EmailAccount | None:
+    """Replace one or both passwords, and apply `fields` to the row in the same transaction
+    (the row is locked meanwhile; the status goes back to `pending` until the next test).
+    None when there is no such mailbox."""
     async with db.tenant_session(tenant_id) as session:
         repo = EmailAccountRepository(session)
         account = await repo.get(account_id, for_update=True)
         if account is None:
-            return False
-        current = await read_credentials(store, account)
+            return None
+        if smtp_password is None or imap_password is None:  # keep the one not given
+            current = await read_credentials(store, account)
+            smtp_password = smtp_password or current.smtp_password
+            imap_password = imap_password or current.imap_password
         await store.write(
-            account.vault_key_path,
-            {
-                SMTP_PASSWORD: smtp_password or current.smtp_password,
-                IMAP_PASSWORD: imap_password or current.imap_password,
-            },
+            account.vault_key_path, {SMTP_PASSWORD: smtp_password, IMAP_PASSWORD: imap_password}
         )
-        await repo.update(account, status="pending")
-    return True
+        return await repo.update(account, **{**fields, "status": "pending"})
 
 
 async def read_credentials(store: SecretStore, account: EmailAccount) -> Credentials:

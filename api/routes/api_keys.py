@@ -44,7 +44,7 @@ async def list_api_keys(
 ) -> Page[ApiKeyPublic]:
     async with services.db.tenant_session(principal.tenant_id) as session:
         rows = await ApiKeyRepository(session).list(params.cursor, params.limit)
-    return page(rows, params.limit, ApiKeyPublic.model_validate, lambda k: (k.created, k.id))
+    return page(rows, params.limit, ApiKeyPublic.model_validate)
 
 
 @router.delete("/{key_id}", response_model=ApiKeyPublic)

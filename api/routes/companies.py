@@ -30,7 +30,7 @@ async def list_companies(
 ) -> Page[CompanyPublic]:
     async with services.db.tenant_session(principal.tenant_id) as session:
         rows = await CompanyRepository(session).list(params.cursor, params.limit)
-    return page(rows, params.limit, CompanyPublic.model_validate, lambda c: (c.created, c.id))
+    return page(rows, params.limit, CompanyPublic.model_validate)
 
 
 @router.get("/{company_id}", response_model=CompanyPublic)

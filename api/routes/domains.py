@@ -77,7 +77,7 @@ async def list_domains(
 ) -> Page[DomainPublic]:
     async with services.db.tenant_session(principal.tenant_id) as session:
         rows = await DomainRepository(session).list(params.cursor, params.limit)
-    return page(rows, params.limit, DomainPublic.model_validate, lambda d: (d.created, d.id))
+    return page(rows, params.limit, DomainPublic.model_validate)
 
 
 @router.get("/{domain_id}", response_model=DomainPublic)

@@ -78,7 +78,7 @@ async def list_email_accounts(
 ) -> Page[EmailAccountPublic]:
     async with services.db.tenant_session(principal.tenant_id) as session:
         rows = await EmailAccountRepository(session).list(params.cursor, params.limit)
-    return page(rows, params.limit, EmailAccountPublic.model_validate, lambda a: (a.created, a.id))
+    return page(rows, params.limit, EmailAccountPublic.model_validate)
 
 
 @router.get("/{account_id}", response_model=EmailAccountPublic)
@@ -101,32 +101,33 @@ async def update_email_account(
         fields["smtp_settings"] = fields.pop("smtp")
     if "imap" in fields:
         fields["imap_settings"] = fields.pop("imap")
+    if "smtp_settings" in fields or "imap_settings" in fields:
+        fields["status"] = "pending"  # new servers: test again
     if body.password is not None or body.imap_password is not None:
-        store = secret_store_of(services)
         password = body.password.get_secret_value() if body.password else None
         try:
-            found = await set_passwords(
+            account = await set_passwords(
                 services.db,
-                store,
+                secret_store_of(services),
                 principal.tenant_id,
                 account_id,
                 smtp_password=password,
                 imap_password=(
                     body.imap_password.get_secret_value() if body.imap_password else password
                 ),
+                **fields,
             )
         except SecretStoreError as exc:
             raise vault_unavailable(exc) from None
-        if not found:
+        if account is None:
             raise not_found("email account")
+        return EmailAccountPublic.model_validate(account)
     async with services.db.tenant_session(principal.tenant_id) as session:
         repo = EmailAccountRepository(session)
         account = await repo.get(account_id, for_update=True)
         if account is None:
             raise not_found("email account")
         if fields:
-            if "smtp_settings" in fields or "imap_settings" in fields:
-                fields["status"] = "pending"  # new servers: test again
             account = await repo.update(account, **fields)
     return EmailAccountPublic.model_validate(account)
 

@@ -61,7 +61,7 @@ async def list_lists(
 ) -> Page[LeadListPublic]:
     async with services.db.tenant_session(principal.tenant_id) as session:
         rows = await LeadListRepository(session).list(params.cursor, params.limit, company_id)
-    return page(rows, params.limit, LeadListPublic.model_validate, lambda r: (r.created, r.id))
+    return page(rows, params.limit, LeadListPublic.model_validate)
 
 
 @router.get("/{list_id}", response_model=LeadListPublic)

@@ -37,7 +37,7 @@ async def list_leads(
     filters = LeadFilters(list_id, status, email_prefix, company, company_id)
     async with services.db.tenant_session(principal.tenant_id) as session:
         rows = await LeadRepository(session).list(filters, params.cursor, params.limit)
-    return page(rows, params.limit, LeadPublic.model_validate, lambda r: (r.created, r.id))
+    return page(rows, params.limit, LeadPublic.model_validate)
 
 
 @router.get("/{lead_id}", response_model=LeadPublic)

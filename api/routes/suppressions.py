@@ -53,7 +53,7 @@ async def list_suppressions(
         kind, value = "domain", _domain(domain)
     async with services.db.tenant_session(principal.tenant_id) as session:
         rows = await SuppressionRepository(session).list(params.cursor, params.limit, kind, value)
-    return page(rows, params.limit, SuppressionPublic.model_validate, lambda r: (r.created, r.id))
+    return page(rows, params.limit, SuppressionPublic.model_validate)
 
 
 def _domain(raw: str) -> str:

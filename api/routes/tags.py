@@ -58,7 +58,7 @@ async def list_tags(
         repo = TagRepository(session)
         rows = await repo.list(params.cursor, params.limit)
         counts = await repo.template_counts([t.id for t in rows])
-    return page(rows, params.limit, lambda t: _public(t, counts[t.id]), lambda t: (t.created, t.id))
+    return page(rows, params.limit, lambda t: _public(t, counts[t.id]))
 
 
 @router.get("/{tag_id}", response_model=TagPublic)

@@ -52,7 +52,7 @@ async def list_folders(
         repo = FolderRepository(session)
         rows = await repo.list(params.cursor, params.limit)
         counts = await repo.template_counts([f.id for f in rows])
-    return page(rows, params.limit, lambda f: _public(f, counts[f.id]), lambda f: (f.created, f.id))
+    return page(rows, params.limit, lambda f: _public(f, counts[f.id]))
 
 
 @router.get("/{folder_id}", response_model=FolderPublic)

@@ -126,7 +126,7 @@ async def list_templates(
         repo = TemplateRepository(session)
         rows = await repo.list(params.cursor, params.limit, folder_id=folder_id, tag_id=tag_id)
         labels = await repo.labels([t.id for t in rows])
-    return page(rows, params.limit, lambda t: _public(t, labels[t.id]), lambda t: (t.created, t.id))
+    return page(rows, params.limit, lambda t: _public(t, labels[t.id]))
 
 
 @router.get("/{template_id}", response_model=TemplatePublic)

@@ -9,16 +9,16 @@ from typing import Any
 import httpx
 from typer.testing import CliRunner
 
-from api.app import create_app
 from api.services import Services
 from penguinmails.cli import app
 from penguinmails.leads.client import ImportFailed, upload_and_follow
-from tests.api.conftest import Tenant
+from tests.api.conftest import Tenant, client_for
 
 
 def _client(services: Services, tenant: Tenant) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=create_app(services=services), client=("10.99.0.1", 4000))
-    return httpx.AsyncClient(transport=transport, base_url="http://api.test", headers=tenant.auth)
+    client = client_for(services)
+    client.headers.update(tenant.auth)
+    return client
 
 
 async def test_upload_and_follow_creates_the_list_and_reports(
