@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck bench migrate clean
+.PHONY: install run test check lint imports typecheck bench migrate clean
 
 install: $(STAMP)
 
@@ -19,15 +19,22 @@ $(STAMP): pyproject.toml scripts/install-system-packages.sh
 run: install
 	$(BIN)/penguinmails dev
 
-test: install
+test: install imports
 	$(BIN)/python -m pytest -q
 
-lint: install
+# DESIGN.md's import direction (contracts in pyproject.toml): a violation fails the build.
+imports: install
+	$(BIN)/lint-imports --no-cache
+
+# Everything static: style, formatting, import contracts, types. CI runs it before the tests.
+check: lint typecheck
+
+lint: install imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy penguinmails workflows activities api worker.py
+	$(BIN)/mypy penguinmails usecases workflows activities api cli devstack worker.py
 
 bench: install
 	@for f in bench/*.py; do $(BIN)/python $$f || exit 1; done

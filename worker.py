@@ -24,12 +24,12 @@ from activities.lead_imports import LeadImportActivities
 from activities.mailboxes import MailboxActivities
 from activities.sending import SendingActivities
 from activities.tenancy import TenancyActivities
+from penguinmails.checks import ServiceUnavailable, check_postgres, check_temporal
 from penguinmails.db import Database
 from penguinmails.logging import configure_logging
 from penguinmails.runtime import secret_store, temporal_client
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings, get_settings
-from penguinmails.stack.check import ServiceUnavailable, check_postgres, check_temporal
 from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.erasure import ErasureWorkflow
 from workflows.lead_import import LeadImportWorkflow

@@ -10,7 +10,7 @@ import dns.exception
 import dns.resolver
 from temporalio import activity
 
-from activities.domains_types import (
+from activities.interfaces.domains import (
     CHECK_DOMAIN_DNS,
     CheckDomainDnsInput,
     CheckDomainDnsOutput,

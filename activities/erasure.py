@@ -6,7 +6,7 @@ from uuid import UUID
 
 from temporalio import activity
 
-from activities.erasure_types import (
+from activities.interfaces.erasure import (
     CANCEL_LEAD_WORKFLOWS,
     ERASE_LEAD,
     CancelLeadWorkflowsInput,

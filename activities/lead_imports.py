@@ -25,7 +25,7 @@ import dns.resolver
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.lead_imports_types import (
+from activities.interfaces.lead_imports import (
     FINISH_LEAD_IMPORT,
     IMPORT_FILE_INVALID,
     IMPORT_LEAD_BATCH,

@@ -22,8 +22,8 @@ from typing import Any
 
 import aiosmtplib
 
-from activities.mailboxes_types import LoginCheck
-from activities.sending_types import SmtpFailure
+from activities.interfaces.mailboxes import LoginCheck
+from activities.interfaces.sending import SmtpFailure
 
 TIMEOUT = 15.0
 

@@ -8,13 +8,13 @@ from uuid import UUID
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.mail_clients import ServerSettings, imap_login, smtp_login
-from activities.mailboxes_types import (
+from activities.interfaces.mailboxes import (
     TEST_MAILBOX_LOGIN,
     LoginCheck,
     TestMailboxInput,
     TestMailboxOutput,
 )
+from activities.mail_clients import ServerSettings, imap_login, smtp_login
 from penguinmails.db import Database
 from penguinmails.mailboxes import read_credentials
 from penguinmails.models.base import utcnow

@@ -13,14 +13,7 @@ from uuid import UUID
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.mail_clients import (
-    ServerSettings,
-    SmtpConnections,
-    SmtpSendError,
-    envelope_recipients,
-    message_id_of,
-)
-from activities.sending_types import (
+from activities.interfaces.sending import (
     SEND_MESSAGE,
     SMTP_AUTHENTICATION_FAILED,
     SMTP_PERMANENT,
@@ -28,6 +21,13 @@ from activities.sending_types import (
     SMTP_UNREACHABLE,
     SendMessageInput,
     SendMessageOutput,
+)
+from activities.mail_clients import (
+    ServerSettings,
+    SmtpConnections,
+    SmtpSendError,
+    envelope_recipients,
+    message_id_of,
 )
 from penguinmails.db import Database
 from penguinmails.mailboxes import read_credentials

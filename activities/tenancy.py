@@ -7,7 +7,11 @@ from uuid import UUID
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.tenancy_types import PROVISION_TENANT, ProvisionTenantInput, ProvisionTenantOutput
+from activities.interfaces.tenancy import (
+    PROVISION_TENANT,
+    ProvisionTenantInput,
+    ProvisionTenantOutput,
+)
 from penguinmails.db import Database
 from penguinmails.repositories.companies import CompanyRepository
 from penguinmails.repositories.tenants import TenantRepository

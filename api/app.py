@@ -33,18 +33,18 @@ from api.routes import (
     users,
 )
 from api.services import Services
+from penguinmails.checks import (
+    ServiceUnavailable,
+    check_postgres,
+    check_redis,
+    check_temporal,
+)
 from penguinmails.codec import EncryptionCodec
 from penguinmails.db import Database
 from penguinmails.logging import configure_logging
 from penguinmails.runtime import secret_store
 from penguinmails.secrets import SecretStoreUnavailable
 from penguinmails.settings import Settings, get_settings
-from penguinmails.stack.check import (
-    ServiceUnavailable,
-    check_postgres,
-    check_redis,
-    check_temporal,
-)
 from penguinmails.temporal import connect
 
 log = logging.getLogger("penguinmails.api")

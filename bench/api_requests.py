@@ -31,8 +31,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.support.wrk import WrkResult, run_wrk  # noqa: E402
-from penguinmails.devstack import SERVICE_URL_VARS, free_dev_ports  # noqa: E402
-from penguinmails.stack.ports import free_port, wait_for_port  # noqa: E402
+from devstack.ports import (  # noqa: E402
+    free_dev_ports,
+    free_port,
+    wait_for_port,
+)
+from devstack.stack import SERVICE_URL_VARS  # noqa: E402
 
 
 def _post(url: str, body: dict[str, str], key: str | None = None) -> dict[str, str]:
@@ -49,9 +53,10 @@ def dev_stack() -> Iterator[str]:
     """`penguinmails dev` on free ports in a temporary folder; yields the API's base URL."""
     root = Path(tempfile.mkdtemp(prefix="pm-bench-"))
     root.chmod(0o755)  # the embedded Postgres runs as another user
-    api_port = free_port()
+    ports = free_dev_ports()  # one reservation, the API's port included
+    api_port = int(ports["API_PORT"])
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_URL_VARS}
-    env.update(free_dev_ports())
+    env.update(ports)
     env.update(
         DATA_DIR=str(root / "data"),
         # The load comes from one address with one key: lift the limits, keep the checks.
@@ -59,7 +64,7 @@ def dev_stack() -> Iterator[str]:
         RATE_LIMIT_PER_IP_PER_MINUTE=str(10**9),
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "penguinmails.cli", "dev", "--api-port", str(api_port)],
+        [sys.executable, "-m", "cli", "dev", "--api-port", str(api_port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

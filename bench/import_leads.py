@@ -84,12 +84,12 @@ async def child(csv_path: Path, database_url: str, temporal: str, chunk_rows: in
 
     from activities.lead_imports import LeadImportActivities
     from penguinmails.db import Database
-    from penguinmails.leads.store import store_upload
     from penguinmails.repositories.lead_imports import LeadImportRepository
     from penguinmails.repositories.lead_lists import LeadListRepository
     from penguinmails.repositories.tenants import TenantRepository
     from penguinmails.settings import Settings
     from penguinmails.temporal import data_converter
+    from penguinmails.uploads import store_upload
     from workflows.lead_import import LeadImportInput, LeadImportWorkflow
     from workflows.names import LEAD_IMPORT, TaskQueue, workflow_id
 
@@ -200,11 +200,11 @@ def main() -> int:
 
     from temporalio.testing import WorkflowEnvironment
 
+    from devstack.binaries import temporal_binary
+    from devstack.ports import free_port
+    from devstack.postgres import create_database, start_postgres
     from penguinmails import migrate
     from penguinmails.settings import Settings
-    from penguinmails.stack.binaries import temporal_binary
-    from penguinmails.stack.ports import free_port
-    from penguinmails.stack.postgres import create_database, start_postgres
 
     # Only the figures go to stdout: the servers started here inherit stderr as theirs.
     stdout = os.dup(1)
@@ -244,7 +244,7 @@ def main() -> int:
             finally:
                 await env.shutdown()
 
-        from penguinmails.stack.postgres import postmaster_pid
+        from devstack.postgres import postmaster_pid
 
         pid = postmaster_pid(server.pgdata)
         results = []

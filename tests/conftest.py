@@ -17,18 +17,18 @@ from typing import TYPE_CHECKING
 import asyncpg
 import pytest
 
+from devstack.ports import free_port
 from penguinmails import migrate
 from penguinmails.db import Database
 from penguinmails.settings import Settings, asyncpg_dsn
-from penguinmails.stack.ports import free_port
 
 if TYPE_CHECKING:
     from temporalio.client import Client
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
+    from devstack.dns import DnsServer
     from penguinmails.secrets import SecretStore
-    from penguinmails.stack.dns import DnsServer
 
 # Vault, Temporal and SMTP fixtures live in their own module.
 pytest_plugins = ["tests.fixtures.services", "tests.fixtures.dns", "tests.fixtures.mail"]
@@ -56,7 +56,7 @@ def pg_admin_url(tmp_root: Path) -> Iterator[str]:
     import shutil
     import tempfile
 
-    from penguinmails.stack.postgres import start_postgres
+    from devstack.postgres import start_postgres
 
     # Not under pytest's tmp root: that folder is 0700 and the server runs as another user.
     root = Path(tempfile.mkdtemp(prefix="pm-test-pg-"))
@@ -81,7 +81,7 @@ def redis_url(tmp_root: Path) -> Iterator[str]:
     if env:
         yield env
         return
-    from penguinmails.stack.redis import start_redis
+    from devstack.redis import start_redis
 
     server = start_redis(tmp_root / "redis", free_port(), persist=False)
     yield server.url

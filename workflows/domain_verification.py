@@ -14,7 +14,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.domains_types import (
+    from activities.interfaces.domains import (
         CHECK_DOMAIN_DNS,
         CheckDomainDnsInput,
         CheckDomainDnsOutput,

@@ -10,7 +10,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.erasure_types import (
+    from activities.interfaces.erasure import (
         CANCEL_LEAD_WORKFLOWS,
         ERASE_LEAD,
         CancelLeadWorkflowsInput,

@@ -11,7 +11,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.lead_imports_types import (
+    from activities.interfaces.lead_imports import (
         FINISH_LEAD_IMPORT,
         IMPORT_FILE_INVALID,
         IMPORT_LEAD_BATCH,

@@ -10,7 +10,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.mailboxes_types import (
+    from activities.interfaces.mailboxes import (
         TEST_MAILBOX_LOGIN,
         TestMailboxInput,
         TestMailboxOutput,

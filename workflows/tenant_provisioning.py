@@ -8,7 +8,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.tenancy_types import (
+    from activities.interfaces.tenancy import (
         PROVISION_TENANT,
         ProvisionTenantInput,
         ProvisionTenantOutput,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy
 
-from activities.mailboxes_types import TestMailboxOutput
+from activities.interfaces.mailboxes import TestMailboxOutput
 from api.deps import AdminDep, PrincipalDep, ServicesDep
 from api.errors import ApiError, not_found
 from api.pagination import Page, PageParamsDep, page

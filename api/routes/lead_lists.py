@@ -20,10 +20,10 @@ from api.pagination import Page, PageParamsDep, page
 from api.schemas.leads import ImportStarted, LeadListCreate, LeadListPublic, LeadListUpdate
 from api.services import Services
 from penguinmails.leads.csvfile import NotACsv
-from penguinmails.leads.store import TooLarge, store_upload
 from penguinmails.repositories.companies import CompanyRepository
 from penguinmails.repositories.lead_imports import LeadImportRepository
 from penguinmails.repositories.lead_lists import EXPORT_COLUMNS, LeadListRepository
+from penguinmails.uploads import TooLarge, store_upload
 from workflows.lead_import import LeadImportInput, LeadImportWorkflow
 from workflows.names import LEAD_IMPORT, TaskQueue, tenant_attributes, workflow_id
 

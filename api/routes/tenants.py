@@ -9,7 +9,7 @@ from api.deps import PrincipalDep, ServicesDep
 from api.errors import ApiError, not_found
 from api.schemas.tenants import SignUp, SignUpResult, TenantPublic
 from penguinmails.repositories.tenants import TenantRepository
-from penguinmails.tenancy import EmailAlreadyRegistered, sign_up
+from usecases.tenancy import EmailAlreadyRegistered, sign_up
 from workflows.names import TENANT_PROVISIONING, workflow_id
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])

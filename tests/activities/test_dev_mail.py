@@ -16,9 +16,13 @@ import aiosmtplib
 import pytest
 from temporalio.testing import ActivityEnvironment
 
+from activities.interfaces.sending import SendMessageInput
 from activities.mail_clients import ServerSettings, sent_folder_has
 from activities.sending import SendingActivities
-from activities.sending_types import SendMessageInput
+from devstack.dns import DnsServer, Zone
+from devstack.dovecot import Dovecot
+from devstack.ports import free_port
+from devstack.smtp_sink import SmtpSink
 from penguinmails import tokens
 from penguinmails.db import Database
 from penguinmails.domains import add_domain, read_dkim_private_key
@@ -30,10 +34,6 @@ from penguinmails.repositories.tenants import TenantRepository
 from penguinmails.resolver import dkim_dnsfunc
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
-from penguinmails.stack.dns import DnsServer, Zone
-from penguinmails.stack.dovecot import Dovecot
-from penguinmails.stack.ports import free_port
-from penguinmails.stack.smtp_sink import SmtpSink
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ async def test_sink_delivers_to_dev_mailboxes_and_keeps_sent_copies(
 async def test_dev_reply_lands_threaded_in_the_senders_inbox(
     dovecot: Dovecot, dev_sink: SmtpSink
 ) -> None:
-    from penguinmails.stack.dev_reply import OriginalNotFound, reply_to
+    from devstack.dev_reply import OriginalNotFound, reply_to
 
     domain = f"rep{uuid.uuid4().hex[:8]}.test"
     ada = f"ada@{domain}"
@@ -149,7 +149,7 @@ def test_cli_dev_reply(dovecot: Dovecot, dev_sink: SmtpSink, tmp_path: Path) -> 
         "SMTP_SINK_PORT": str(dev_sink.port),
         "SMTP_SINK_DIR": str(dev_sink.directory),
     }
-    command = [sys.executable, "-m", "penguinmails.cli", "dev", "reply"]
+    command = [sys.executable, "-m", "cli", "dev", "reply"]
     done = subprocess.run(
         [*command, message_id, "Yes, tell me more"], env=env, capture_output=True, text=True,
         timeout=60,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 
 from activities.mail_clients import ServerSettings, imap_login, sent_folder_has, smtp_login
-from penguinmails.stack.dovecot import Dovecot
-from penguinmails.stack.ports import free_port
-from penguinmails.stack.smtp_sink import SmtpSink
+from devstack.dovecot import Dovecot
+from devstack.ports import free_port
+from devstack.smtp_sink import SmtpSink
 from tests.fixtures.mail import AuthSmtpServer
 
 

@@ -14,8 +14,10 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.interfaces.sending import SendMessageInput
 from activities.sending import SendingActivities
-from activities.sending_types import SendMessageInput
+from devstack.dns import DnsServer, Zone
+from devstack.smtp_sink import SmtpSink
 from penguinmails.db import Database
 from penguinmails.domains import add_domain, read_dkim_private_key
 from penguinmails.mail import dkim_keys
@@ -27,8 +29,6 @@ from penguinmails.repositories.tenants import TenantRepository
 from penguinmails.resolver import dkim_dnsfunc
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
-from penguinmails.stack.dns import DnsServer, Zone
-from penguinmails.stack.smtp_sink import SmtpSink
 from tests.fixtures.mail import AuthSmtpServer
 
 TOKEN_KEY = os.urandom(32)

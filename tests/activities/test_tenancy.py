@@ -6,8 +6,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.interfaces.tenancy import ProvisionTenantInput
 from activities.tenancy import TenancyActivities
-from activities.tenancy_types import ProvisionTenantInput
 from penguinmails.db import Database
 from penguinmails.repositories.companies import CompanyRepository
 from penguinmails.repositories.tenants import TenantRepository

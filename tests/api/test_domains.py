@@ -10,9 +10,9 @@ import asyncpg
 import httpx
 
 from api.services import Services
+from devstack.dns import Zone
+from devstack.ports import free_port
 from penguinmails.secrets import SecretStore
-from penguinmails.stack.dns import Zone
-from penguinmails.stack.ports import free_port
 from tests.api.conftest import Tenant, client_for
 
 

@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from api.services import Services
+from devstack.dovecot import Dovecot
+from devstack.ports import free_port
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
-from penguinmails.stack.dovecot import Dovecot
-from penguinmails.stack.ports import free_port
 from tests.api.conftest import Tenant, client_for
 from tests.fixtures.mail import AuthSmtpServer
 

@@ -17,17 +17,17 @@ import httpx
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import ActivityEnvironment
 
-from activities.lead_imports import LeadImportActivities
-from activities.lead_imports_types import (
+from activities.interfaces.lead_imports import (
     REPORT_PROGRESS,
     FinishImportInput,
     ImportBatchInput,
     ImportBatchProgress,
 )
+from activities.lead_imports import LeadImportActivities
 from api.services import Services
-from penguinmails.leads.store import store_upload
 from penguinmails.repositories.lead_imports import LeadImportRepository
 from penguinmails.settings import Settings
+from penguinmails.uploads import store_upload
 from tests.api.conftest import Tenant
 from tests.api.test_lead_imports import create_list
 from workflows.lead_import import ImportProgress, LeadImportInput, LeadImportWorkflow

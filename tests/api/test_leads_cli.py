@@ -10,8 +10,8 @@ import httpx
 from typer.testing import CliRunner
 
 from api.services import Services
-from penguinmails.cli import app
-from penguinmails.leads.client import ImportFailed, upload_and_follow
+from cli.api_client import ImportFailed, upload_and_follow
+from cli.main import app
 from tests.api.conftest import Tenant, client_for
 
 

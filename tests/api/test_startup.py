@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from penguinmails.stack.ports import free_port
+from devstack.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -27,8 +27,8 @@ from uuid import uuid4
 
 import pytest
 
-from penguinmails.devstack import SERVICE_URL_VARS, free_dev_ports
-from penguinmails.stack.ports import free_port
+from devstack.ports import free_dev_ports
+from devstack.stack import SERVICE_URL_VARS
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDINS = Path(__file__).with_name("standins.py")
@@ -182,8 +182,8 @@ async def _assert_state(env: dict[str, str], workflow_id: str, message_id: str) 
     import redis.asyncio as aioredis
     from temporalio.client import Client, WorkflowExecutionStatus
 
+    from devstack.smtp_sink import has_message_id
     from penguinmails.secrets import SecretStore
-    from penguinmails.stack.smtp_sink import has_message_id
 
     conn = await asyncpg.connect(env["DATABASE_URL"])
     assert await conn.fetchval("SELECT value FROM devstack_probe") == "kept"
@@ -206,8 +206,8 @@ async def _assert_state(env: dict[str, str], workflow_id: str, message_id: str) 
 
 
 def test_dev_stack_stops_cleanly_and_keeps_its_state(data_dir: Path) -> None:
-    ports = free_dev_ports()
-    api_port = free_port()
+    ports = free_dev_ports()  # one reservation, the API's port included
+    api_port = int(ports["API_PORT"])
     workflow_id = f"devstack-probe-{uuid4().hex}"
     message_id = f"<{uuid4().hex}@penguinmails.test>"
 
@@ -294,8 +294,8 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
     """The issue's journey: ready, sign-up returns a key, the key creates and lists
     companies, the provisioning workflow is found by TenantId and decoded by the codec
     endpoint the Temporal UI is configured with."""
-    api_port = free_port()
     ports = free_dev_ports()
+    api_port = int(ports["API_PORT"])
     run = _start(data_dir, ports, api_port, standins=False)
     try:
         run.wait_ready()
@@ -354,7 +354,7 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "penguinmails.cli",
+                "cli",
                 "tenant",
                 "create",
                 "Beta",

@@ -6,15 +6,15 @@ import uuid
 from temporalio.testing import ActivityEnvironment
 
 from activities.domains import DomainActivities
-from activities.domains_types import CheckDomainDnsInput
+from activities.interfaces.domains import CheckDomainDnsInput
+from devstack.dev_dns import DomainPublisher
+from devstack.dns import DnsServer, Zone
 from penguinmails.db import Database
 from penguinmails.domains import add_domain, remove_domain
 from penguinmails.repositories.tenants import TenantRepository
 from penguinmails.resolver import sync_resolver
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
-from penguinmails.stack.dev_dns import DomainPublisher
-from penguinmails.stack.dns import DnsServer, Zone
 
 
 async def test_publishes_every_live_domain(

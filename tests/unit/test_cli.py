@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from penguinmails.stack.ports import free_port
+from devstack.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_VARS = (
@@ -27,7 +27,7 @@ def _dev(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     full["DATA_DIR"] = str(tmp_path / "data")
     full["PYTHONPATH"] = str(ROOT)
     return subprocess.run(
-        [sys.executable, "-m", "penguinmails.cli", "dev", "--api-port", str(free_port())],
+        [sys.executable, "-m", "cli", "dev", "--api-port", str(free_port())],
         cwd=ROOT,
         env=full,
         capture_output=True,

@@ -44,7 +44,7 @@ async def test_unencrypted_payloads_pass_through() -> None:
 
 
 async def test_data_converter_encrypts_dataclasses() -> None:
-    from activities.tenancy_types import ProvisionTenantInput
+    from activities.interfaces.tenancy import ProvisionTenantInput
 
     converter = data_converter(os.urandom(32))
     value = ProvisionTenantInput(tenant_id="t", owner_user_id="u")

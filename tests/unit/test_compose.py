@@ -50,7 +50,7 @@ def test_topology(compose: dict[str, Any]) -> None:
 
 
 def test_search_attributes_match_the_dev_stack(compose: dict[str, Any]) -> None:
-    from penguinmails.stack.temporal import SEARCH_ATTRIBUTES
+    from devstack.temporal import SEARCH_ATTRIBUTES
 
     script = " ".join(compose["services"]["temporal-setup"]["command"])
     for name in SEARCH_ATTRIBUTES:

@@ -12,6 +12,7 @@ from email.message import EmailMessage
 
 import pytest
 
+from devstack.dns import DnsServer, Zone
 from penguinmails import tokens
 from penguinmails.mail import dkim_keys
 from penguinmails.mail.html_text import html_to_text
@@ -22,7 +23,6 @@ from penguinmails.mail.message import (
     outbound_message_id,
 )
 from penguinmails.resolver import dkim_dnsfunc
-from penguinmails.stack.dns import DnsServer, Zone
 from penguinmails.tokens import TokenKind
 
 KEY = os.urandom(32)

@@ -5,8 +5,8 @@ from uuid import uuid4
 
 import pytest
 
+from devstack.ports import free_port
 from penguinmails.secrets import SecretStore, SecretStoreUnavailable
-from penguinmails.stack.ports import free_port
 
 
 def _path() -> str:

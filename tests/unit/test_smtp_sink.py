@@ -3,7 +3,7 @@ from uuid import uuid4
 
 import aiosmtplib
 
-from penguinmails.stack.smtp_sink import SmtpSink, has_message_id
+from devstack.smtp_sink import SmtpSink, has_message_id
 
 
 def _message(message_id: str) -> EmailMessage:
@@ -58,7 +58,7 @@ async def test_message_body_bytes_are_kept(smtp_sink: SmtpSink) -> None:
 
 
 def test_in_process_sink_starts_and_stops(tmp_path) -> None:
-    from penguinmails.stack.ports import free_port, port_open
+    from devstack.ports import free_port, port_open
 
     port = free_port()
     with SmtpSink(tmp_path, port=port) as sink:

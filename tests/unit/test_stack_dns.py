@@ -1,8 +1,8 @@
 import dns.resolver
 import pytest
 
+from devstack.dns import DnsServer, Zone
 from penguinmails.resolver import parse_address, sync_resolver
-from penguinmails.stack.dns import DnsServer, Zone
 
 
 def test_records_are_served_and_removed(dns_server: DnsServer, dns_zone: Zone) -> None:

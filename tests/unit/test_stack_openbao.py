@@ -5,8 +5,8 @@ import stat
 
 import hvac
 
-from penguinmails.stack.openbao import start_openbao
-from penguinmails.stack.ports import free_port, port_open
+from devstack.openbao import start_openbao
+from devstack.ports import free_port, port_open
 
 
 def _read(client: hvac.Client, path: str) -> dict:

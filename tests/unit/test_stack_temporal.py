@@ -6,8 +6,8 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
-from penguinmails.stack.ports import free_port, port_open
-from penguinmails.stack.temporal import SEARCH_ATTRIBUTES, start_temporal
+from devstack.ports import free_port, port_open
+from devstack.temporal import SEARCH_ATTRIBUTES, start_temporal
 
 
 async def _custom_attributes(address: str) -> dict[str, int]:

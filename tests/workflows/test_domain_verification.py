@@ -7,13 +7,13 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.domains import DomainActivities
+from devstack.dns import Zone
 from penguinmails.db import Database
 from penguinmails.domains import add_domain
 from penguinmails.repositories.domains import DomainRepository
 from penguinmails.repositories.tenants import TenantRepository
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
-from penguinmails.stack.dns import Zone
 from workflows.domain_verification import DomainVerificationInput, DomainVerificationWorkflow
 
 

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.lead_imports_types import (
+from activities.interfaces.lead_imports import (
     FINISH_LEAD_IMPORT,
     IMPORT_FILE_INVALID,
     IMPORT_LEAD_BATCH,

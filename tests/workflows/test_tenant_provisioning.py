@@ -10,7 +10,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.tenancy_types import PROVISION_TENANT, ProvisionTenantInput, ProvisionTenantOutput
+from activities.interfaces.tenancy import (
+    PROVISION_TENANT,
+    ProvisionTenantInput,
+    ProvisionTenantOutput,
+)
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
 
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
-from penguinmails.stack import process as proc
-from penguinmails.stack.ports import wait_for_port
+from devstack import process as proc
+from devstack.ports import wait_for_port
 
 
 def redis_server_binary() -> Path:

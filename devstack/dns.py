@@ -172,7 +172,7 @@ class DnsServer:
 
 
 def main() -> None:
-    """`python -m penguinmails.stack.dns`: an empty zone on its own, until Ctrl-C."""
+    """`python -m devstack.dns`: an empty zone on its own, until Ctrl-C."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5353)

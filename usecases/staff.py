@@ -12,7 +12,7 @@ from penguinmails.db import Database
 from penguinmails.repositories.api_keys import ApiKeyRepository
 from penguinmails.repositories.staff import add_staff
 from penguinmails.security import NewKey, existing_key
-from penguinmails.tenancy import SignUpResult, sign_up
+from usecases.tenancy import SignUpResult, sign_up
 
 STAFF_TENANT_NAME = "PenguinMails staff"
 

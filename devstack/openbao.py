@@ -24,8 +24,8 @@ from typing import Any
 import hvac
 import requests
 
-from penguinmails.stack import process as proc
-from penguinmails.stack.binaries import bao_binary
+from devstack import process as proc
+from devstack.binaries import bao_binary
 
 NODE_ID = "penguinmails-dev"
 KV_MOUNT = "secret"

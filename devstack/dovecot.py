@@ -168,7 +168,7 @@ class Dovecot:
             )
             owner = f"uid={os.geteuid()} gid={os.getegid()}"
         self.config_file.write_text(
-            f"""# Written by penguinmails.stack.dovecot: development and tests only.
+            f"""# Written by devstack.dovecot: development and tests only.
 base_dir = {self.root}/run
 state_dir = {self.root}/state
 log_path = {self.log_file}

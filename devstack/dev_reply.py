@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiosmtplib
 
-from penguinmails.stack.smtp_sink import message_files, normalize_message_id
+from devstack.smtp_sink import message_files, normalize_message_id
 
 
 class OriginalNotFound(LookupError):

@@ -12,7 +12,7 @@ from uuid import UUID
 from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
 
-from activities.tenancy_types import ProvisionTenantInput
+from activities.interfaces.tenancy import ProvisionTenantInput
 from penguinmails.db import Database
 from penguinmails.repositories.api_keys import ApiKeyRepository
 from penguinmails.repositories.tenants import TenantRepository

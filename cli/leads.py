@@ -1,0 +1,92 @@
+"""`penguinmails leads ...`: leads and lead lists, through the API (an API key, never the
+services), so it works against any deployment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from cli.console import console, err_console, fail
+
+leads_app = typer.Typer(help="Leads and lead lists.", no_args_is_help=True)
+
+
+@leads_app.command("import")
+def leads_import(
+    file: Annotated[Path, typer.Argument(help="The CSV file.", exists=True, dir_okay=False)],
+    list_name: Annotated[str, typer.Option("--list", help="The lead list (created if missing).")],
+    api_key: Annotated[
+        str, typer.Option("--api-key", envvar="PENGUINMAILS_API_KEY", help="An API key.")
+    ],
+    api_url: Annotated[
+        str | None,
+        typer.Option("--api-url", envvar="PENGUINMAILS_API_URL", help="Default PUBLIC_BASE_URL."),
+    ] = None,
+    mapping: Annotated[
+        str | None, typer.Option(help='JSON: CSV header -> lead field, e.g. {"Mail": "email"}.')
+    ] = None,
+    on_duplicate: Annotated[str, typer.Option(help="skip or update existing leads.")] = "skip",
+) -> None:
+    """Upload a CSV of leads into a list through the API and follow the import."""
+    import asyncio
+
+    import httpx
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+    from cli.api_client import ImportFailed, upload_and_follow
+    from penguinmails.settings import Settings
+
+    base = api_url or Settings().public_base_url
+    size = file.stat().st_size
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn())
+    with Progress(*columns, TextColumn("{task.fields[detail]}"), console=err_console) as bar:
+        sending = bar.add_task("uploading", total=size, detail="")
+        importing = bar.add_task("importing", total=100, detail="", start=False)
+
+        def uploaded(n: int) -> None:
+            bar.advance(sending, n)
+            done = bar.tasks[sending].completed
+            bar.update(sending, detail=f"{done / 1e6:.1f} / {size / 1e6:.1f} MB")
+
+        def progress(status: dict[str, object]) -> None:
+            bar.start_task(importing)
+            detail = f"{status['rows_total']} rows, {status['accepted']} accepted"
+            bar.update(importing, completed=float(str(status["percent"])), detail=detail)
+
+        async def run() -> dict[str, object]:
+            headers = {"Authorization": f"Bearer {api_key}"}
+            async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+                return await upload_and_follow(
+                    client,
+                    file,
+                    list_name,
+                    mapping=mapping,
+                    on_duplicate=on_duplicate,
+                    on_upload=uploaded,
+                    on_progress=progress,
+                )
+
+        try:
+            result = asyncio.run(run())
+        except (ImportFailed, httpx.HTTPError) as exc:
+            fail(str(exc))
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    for key in (
+        "status",
+        "rows_total",
+        "accepted",
+        "rejected",
+        "duplicates",
+        "suppressed",
+        "existing",
+    ):
+        table.add_row(f"[bold]{key}[/]", escape(str(result.get(key))))
+    console.print(table)
+    if result.get("rejected"):
+        console.print(f"rejected rows: {base.rstrip('/')}/v1/imports/{result['id']}/rejected.csv")
+    if result.get("status") != "completed":
+        fail(str(result.get("error") or "the import failed"))

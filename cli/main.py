@@ -1,0 +1,28 @@
+"""The `penguinmails` command: the groups, each in a module of its own.
+
+A group is a `typer.Typer()` added here with `app.add_typer(group, name=...)`; a command of
+its own is a function registered with `app.command()`.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from cli.dev import dev_app
+from cli.leads import leads_app
+from cli.migrate import migrate
+from cli.staff import staff_app
+from cli.tenant import tenant_app
+
+app = typer.Typer(
+    name="penguinmails",
+    help="PenguinMails: the dev stack, migrations and operator commands.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(dev_app, name="dev")
+app.command()(migrate)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(staff_app, name="staff")
+app.add_typer(leads_app, name="leads")

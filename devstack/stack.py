@@ -1,0 +1,244 @@
+"""The development stack behind `penguinmails dev` (`make run`) and the end-to-end tests.
+
+`DevStack` composes the parts, each in a module of its own: the ports (`devstack.ports`),
+the embedded services (`devstack.services`), migrations and the dev staff account, the
+API and worker processes (`devstack.apps`) and what is printed (`devstack.summary`).
+`stop()` ends them in reverse dependency order.
+
+    data_dir/
+      postgres/         PGDATA (server.log inside)
+      redis/            dump.rdb, redis.log
+      temporal.db       Temporal dev server (SQLite)
+      openbao/          raft storage, init.json (unseal key + root token, mode 600)
+      sink/             one .eml per message received by the SMTP sink
+      dovecot/          the development mailboxes (Maildirs) and Dovecot's config
+      logs/             temporal.log
+      dev.env           the resolved URLs, while the stack runs (operator commands read it)
+    (DNS: a loopback server in this process publishes every domain's expected records)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devstack.apps import (
+    ENV_FILE,
+    AppProcesses,
+    default_api_command,
+    default_worker_command,
+    write_env_file,
+)
+from devstack.ports import DevPorts
+from devstack.services import EmbeddedServices
+from devstack.summary import url_rows
+from penguinmails.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+STAFF_KEY_FILE = "dev-staff.key"
+
+# A service whose URL is set is used instead of its embedded twin.
+SERVICE_URL_VARS = (
+    "DATABASE_URL",
+    "ANALYTICS_DATABASE_URL",
+    "REDIS_URL",
+    "TEMPORAL_ADDRESS",
+    "VAULT_ADDR",
+    "VAULT_TOKEN",
+)
+
+__all__ = ["ENV_FILE", "SERVICE_URL_VARS", "DevStack", "parse_command"]
+
+
+@dataclass
+class DevStack:
+    settings: Settings
+    ports: DevPorts = field(default_factory=DevPorts)
+    # None: the default commands of `devstack.apps`. The tests substitute stand-ins.
+    api_command: Sequence[str] | None = None
+    worker_command: Sequence[str] | None = None
+    cwd: Path = ROOT
+    log: Callable[[str], None] = print
+
+    env: dict[str, str] = field(default_factory=dict, init=False)
+    services: EmbeddedServices = field(init=False)
+    apps: AppProcesses = field(init=False)
+    dns_publisher: Any = field(default=None, init=False)
+    mail_publisher: Any = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.services = EmbeddedServices(
+            self.settings,
+            self.ports,
+            self.data_dir,
+            # The UI cannot send an Authorization header without single sign-on, so the dev
+            # staff key rides in the endpoint's path (loopback, development only).
+            codec_endpoint=f"{self._public_base_url()}/staff/codec/{self.staff_key}",
+        )
+        self.apps = AppProcesses(
+            self.api_url,
+            self.api_command or default_api_command(self.settings.api_host, self.ports.api),
+            self.worker_command or default_worker_command(),
+            self.cwd,
+        )
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir.resolve()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.settings.api_host}:{self.ports.api}"
+
+    @property
+    def env_file(self) -> Path:
+        return self.data_dir / ENV_FILE
+
+    @property
+    def sink_dir(self) -> Path | None:
+        return self.services.sink_dir
+
+    # -- start --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.start_services()
+        self.migrate()
+        self.start_apps()
+
+    def start_services(self) -> None:
+        self.settings = self.services.start()
+        self.env = self._resolved_env()
+
+    def migrate(self) -> None:
+        from penguinmails import migrate
+
+        migrate.upgrade(self.settings)
+
+    @property
+    def staff_key(self) -> str:
+        """The development staff key, made once and kept in the data folder (0600)."""
+        path = self.data_dir / STAFF_KEY_FILE
+        if not path.exists():
+            from penguinmails.security import generate_key
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(generate_key().plaintext)
+        return path.read_text().strip()
+
+    def ensure_staff(self) -> None:
+        """Register the dev staff key (after migrations) so the Temporal UI can decode."""
+        asyncio.run(_ensure_staff(self.settings, self.staff_key))
+
+    def start_apps(self, health_timeout: float = 90.0) -> None:
+        self._start_publishers()
+        write_env_file(self.env_file, self.env)
+        try:
+            self.apps.start(self.env, health_timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_publishers(self) -> None:
+        """After migrations: every domain's expected records in the dev DNS, every mailbox on
+        the dev IMAP server a Dovecot user."""
+        if self.services.dns_server is not None and self.dns_publisher is None:
+            from devstack.dev_dns import DomainPublisher
+
+            self.dns_publisher = DomainPublisher(
+                self.services.dns_server.zone, self.settings
+            ).start()
+        if self.services.dovecot is not None and self.mail_publisher is None:
+            from devstack.dev_mail import MailboxPublisher
+            from penguinmails.runtime import secret_store
+
+            self.mail_publisher = MailboxPublisher(
+                self.services.dovecot, self.settings, secret_store(self.settings)
+            ).start()
+
+    def exited_child(self) -> tuple[str, int] | None:
+        return self.apps.exited_child()
+
+    @property
+    def running(self) -> bool:
+        return bool(self.services.running or self.apps.children)
+
+    # -- stop ---------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """API and worker, the publishers, then the services. Safe to call twice."""
+        self.env_file.unlink(missing_ok=True)
+        self.apps.stop()
+        for publisher in (self.dns_publisher, self.mail_publisher):
+            if publisher is not None:
+                publisher.stop()
+        self.dns_publisher = self.mail_publisher = None
+        self.services.stop(self.log)
+
+    # -- what to print ------------------------------------------------------------------------
+
+    def urls(self) -> list[tuple[str, str]]:
+        return url_rows(self.settings, self.ports, self.api_url, self.sink_dir, self.data_dir)
+
+    def embedded(self) -> list[str]:
+        return self.services.names()
+
+    # -- the environment the apps and operator commands see -----------------------------------
+
+    def _public_base_url(self) -> str:
+        # PUBLIC_BASE_URL wins when configured; otherwise the API's own loopback address.
+        if "public_base_url" in self.settings.model_fields_set:
+            return self.settings.public_base_url.rstrip("/")
+        return self.api_url
+
+    def _resolved_env(self) -> dict[str, str]:
+        s = self.settings
+        env = {
+            "DATA_DIR": str(self.data_dir),
+            "DATABASE_URL": s.database_url or "",
+            "ANALYTICS_DATABASE_URL": s.analytics_database_url or "",
+            "REDIS_URL": s.redis_url or "",
+            "TEMPORAL_ADDRESS": s.temporal_address or "",
+            "TEMPORAL_NAMESPACE": s.temporal_namespace,
+            "TEMPORAL_UI_URL": s.temporal_ui_url,
+            "VAULT_ADDR": s.vault_addr or "",
+            "VAULT_TOKEN": s.vault_token.get_secret_value() if s.vault_token else "",
+            "VAULT_MOUNT": s.vault_mount,
+            "API_HOST": s.api_host,
+            "API_PORT": str(self.ports.api),
+            "PUBLIC_BASE_URL": self._public_base_url(),
+            "SMTP_SINK_HOST": "127.0.0.1",
+            "SMTP_SINK_PORT": str(self.ports.smtp),
+            "SMTP_SINK_DIR": str(self.sink_dir or ""),
+        }
+        if s.dns_resolver:
+            env["DNS_RESOLVER"] = s.dns_resolver
+        if "cors_origins" not in s.model_fields_set:
+            # The Temporal UI calls the codec endpoint from the browser, from whichever of
+            # the two loopback spellings the developer opened.
+            ui = s.temporal_ui_url.rstrip("/")
+            origins = dict.fromkeys([*s.cors_origins, ui, ui.replace("127.0.0.1", "localhost", 1)])
+            env["CORS_ORIGINS"] = json.dumps(list(origins))
+        return env
+
+
+async def _ensure_staff(settings: Settings, key: str) -> None:
+    from penguinmails.db import Database
+    from penguinmails.runtime import secret_store, temporal_client
+    from usecases.staff import ensure_staff_key
+
+    db = Database(settings)
+    try:
+        client = await temporal_client(settings, secret_store(settings))
+        await ensure_staff_key(db, client, key)
+    finally:
+        await db.dispose()
+
+
+def parse_command(text: str | None) -> list[str] | None:
+    return shlex.split(text) if text else None
