@@ -30,7 +30,7 @@ COUNTS = ("rows_total", "accepted", "rejected", "duplicates", "suppressed", "exi
 SUPPRESSED_STATUSES = ("bounced", "unsubscribed", "complained", "erased")
 STAGING = "pm_lead_import_staging"
 # The staged rows with their CSV fields as an array `f` (sent joined: see FIELD_SEPARATOR).
-SPLIT = f"(SELECT *, string_to_array(fields, E'\\x1f') AS f FROM {STAGING})"
+SPLIT = f"(SELECT *, string_to_array(fields, E'\\x1f') AS f FROM {STAGING})"  # noqa: S608 — STAGING is a module constant
 
 
 def _lead_id_sql(line: str, prefix: int, counter: int) -> str:
@@ -139,7 +139,7 @@ class LeadImportRepository:
         row = (
             await self.session.execute(
                 text(
-                    f"SELECT {cols}, count(*), COALESCE(max(end_offset), 0) "
+                    f"SELECT {cols}, count(*), COALESCE(max(end_offset), 0) "  # noqa: S608 — the columns are the module constant COUNTS
                     "FROM lead_import_chunks WHERE import_id = :import_id AND chunk_no >= :first"
                 ),
                 {"import_id": import_id, "first": first_chunk},
@@ -228,13 +228,13 @@ class LeadImportRepository:
             "SELECT EXISTS (SELECT 1 FROM suppressions WHERE tenant_id = $1)", t
         ):
             await conn.execute(
-                f"UPDATE {STAGING} s SET suppressed = true FROM suppressions x "
+                f"UPDATE {STAGING} s SET suppressed = true FROM suppressions x "  # noqa: S608 — STAGING is a module constant
                 "WHERE x.tenant_id = $1 AND x.kind = 'address' "
                 "AND x.value = encode(sha256(convert_to(s.email_key, 'UTF8')), 'hex')",
                 t,
             )
             await conn.execute(
-                f"UPDATE {STAGING} s SET suppressed = true FROM suppressions x "
+                f"UPDATE {STAGING} s SET suppressed = true FROM suppressions x "  # noqa: S608 — STAGING is a module constant
                 "WHERE x.tenant_id = $1 AND x.kind = 'domain' AND x.value = s.domain "
                 "AND NOT s.suppressed",
                 t,
@@ -247,7 +247,7 @@ class LeadImportRepository:
         # (or a concurrent import has just committed) is left to the unique index: ON
         # CONFLICT DO NOTHING, and the statement returns the lines it did not insert.
         row = await conn.fetchrow(
-            "WITH ins AS (INSERT INTO leads (id, tenant_id, email, first_name, last_name, "
+            "WITH ins AS (INSERT INTO leads (id, tenant_id, email, first_name, last_name, "  # noqa: S608 — module constants (STAGING, SPLIT), literal parameter numbers, integer array indexes of the plan
             "company, position, timezone, custom_fields, role_account, disposable_domain) "
             f"SELECT {new_id}, $1, s.email, {', '.join(field)}, s.timezone, {custom}, "
             "split_part(split_part(s.email_key, '@', 1), '+', 1) = ANY($5::text[]), "
@@ -270,7 +270,7 @@ class LeadImportRepository:
             return len(chunk.rows) - int(row["inserted"]), 0, 0
         await self._load_known(conn, plan, rest, field, custom)
         counts = await conn.fetchrow(
-            "SELECT count(*) FILTER (WHERE suppressed) AS suppressed, "
+            "SELECT count(*) FILTER (WHERE suppressed) AS suppressed, "  # noqa: S608 — STAGING is a module constant
             "count(*) FILTER (WHERE NOT suppressed AND member_import = $1) AS in_file, "
             "count(*) FILTER (WHERE NOT suppressed AND member_import IS DISTINCT FROM $1 "
             f"AND lead_id IS NOT NULL) AS existing FROM {STAGING}",
@@ -288,14 +288,14 @@ class LeadImportRepository:
         # Correlated subqueries: one index probe per line, whatever the planner thinks of
         # the staging table's size.
         await conn.execute(
-            f"UPDATE {STAGING} s SET (lead_id, lead_status) = (SELECT l.id, l.status FROM leads l "
+            f"UPDATE {STAGING} s SET (lead_id, lead_status) = (SELECT l.id, l.status FROM leads l "  # noqa: S608 — STAGING is a module constant
             "WHERE l.tenant_id = $1 AND l.email_key = lower(s.email) AND l.deleted IS NULL) "
             "WHERE s.line = ANY($2::bigint[])",
             t,
             lines,
         )
         found = await conn.execute(
-            f"UPDATE {STAGING} s SET suppressed = s.lead_status = ANY($4::text[]), "
+            f"UPDATE {STAGING} s SET suppressed = s.lead_status = ANY($4::text[]), "  # noqa: S608 — STAGING is a module constant
             "member_import = (SELECT m.import_id FROM lead_list_members m WHERE m.tenant_id = $1 "
             "AND m.lead_list_id = $2 AND m.lead_id = s.lead_id) "
             "WHERE s.line = ANY($3::bigint[]) AND s.lead_id IS NOT NULL",
@@ -314,7 +314,7 @@ class LeadImportRepository:
                 )
             )
             await conn.execute(
-                f"UPDATE leads l SET {sets}, timezone = COALESCE(s.timezone, l.timezone), "
+                f"UPDATE leads l SET {sets}, timezone = COALESCE(s.timezone, l.timezone), "  # noqa: S608 — module constants (STAGING, SPLIT, column names) and integer array indexes of the plan
                 f"custom_fields = l.custom_fields || {custom}, updated = now() "
                 f"FROM {SPLIT} s WHERE s.line = ANY($2::bigint[]) AND l.tenant_id = $1 "
                 "AND l.id = s.lead_id AND NOT s.suppressed "
@@ -325,7 +325,7 @@ class LeadImportRepository:
                 plan.custom_names,
             )
         await conn.execute(
-            "INSERT INTO lead_list_members (tenant_id, lead_list_id, lead_id, import_id) "
+            "INSERT INTO lead_list_members (tenant_id, lead_list_id, lead_id, import_id) "  # noqa: S608 — STAGING is a module constant
             f"SELECT $1, $2, s.lead_id, $3 FROM {STAGING} s WHERE s.line = ANY($4::bigint[]) "
             "AND NOT s.suppressed AND s.member_import IS DISTINCT FROM $3 "
             "ON CONFLICT (tenant_id, lead_list_id, lead_id) "
