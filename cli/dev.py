@@ -80,7 +80,6 @@ def dev(
         console.print(f"services: {', '.join(stack.embedded())} (embedded)")
         with console.status("applying migrations…"):
             stack.migrate()
-            stack.ensure_staff()
         with console.status("starting the API and a worker…"):
             stack.start_apps()
         _print_ready(stack, time.monotonic() - started)

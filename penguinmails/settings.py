@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     codec_key_path: str = "penguinmails/codec-key"
     # The HMAC key of tracking and unsubscribe tokens (32 bytes, created on first use).
     tracking_key_path: str = "penguinmails/tracking-key"
+    # The SHA-256 of the codec-only token (`penguinmails staff codec-token`).
+    codec_token_path: str = "penguinmails/codec-token"
 
     # The platform's DNS resolver, `host:port`; unset: the system's. The dev stack and the
     # tests point it at their loopback DNS server.

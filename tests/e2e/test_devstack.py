@@ -263,7 +263,7 @@ def _http(method: str, url: str, body: object = None, key: str | None = None) ->
 
 
 async def _provisioning_decoded_by_codec(
-    env: dict[str, str], tenant_id: str, staff_key: str
+    env: dict[str, str], tenant_id: str, credential: str
 ) -> str:
     """What the Temporal UI does: find the workflow by TenantId, read its (encrypted) input,
     ask the codec endpoint to decode it. Returns the decoded input."""
@@ -283,7 +283,7 @@ async def _provisioning_decoded_by_codec(
     assert tenant_id.encode() not in sealed.SerializeToString()
     body = json.loads(json_format.MessageToJson(sealed))
     status, decoded = _http(
-        "POST", f"{env['PUBLIC_BASE_URL']}/staff/codec/{staff_key}/decode", body
+        "POST", f"{env['PUBLIC_BASE_URL']}/staff/codec/{credential}/decode", body
     )
     assert status == 200, decoded
     plain = json_format.ParseDict(decoded, Payloads())
@@ -374,18 +374,22 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
         assert cli_key, cli.stdout
         assert _http("GET", f"{api}/v1/tenants/me", key=cli_key.group(1))[1]["name"] == "Beta"
 
-        # The Temporal UI was started with the staff codec endpoint, and it decodes.
-        staff_key = (data_dir / "dev-staff.key").read_text().strip()
+        # The Temporal UI was started with a codec-only token, never an API key: neither its
+        # settings nor any command line of the stack shows one.
+        codec_token = (data_dir / "dev-codec.token").read_text().strip()
         ui = f"http://127.0.0.1:{ports['PM_DEV_TEMPORAL_UI_PORT']}/api/v1/settings"
         with urllib.request.urlopen(ui, timeout=10) as response:
             ui_settings = json.loads(response.read())
-        assert (
-            ui_settings["Codec"]["Endpoint"] == f"{env['PUBLIC_BASE_URL']}/staff/codec/{staff_key}"
-        )
+        endpoint = ui_settings["Codec"]["Endpoint"]
+        assert endpoint == f"{env['PUBLIC_BASE_URL']}/staff/codec/{codec_token}"
+        assert not re.search(r"pm_[0-9a-f]{12}_", json.dumps(ui_settings))
+        cmdlines = " ".join(_processes_of(data_dir))
+        assert "temporal" in cmdlines and codec_token in cmdlines
+        assert not re.search(r"pm_[0-9a-f]{12}_", cmdlines), cmdlines
+        # The token opens the codec endpoint and nothing else.
+        assert _http("GET", f"{api}/v1/companies", key=codec_token)[0] == 401
         # The browser asks first (CORS preflight) from the UI's origin.
-        preflight = urllib.request.Request(
-            f"{env['PUBLIC_BASE_URL']}/staff/codec/{staff_key}/decode", method="OPTIONS"
-        )
+        preflight = urllib.request.Request(f"{endpoint}/decode", method="OPTIONS")
         ui_origin = f"http://127.0.0.1:{ports['PM_DEV_TEMPORAL_UI_PORT']}"
         preflight.add_header("Origin", ui_origin)
         preflight.add_header("Access-Control-Request-Method", "POST")
@@ -393,7 +397,7 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
         with urllib.request.urlopen(preflight, timeout=10) as response:
             assert response.status == 200
             assert response.headers["access-control-allow-origin"] == ui_origin
-        decoded = asyncio.run(_provisioning_decoded_by_codec(env, signed["tenant_id"], staff_key))
+        decoded = asyncio.run(_provisioning_decoded_by_codec(env, signed["tenant_id"], codec_token))
         assert signed["tenant_id"] in decoded
     finally:
         code = run.interrupt(signal.SIGINT)
@@ -404,5 +408,5 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
     # Requests are logged once, by the API itself, with the codec key redacted.
     assert "uvicorn.access" not in output
     assert "/staff/codec/<redacted>/decode" in output
-    assert staff_key not in output and key not in output
+    assert codec_token not in output and key not in output
     print(f"ready in {run.ready_seconds} s")
