@@ -26,7 +26,10 @@ def dev(
         int | None, typer.Option("--api-port", help="API port (default API_PORT or 8000).")
     ] = None,
     data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="State folder (default DATA_DIR or .data).")
+        Path | None,
+        typer.Option(
+            "--data-dir", help="State folder (default DATA_DIR, else the checkout's .data)."
+        ),
     ] = None,
     api_cmd: Annotated[str | None, typer.Option("--api-cmd", hidden=True)] = None,
     worker_cmd: Annotated[str | None, typer.Option("--worker-cmd", hidden=True)] = None,
@@ -129,14 +132,10 @@ def dev_reply(
     """
     import asyncio
 
-    from devstack.apps import ENV_FILE
+    from cli.operator import operator_settings
     from devstack.dev_reply import OriginalNotFound, reply_to
-    from penguinmails.settings import Settings
 
-    settings = Settings()
-    dev_env = settings.data_dir / ENV_FILE
-    if dev_env.exists():
-        settings = Settings(_env_file=(".env", dev_env))  # type: ignore[call-arg]
+    settings = operator_settings(require_database=False)
     try:
         reply = asyncio.run(
             reply_to(

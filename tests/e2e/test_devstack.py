@@ -349,18 +349,11 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
             time.sleep(1)
         assert tested.get("status") == "active", tested
 
-        # The operator command finds the running stack through its data folder.
+        # The operator command finds the running stack through its data folder, from any
+        # working directory.
         cli = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "cli",
-                "tenant",
-                "create",
-                "Beta",
-                "boss@beta.example.com",
-            ],
-            cwd=ROOT,
+            [str(CONSOLE_SCRIPT), "tenant", "create", "Beta", "boss@beta.example.com"],
+            cwd=data_dir.parent,
             env={
                 **{k: v for k, v in os.environ.items() if k not in SERVICE_URL_VARS},
                 "DATA_DIR": str(data_dir),
