@@ -109,3 +109,18 @@ def test_the_ready_table_is_not_wrapped_when_piped() -> None:
     assert re.match(rf"^State\s+{re.escape(long_path)}\s*$", lines[1]), lines
     assert lines[2].startswith("ready in 1.0 s") and long_path in lines[2], lines
     assert len(lines) == 3, lines
+
+
+def test_usage_errors_are_one_line_when_piped(tmp_path: Path) -> None:
+    missing = tmp_path.joinpath(*["a-long-folder-name"] * 8, "leads.csv")
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "leads", "import", str(missing), "--list", "L"],
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "80", "PENGUINMAILS_API_KEY": "x"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert f"'{missing}' does not exist" in line
