@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from cli.console import Terminate, console, err_console, fail, on_signal
+from cli.console import Terminate, console, err_console, fail, on_signal, print_rows
 
 if TYPE_CHECKING:
     from devstack.stack import DevStack
@@ -110,10 +109,7 @@ def dev(
 
 
 def _print_ready(stack: DevStack, seconds: float) -> None:
-    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
-    for name, url in stack.urls():
-        table.add_row(f"[bold]{name}[/]", escape(url))
-    console.print(table, soft_wrap=True)
+    print_rows(stack.urls())
     console.print(
         f"[bold green]ready[/] in {seconds:.1f} s (data in {stack.data_dir}); Ctrl-C stops",
         soft_wrap=True,

@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from cli.console import console, err_console, fail
+from cli.console import console, err_console, fail, print_rows
 
 leads_app = typer.Typer(help="Leads and lead lists.", no_args_is_help=True)
 
@@ -92,18 +90,8 @@ def leads_import(
             failure = f"the API at {base}: {exc or type(exc).__name__}"
     if failure is not None:  # after the bar is gone, so the error is the last line
         fail(failure)
-    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
-    for key in (
-        "status",
-        "rows_total",
-        "accepted",
-        "rejected",
-        "duplicates",
-        "suppressed",
-        "existing",
-    ):
-        table.add_row(f"[bold]{key}[/]", escape(str(result.get(key))))
-    console.print(table)
+    keys = ("status", "rows_total", "accepted", "rejected", "duplicates", "suppressed", "existing")
+    print_rows([(key, str(result.get(key))) for key in keys])
     if result.get("rejected"):
         console.print(f"rejected rows: {base.rstrip('/')}/v1/imports/{result['id']}/rejected.csv")
     if result.get("status") != "completed":
