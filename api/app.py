@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from redis.asyncio import Redis
 
 from api.errors import install_error_handlers
@@ -89,7 +90,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if services is None:
             await app.state.services.close()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served by the API itself (no CDN: they work
+    # offline and behind a strict egress policy).
+    app = FastAPIOffline(
         title="PenguinMails API",
         version="1.0.0",
         lifespan=lifespan,

@@ -6,6 +6,7 @@ Values come from the environment (and `.env`). Secrets that live in Vault are re
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -17,8 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    # Where the embedded dev stack keeps its state (database, workflows, secrets, sink).
-    data_dir: Path = Path(".data")
+    # Where the embedded dev stack keeps its state (database, workflows, secrets, sink);
+    # the same from any working directory, so operator commands find the running stack.
+    data_dir: Path = Field(default_factory=lambda: default_data_dir())
 
     # Postgres. DATABASE_URL is the admin login used for migrations only; the API and the
     # workers log in as the application role (no superuser, no BYPASSRLS, owns nothing).
@@ -44,6 +46,8 @@ class Settings(BaseSettings):
     codec_key_path: str = "penguinmails/codec-key"
     # The HMAC key of tracking and unsubscribe tokens (32 bytes, created on first use).
     tracking_key_path: str = "penguinmails/tracking-key"
+    # The SHA-256 of the codec-only token (`penguinmails staff codec-token`).
+    codec_token_path: str = "penguinmails/codec-token"
 
     # The platform's DNS resolver, `host:port`; unset: the system's. The dev stack and the
     # tests point it at their loopback DNS server.
@@ -61,7 +65,7 @@ class Settings(BaseSettings):
     # The development SMTP sink (`penguinmails dev`); mailboxes of the dev stack send here.
     smtp_sink_host: str = "127.0.0.1"
     smtp_sink_port: int = 1025
-    smtp_sink_dir: Path = Path(".data/sink")
+    smtp_sink_dir: Path = Field(default_factory=lambda data: data["data_dir"] / "sink")
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -108,6 +112,16 @@ class Settings(BaseSettings):
             which = "ANALYTICS_DATABASE_URL" if analytics else "DATABASE_URL"
             raise RuntimeError(f"{which} is not set (the dev stack sets it when it starts)")
         return url
+
+
+def default_data_dir() -> Path:
+    """`.data` of the source checkout this package runs from (an editable install, `make
+    install`), else `$XDG_DATA_HOME/penguinmails` (`~/.local/share/penguinmails`)."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "alembic.ini").is_file():
+        return checkout / ".data"
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "penguinmails"
 
 
 def _with_credentials(url: str, user: str, password: str) -> str:
