@@ -26,14 +26,24 @@ from activities.sending_types import (
     SMTP_PERMANENT,
     SMTP_TRANSIENT,
     SMTP_UNREACHABLE,
+    TEMPLATE_INVALID,
+    TEMPLATE_TOO_EXPENSIVE,
     SendMessageInput,
     SendMessageOutput,
 )
 from penguinmails.db import Database
+from penguinmails.mail.personalize import TemplateRenderError, TemplateTooExpensive
 from penguinmails.mailboxes import read_credentials
 from penguinmails.repositories.content import ContentRepository
 from penguinmails.repositories.email_accounts import EmailAccountRepository
 from penguinmails.secrets import SecretStore, SecretStoreError
+
+
+def render_failure(exc: TemplateRenderError) -> ApplicationError:
+    """The activity error of a message whose template cannot be rendered within its budget:
+    not retryable, since the same template fails the same way on every attempt."""
+    kind = TEMPLATE_TOO_EXPENSIVE if isinstance(exc, TemplateTooExpensive) else TEMPLATE_INVALID
+    return ApplicationError(str(exc), type=kind, non_retryable=True)
 
 
 class SendingActivities:

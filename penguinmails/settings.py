@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     rate_limit_per_ip_per_minute: int = 120
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8233"])
 
+    # The budget of one template render (preview and send): steps (loop iterations, calls,
+    # reads), characters written, and wall time as a backstop. Over it: 422
+    # `template_too_expensive` in the API, a non-retryable error when sending.
+    template_render_max_steps: int = Field(default=1_000_000, ge=1)
+    template_render_max_output_chars: int = Field(default=1_000_000, ge=1)
+    template_render_timeout_seconds: float = Field(default=2.0, gt=0)
+
     # Which task queues a worker serves; empty means all of them.
     worker_task_queues: list[str] = Field(default_factory=list)
     sending_max_concurrent_activities: int = 20

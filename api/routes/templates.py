@@ -21,9 +21,10 @@ from api.schemas.templates import (
 from penguinmails.mail.html_text import html_to_text
 from penguinmails.mail.personalize import (
     SAMPLE_LEAD,
+    RenderBudget,
     TemplateRenderError,
     context_for,
-    render,
+    render_async,
     validate,
     variables_used,
 )
@@ -217,12 +218,15 @@ async def preview_template(
     seed = f"{body.lead_id or 'sample'}:{body.step_id or 'preview'}"
     context = context_for(lead, sender, unsubscribe_url="https://example.com/u/preview")
     try:
-        subject = render(template.subject or "", context, seed + ":subject", html=False)
-        html = render(raw.decode() if raw else "", context, seed, html=True)
+        subject, html = await render_async(
+            template.subject or "",
+            raw.decode() if raw else "",
+            context,
+            seed,
+            RenderBudget.of(services.settings),
+        )
     except TemplateRenderError as exc:
-        raise ApiError(
-            422, f"the template cannot be rendered: {exc}", code="template_invalid"
-        ) from None
+        raise ApiError(422, f"the template cannot be rendered: {exc}", code=exc.code) from None
     return PreviewPublic(
         subject=" ".join(subject.split()), html=html, text=html_to_text(html),
         sample=body.lead_id is None,
