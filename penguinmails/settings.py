@@ -6,6 +6,7 @@ Values come from the environment (and `.env`). Secrets that live in Vault are re
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -63,8 +64,14 @@ class Settings(BaseSettings):
     smtp_sink_port: int = 1025
     smtp_sink_dir: Path = Path(".data/sink")
 
+    # `python -m api`: where it listens and how many processes serve (one per core).
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # The proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated
+    # addresses or networks, `*` for any). Empty: nobody's, so the per-IP rate limit counts
+    # the connecting address and a client cannot pick its own.
+    forwarded_allow_ips: str = ""
     public_base_url: str = "http://localhost:8000"
 
     max_body_bytes: int = 1_048_576
