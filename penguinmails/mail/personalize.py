@@ -10,9 +10,10 @@
   objects, no unsafe callables), no loader (so no `import`/`include`/`extends`, which are
   also refused at validation), autoescaping of the HTML body.
 - Validation reports syntax errors, unknown variables and forbidden tags with line and
-  column (1-based). Expressions and blocks nested deeper than `MAX_NESTING` are a syntax
-  error found by scanning the lexer's tokens (no recursion), before Jinja's recursive
-  parser could exhaust the stack; the compiled code is also built at validation.
+  column (1-based), the first `MAX_PROBLEMS` of them. Brackets nested deeper than
+  `MAX_NESTING` and blocks deeper than `MAX_BLOCK_NESTING` are a syntax error found by
+  scanning the lexer's tokens (no recursion), before Jinja's recursive parser could
+  exhaust the stack or Python's compiler refuse the code.
 - Budget (`RenderBudget`, from Settings): every loop iteration, call, attribute or item
   read and output expression costs a step; the characters written (inside macros and
   captured blocks too) and any string built by `~`, `+` or `*` are counted. Past
@@ -35,7 +36,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from jinja2 import TemplateSyntaxError, nodes
+from jinja2 import TemplateSyntaxError, nodes, pass_context
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
@@ -53,10 +54,13 @@ FORBIDDEN_NODES: tuple[type[nodes.Node], ...] = (
 )
 MAX_TEMPLATE_CHARS = 200_000
 MAX_OUTPUT_CHARS = 1_000_000
-# Brackets inside an expression, or blocks (if, for, macro...) inside each other. Jinja's
-# parser recurses per level (about 74 `{` reach Python's recursion limit); no real
-# template needs more than a handful.
+# Brackets inside an expression, and blocks (if, for, macro...) inside each other. Jinja's
+# parser recurses per level (about 74 `{` reach Python's recursion limit), and Python's
+# compiler refuses more than 20 nested loops; no real template needs more than a handful.
 MAX_NESTING = 20
+MAX_BLOCK_NESTING = 10
+# Problems reported per field: the first ones by line.
+MAX_PROBLEMS = 50
 _BLOCKS = frozenset(("if", "for", "macro", "call", "filter", "with", "block", "autoescape"))
 
 SAMPLE_LEAD: dict[str, Any] = {
@@ -69,8 +73,9 @@ SAMPLE_LEAD: dict[str, Any] = {
     "custom": {"industry": "Computing", "city": "London"},
 }
 
-_TAG = re.compile(r"(\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\})", re.DOTALL)
-_SPIN = re.compile(r"\{([^{}]*\|[^{}]*)\}")
+_OPENER = re.compile(r"\{[{%#]")
+_CLOSERS = {"{": "}}", "%": "%}", "#": "#}"}
+_BRACE = re.compile(r"[{}]")
 
 
 @dataclass(frozen=True)
@@ -189,21 +194,6 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         _tick()
         return super().getitem(obj, argument)
 
-    # Called by the code `_Metered` adds to the template.
-    def budget_iter(self, iterable: Iterable[Any]) -> Iterator[Any]:
-        meter = _METER.get()
-        for item in iterable:
-            if meter is not None:
-                meter.tick()
-            yield item
-
-    def budget_out(self, value: Any) -> Any:
-        meter = _METER.get()
-        if meter is not None:
-            meter.tick()
-            meter.write(len(value) if isinstance(value, str) else len(str(value)))
-        return value
-
     def budget_built(self, value: Any) -> Any:
         meter = _METER.get()
         if meter is not None:
@@ -211,38 +201,88 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return value
 
 
+# Filters `_Metered` adds to a template: a filter is a direct call in the compiled code,
+# where a call expression would go through the sandbox's checks at every use. Each takes
+# the context so that Jinja never evaluates it once at compile time (constant folding).
+@pass_context
+def _metered_iter(_: Any, iterable: Iterable[Any]) -> Iterator[Any]:
+    meter = _METER.get()
+    for item in iterable:
+        if meter is not None:
+            meter.tick()
+        yield item
+
+
+@pass_context
+def _metered_out(_: Any, value: Any) -> Any:
+    meter = _METER.get()
+    if meter is not None:
+        meter.tick()
+        meter.write(len(value) if isinstance(value, str) else len(str(value)))
+    return value
+
+
+@pass_context
+def _metered_text(_: Any, value: str, chars: int) -> str:
+    """The literal text of an output node, charged in one step."""
+    meter = _METER.get()
+    if meter is not None:
+        meter.tick()
+        meter.write(chars)
+    return value
+
+
+@pass_context
+def _metered_built(_: Any, value: Any) -> Any:
+    meter = _METER.get()
+    if meter is not None:
+        meter.built(value)
+    return value
+
+
+_METERS = {
+    "_pm_iter": _metered_iter,
+    "_pm_out": _metered_out,
+    "_pm_text": _metered_text,
+    "_pm_built": _metered_built,
+}
+
+
 def _env(autoescape: bool) -> ImmutableSandboxedEnvironment:
-    return _Sandbox(autoescape=autoescape, keep_trailing_newline=True)
+    env = _Sandbox(autoescape=autoescape, keep_trailing_newline=True)
+    env.filters.update(_METERS)
+    return env
 
 
-def _hook(name: str, node: nodes.Node) -> nodes.Call:
-    return nodes.Call(
-        nodes.EnvironmentAttribute(name, lineno=node.lineno),
-        [node],
-        [],
-        None,
-        None,
-        lineno=node.lineno,
-    )
+def _metered(name: str, node: nodes.Node, *args: nodes.Expr) -> nodes.Filter:
+    return nodes.Filter(node, name, list(args), [], None, None, lineno=node.lineno)
 
 
 class _Metered(NodeTransformer):
-    """Routes every loop's iterable, every output expression and every `~` through the
-    sandbox's budget hooks."""
+    """Routes every loop's iterable, every output node and expression and every `~`
+    through the budget's filters."""
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
         self.generic_visit(node)
-        node.iter = _hook("budget_iter", node.iter)
+        node.iter = _metered("_pm_iter", node.iter)
         return node
 
     def visit_Output(self, node: nodes.Output) -> nodes.Node:
         self.generic_visit(node)
-        node.nodes = [_hook("budget_out", child) for child in node.nodes]
+        chars = sum(len(c.data) for c in node.nodes if isinstance(c, nodes.TemplateData))
+        text = nodes.Const("", lineno=node.lineno)
+        node.nodes = [
+            _metered("_pm_text", text, nodes.Const(chars)),
+            *(
+                c if isinstance(c, nodes.TemplateData) else _metered("_pm_out", c)
+                for c in node.nodes
+            ),
+        ]
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         self.generic_visit(node)
-        return _hook("budget_built", node)
+        return _metered("_pm_built", node)
 
 
 def _nesting_error(text: str) -> TemplateSyntaxError | None:
@@ -253,6 +293,8 @@ def _nesting_error(text: str) -> TemplateSyntaxError | None:
     after_block_begin = False
     try:
         for lineno, kind, value in _TEXT_ENV.lex(text):
+            if kind == "whitespace":
+                continue
             if kind == "operator" and value in "([{":
                 brackets += 1
                 if brackets > MAX_NESTING:
@@ -264,9 +306,9 @@ def _nesting_error(text: str) -> TemplateSyntaxError | None:
             elif after_block_begin and kind == "name":
                 if value in _BLOCKS:
                     blocks += 1
-                    if blocks > MAX_NESTING:
+                    if blocks > MAX_BLOCK_NESTING:
                         return TemplateSyntaxError(
-                            f"blocks nested deeper than {MAX_NESTING} levels", lineno
+                            f"blocks nested deeper than {MAX_BLOCK_NESTING} levels", lineno
                         )
                 elif value.startswith("end") and value[3:] in _BLOCKS:
                     blocks = max(blocks - 1, 0)
@@ -303,20 +345,75 @@ def _choose(options: list[str], seed: str, position: int) -> str:
     return options[int.from_bytes(digest[:8], "big") % len(options)]
 
 
+def _split_tags(text: str) -> list[str]:
+    """Plain text and Jinja tags alternating (even indexes text, odd ones tags). A tag runs
+    from `{{`, `{%` or `{#` to the first matching closer; an opener without one is text.
+    Linear: each closer's next position is searched for once and remembered (a regex with
+    `.*?` rescanned the rest of the text from every unclosed opener, minutes on 200 KB)."""
+    parts: list[str] = []
+    start = pos = 0
+    next_close: dict[str, int] = {}
+    while match := _OPENER.search(text, pos):
+        at = match.start()
+        closer = _CLOSERS[text[at + 1]]
+        end = next_close.get(closer)
+        if end is None or (end != -1 and end < at + 2):
+            end = next_close[closer] = text.find(closer, at + 2)
+        if end == -1:  # none after this opener, so none after any later one either
+            pos = at + 1
+            continue
+        parts += [text[start:at], text[at : end + 2]]
+        start = pos = end + 2
+    parts.append(text[start:])
+    return parts
+
+
+def _spin_text(text: str, seed: str, position: int) -> tuple[str, int]:
+    """Spintax groups of plain text resolved in the order their `}` comes, which is
+    innermost first, leftmost first. A `{...}` without `|` stays as it is, and so does any
+    group around it. Returns the text and the next position.
+
+    Linear in the text: pieces go to one list; an open group is where its `{` sits in it.
+    A group is joined only if nothing inside it was kept as text, and then replaced by its
+    choice, so no piece is copied twice (rebuilding the text per group, or joining at every
+    level of 100,000 nested braces, took seconds to minutes)."""
+    out: list[str] = []
+    starts: list[int] = []  # open groups: index of their `{` in out
+    braced: list[bool] = []  # and whether a group kept as text is inside
+    last = 0
+    for match in _BRACE.finditer(text):
+        at = match.start()
+        out.append(text[last:at])
+        last = at + 1
+        if text[at] == "{":
+            starts.append(len(out))
+            braced.append(False)
+            out.append("{")
+            continue
+        if not starts:
+            out.append("}")
+            continue
+        start, kept = starts.pop(), braced.pop()
+        if not kept:
+            content = "".join(out[start + 1 :])
+            if "|" in content:
+                del out[start:]
+                out.append(_choose(content.split("|"), seed, position))
+                position += 1
+                continue
+        out.append("}")
+        if braced:
+            braced[-1] = True
+    out.append(text[last:])  # unclosed groups are text: their `{` is in place
+    return "".join(out), position
+
+
 def spin(text: str, seed: str) -> str:
     """Resolve spintax outside Jinja tags, innermost groups first."""
-    parts = _TAG.split(text)
+    parts = _split_tags(text)
     position = 0
     for i in range(0, len(parts), 2):  # even parts are plain text, odd ones Jinja tags
-        segment = parts[i]
-        while True:
-            match = _SPIN.search(segment)
-            if match is None:
-                break
-            choice = _choose(match.group(1).split("|"), seed, position)
-            position += 1
-            segment = segment[: match.start()] + choice + segment[match.end() :]
-        parts[i] = segment
+        parts[i], position = _spin_text(parts[i], seed, position)
     return "".join(parts)
 
 
@@ -349,12 +446,6 @@ def validate(source: str, field: str = "body") -> list[TemplateProblem]:
         ]
     try:
         tree = _parse(_TEXT_ENV, spin(source, "validate"))
-        # The code too: Python's compiler has limits of its own (20 nested loops).
-        _TEXT_ENV.compile(tree)
-    except SyntaxError as exc:
-        return [TemplateProblem("syntax", f"cannot be compiled: {exc.msg}", 1, 1, field)]
-    except (RecursionError, MemoryError):
-        return [TemplateProblem("syntax", "the template is nested too deeply", 1, 1, field)]
     except TemplateSyntaxError as exc:
         lineno = exc.lineno or 1
         return [
@@ -366,18 +457,13 @@ def validate(source: str, field: str = "body") -> list[TemplateProblem]:
                 field,
             )
         ]
-    problems: list[TemplateProblem] = []
+    # (line, kind, word to point at, message), positions computed for the first few only:
+    # each costs a scan of its line, and a template can hold thousands of unknown names.
+    found: list[tuple[int, str, str, str]] = []
     for node in tree.find_all(FORBIDDEN_NODES):
         keyword = type(node).__name__.lower().replace("fromimport", "from")
-        problems.append(
-            TemplateProblem(
-                "forbidden",
-                f"`{keyword}` is not allowed in templates",
-                node.lineno,
-                _position_of(source, node.lineno, keyword if keyword != "from" else "from"),
-                field,
-            )
-        )
+        message = f"`{keyword}` is not allowed in templates"
+        found.append((node.lineno, "forbidden", keyword, message))
     assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     seen: set[tuple[str, int]] = set()
     for node in tree.find_all(nodes.Name):
@@ -388,15 +474,14 @@ def validate(source: str, field: str = "body") -> list[TemplateProblem]:
         if (node.name, node.lineno) in seen:
             continue
         seen.add((node.name, node.lineno))
-        problems.append(
-            TemplateProblem(
-                "unknown_variable",
-                f"unknown variable `{node.name}` (known: {', '.join(sorted(KNOWN_VARIABLES))})",
-                node.lineno,
-                _position_of(source, node.lineno, node.name),
-                field,
-            )
-        )
+        known = ", ".join(sorted(KNOWN_VARIABLES))
+        message = f"unknown variable `{node.name}` (known: {known})"
+        found.append((node.lineno, "unknown_variable", node.name, message))
+    found.sort(key=lambda f: f[0])  # stable: source order within a line
+    problems = [
+        TemplateProblem(kind, message, line, _position_of(source, line, word), field)
+        for line, kind, word, message in found[:MAX_PROBLEMS]
+    ]
     return sorted(problems, key=lambda p: (p.line, p.column))
 
 
@@ -437,12 +522,14 @@ def render(
     `budget` (TemplateTooExpensive past it). CPU-bound: from async code, `render_async`."""
     env = _HTML_ENV if html else _TEXT_ENV
     budget = budget or RenderBudget()
-    token = _METER.set(_Meter(budget))
+    meter = _Meter(budget)
+    token = _METER.set(meter)
     try:
         tree = _parse(env, spin(source, seed))  # spun and parsed once, checked, then compiled
         for node in tree.find_all(FORBIDDEN_NODES):
             raise TemplateRenderError(f"line {node.lineno}: {type(node).__name__} is not allowed")
         template = env.from_string(_Metered().visit(tree))
+        meter.deadline = time.monotonic() + budget.timeout_seconds  # the render's own time
         output = template.render(**context)
     except TemplateSyntaxError as exc:
         raise TemplateRenderError(f"line {exc.lineno}: {exc.message}") from None
@@ -488,6 +575,7 @@ async def render_async(
 __all__ = [
     "KNOWN_VARIABLES",
     "LEAD_FIELDS",
+    "MAX_BLOCK_NESTING",
     "MAX_NESTING",
     "SAMPLE_LEAD",
     "RenderBudget",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from penguinmails.mail.personalize import (
+    MAX_BLOCK_NESTING,
     MAX_NESTING,
     SAMPLE_LEAD,
     RenderBudget,
@@ -133,9 +134,21 @@ def test_nesting_within_the_bound_is_accepted() -> None:
     assert render(ok, context_for({}), "s", html=False) == "1"
     # Literal brackets outside tags are text.
     assert validate("(" * 500 + "[" * 500) == []
-    # Python's compiler allows 20 nested loops: more is refused when saving.
-    loops = "".join(f"{{% for a{i} in [1] %}}" for i in range(22)) + "{% endfor %}" * 22
-    assert [p.kind for p in validate(loops)] == ["syntax"]
+
+    # Blocks: up to MAX_BLOCK_NESTING (Python's compiler refuses more than 20 nested loops).
+    def loops(n: int) -> str:
+        return "".join(f"{{% for a{i} in [1] %}}" for i in range(n)) + "x{% endfor %}" * n
+
+    assert validate(loops(MAX_BLOCK_NESTING)) == []
+    assert (
+        render(loops(MAX_BLOCK_NESTING), context_for({}), "s", html=False)
+        == "x" * MAX_BLOCK_NESTING
+    )
+    for n in (MAX_BLOCK_NESTING + 1, 22, 5000):
+        (problem,) = validate(loops(n))
+        assert problem.kind == "syntax" and "blocks nested deeper than" in problem.message
+        with pytest.raises(TemplateRenderError):
+            render(loops(n), context_for({}), "s", html=False)
 
 
 RUNAWAYS = {
@@ -173,3 +186,22 @@ def test_budget_from_settings_and_ordinary_templates_fit() -> None:
     assert out == "industry=Computing;city=London;"
     with pytest.raises(TemplateTooExpensive):
         render(body, context_for(SAMPLE_LEAD), "s", html=False, budget=RenderBudget.of(settings))
+
+
+def test_spintax_around_unclosed_openers_and_literal_braces() -> None:
+    # An opener without its closer is text, and spintax after it still resolves.
+    out = spin("{{ a " + "{% x " * 1000 + "{#" * 1000 + " {yes|yes}", "s")
+    assert out.endswith(" yes") and out.count("{%") == 1000
+    # A group without `|` is text, and so is any group around it; unclosed groups too.
+    assert spin("{a|{b}} {x {c|c} } {d|d", "s") == "{a|{b}} {x c } {d|d"
+    assert spin("}{a|a}}", "s") == "}a}"
+    assert spin("{{ x|default('{y|z}') }} {p|p}", "s") == "{{ x|default('{y|z}') }} p"
+
+
+def test_at_most_max_problems_are_reported() -> None:
+    from penguinmails.mail.personalize import MAX_PROBLEMS
+
+    source = "\n".join(f"{{{{ v{i} }}}}" for i in range(3 * MAX_PROBLEMS))
+    problems = validate(source)
+    assert len(problems) == MAX_PROBLEMS
+    assert [p.line for p in problems] == list(range(1, MAX_PROBLEMS + 1))
