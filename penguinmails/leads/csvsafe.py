@@ -9,9 +9,8 @@ the exports apply this when they write (`SafeCsvWriter`, `neutralise_records`).
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -50,11 +49,40 @@ class SafeCsvWriter:
         self.out.write(safe_row(row))
 
 
+# One field as the csv module writes it (comma, `"` doubled inside quotes, QUOTE_MINIMAL).
+_FIELD = re.compile(r'"([^"]*(?:""[^"]*)*)"|([^,"\r\n]*)')
+
+
+def _records(text: str) -> Iterator[list[str]]:
+    """The records of CSV text written by the csv module (`lineterminator="\r\n"`). Not
+    the csv reader: its field size limit is process-wide, and a stored unreadable row
+    holds a whole runaway field."""
+    pos, end = 0, len(text)
+    record: list[str] = []
+    while pos < end:
+        match = _FIELD.match(text, pos)
+        assert match is not None  # the second branch matches the empty string
+        quoted, plain = match.groups()
+        record.append(quoted.replace('""', '"') if quoted is not None else plain)
+        pos = match.end()
+        if text.startswith(",", pos):
+            pos += 1
+        elif text.startswith("\r\n", pos) or text.startswith("\n", pos):
+            pos += 2 if text[pos] == "\r" else 1
+            yield record
+            record = []
+        elif pos < end:  # not written by the csv module: the rest is one field
+            record[-1] += text[pos:]
+            pos = end
+    if record:
+        yield record
+
+
 def neutralise_records(data: bytes) -> bytes:
     """Complete CSV records (UTF-8, as the csv module wrote them) written again through
     `safe_row`: a stored block read back for an export."""
-    reader = csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""))
-    return "".join(safe_row(record) for record in reader).encode()
+    text = data.decode("utf-8", errors="replace")
+    return "".join(safe_row(record) for record in _records(text)).encode()
 
 
 __all__ = ["FORMULA_STARTS", "SafeCsvWriter", "neutralise_records", "safe_cell", "safe_row"]

@@ -152,3 +152,17 @@ def test_csv_export_cells_neutralise_formulas_and_quote_like_the_csv_module() ->
         ["'=A1", "x\r\ny", "3"],
         ["ok", "'-", "4"],
     ]
+
+
+def test_stored_rejected_rows_read_back_whatever_their_size() -> None:
+    import csv
+    import io
+
+    from penguinmails.leads.csvsafe import neutralise_records
+
+    # An unreadable row is stored whole: larger than the csv reader's field limit.
+    runaway = '=x,"' + "y" * (2 * csv.field_size_limit())
+    stored = io.StringIO()
+    csv.writer(stored, lineterminator="\r\n").writerows([[runaway, 7, "unreadable row"], [""]])
+    again = neutralise_records(stored.getvalue().encode()).decode()
+    assert again.startswith('"\'=x,""yyy') and again.endswith('",7,unreadable row\r\n""\r\n')
