@@ -13,7 +13,12 @@ from fastapi_offline import FastAPIOffline
 from redis.asyncio import Redis
 
 from api.errors import install_error_handlers
-from api.middleware import BodySizeLimitMiddleware, IpRateLimitMiddleware, RequestIdMiddleware
+from api.middleware import (
+    BodySizeLimitMiddleware,
+    IpRateLimitMiddleware,
+    RequestIdMiddleware,
+    UnhandledErrorMiddleware,
+)
 from api.ratelimit import RateLimiter
 from api.routes import (
     api_keys,
@@ -115,6 +120,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         max_bytes=settings.max_body_bytes,
         upload_max_bytes=settings.lead_import_max_bytes,
     )
+    # Inside CORS and the request id: a 500 carries both, and its log line the id.
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

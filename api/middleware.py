@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request id, body size limit, per-IP rate limit."""
+"""Pure ASGI middleware: request id, unexpected errors, body size limit, per-IP rate limit."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import STATUS_CODES, envelope
+from api.errors import STATUS_CODES, envelope, log_unhandled
 from penguinmails.logging import request_id_var
 
 log = logging.getLogger("penguinmails.api")
@@ -63,6 +63,34 @@ class RequestIdMiddleware:
             elapsed = (time.perf_counter() - started) * 1000
             log.info("%s %s %s %.1fms", scope["method"], path, status, elapsed)
             request_id_var.reset(token)
+
+
+class UnhandledErrorMiddleware:
+    """An exception out of the app: logged once (parameters hidden) and answered with the
+    500 envelope, then swallowed. Starlette's outermost layer would answer too but raise it
+    again for the server to log, which wrote every traceback twice."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception as exc:
+            log_unhandled(exc)
+            if not started:  # else the server closes the half-sent response
+                await _send_error(send, 500, "internal server error")
 
 
 class BodySizeLimitMiddleware:

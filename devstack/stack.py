@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -84,7 +85,7 @@ class DevStack:
         )
         self.apps = AppProcesses(
             self.api_url,
-            self.api_command or default_api_command(self.settings.api_host, self.ports.api),
+            self.api_command or default_api_command(),
             self.worker_command or default_worker_command(),
             self.cwd,
         )
@@ -219,6 +220,8 @@ class DevStack:
             "VAULT_MOUNT": s.vault_mount,
             "API_HOST": s.api_host,
             "API_PORT": str(self.ports.api),
+            # One API process in development (production runs one per core).
+            "API_WORKERS": os.environ.get("API_WORKERS", "1"),
             "PUBLIC_BASE_URL": self._public_base_url(),
             "SMTP_SINK_HOST": "127.0.0.1",
             "SMTP_SINK_PORT": str(self.ports.smtp),

@@ -67,8 +67,14 @@ class Settings(BaseSettings):
     smtp_sink_port: int = 1025
     smtp_sink_dir: Path = Field(default_factory=lambda data: data["data_dir"] / "sink")
 
+    # `python -m api`: where it listens and how many processes serve (one per core).
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # The proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated
+    # addresses or networks, `*` for any). Empty: nobody's, so the per-IP rate limit counts
+    # the connecting address and a client cannot pick its own.
+    forwarded_allow_ips: str = ""
     public_base_url: str = "http://localhost:8000"
 
     max_body_bytes: int = 1_048_576
@@ -84,6 +90,13 @@ class Settings(BaseSettings):
     rate_limit_per_key_per_minute: int = 600
     rate_limit_per_ip_per_minute: int = 120
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8233"])
+
+    # The budget of one template render (preview and send): steps (loop iterations, calls,
+    # reads), characters written, and wall time as a backstop. Over it: 422
+    # `template_too_expensive` in the API, a non-retryable error when sending.
+    template_render_max_steps: int = Field(default=1_000_000, ge=1)
+    template_render_max_output_chars: int = Field(default=1_000_000, ge=1)
+    template_render_timeout_seconds: float = Field(default=2.0, gt=0)
 
     # Which task queues a worker serves; empty means all of them.
     worker_task_queues: list[str] = Field(default_factory=list)

@@ -14,6 +14,7 @@ from api.deps import PrincipalDep, ServicesDep
 from api.errors import not_found
 from api.schemas.leads import ImportPublic
 from penguinmails.leads.csvfile import read_header
+from penguinmails.leads.csvsafe import neutralise_records
 from penguinmails.leads.rows import rejected_header
 from penguinmails.repositories.content_parts import ContentPartsRepository
 from penguinmails.repositories.lead_imports import LeadImportRepository, rejected_key
@@ -102,7 +103,7 @@ async def rejected_rows(
         yield head.encode()
         async with services.db.tenant_session(principal.tenant_id) as session:
             async for part in ContentPartsRepository(session).stream(rejected_key(key)):
-                yield part
+                yield neutralise_records(part)
 
     headers = {"Content-Disposition": f'attachment; filename="import-{import_id}-rejected.csv"'}
     return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers=headers)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -20,6 +19,7 @@ from api.pagination import Page, PageParamsDep, page
 from api.schemas.leads import ImportStarted, LeadListCreate, LeadListPublic, LeadListUpdate
 from api.services import Services
 from penguinmails.leads.csvfile import NotACsv
+from penguinmails.leads.csvsafe import SafeCsvWriter
 from penguinmails.repositories.companies import CompanyRepository
 from penguinmails.repositories.lead_imports import LeadImportRepository
 from penguinmails.repositories.lead_lists import EXPORT_COLUMNS, LeadListRepository
@@ -220,7 +220,7 @@ async def export_list(
 
     async def rows() -> AsyncIterator[bytes]:
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
+        writer = SafeCsvWriter(out)
         writer.writerow(EXPORT_COLUMNS)
         async with services.db.tenant_session(principal.tenant_id) as session:
             async for batch in LeadListRepository(session).export_rows(list_id):

@@ -42,7 +42,9 @@ def test_topology(compose: dict[str, Any]) -> None:
         assert needed in services
     assert services["postgres"]["image"].startswith("postgres:16")
     assert services["temporal"]["environment"]["DB"].startswith("postgres")
-    assert services["api"]["command"][:3] == ["uvicorn", "api.app:create_app", "--factory"]
+    assert services["api"]["command"] == ["python", "-m", "api"]
+    api_env = _environment(services["api"])
+    assert {"API_HOST", "API_PORT", "API_WORKERS", "FORWARDED_ALLOW_IPS"} <= set(api_env)
     assert services["worker"]["command"] == ["python", "worker.py"]
     assert services["worker"]["deploy"]["replicas"] == 3
     for name in APP_SERVICES:
@@ -62,3 +64,9 @@ def test_api_and_worker_carry_no_admin_database_password(compose: dict[str, Any]
         env = _environment(compose["services"][name])
         assert "POSTGRES_PASSWORD" not in str(env.get("DATABASE_URL"))
         assert "POSTGRES_PASSWORD" not in str(env.get("ANALYTICS_DATABASE_URL"))
+
+
+def test_the_image_starts_the_api_launcher() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'CMD ["python", "-m", "api"]' in dockerfile
+    assert "uvicorn" not in dockerfile.split("CMD", 1)[1]
