@@ -84,6 +84,27 @@ def _cpu_seconds(usage: resource.struct_rusage) -> float:
     return round(usage.ru_utime + usage.ru_stime, 2)
 
 
+def _peak_rss_mb() -> float:
+    """This process's own peak RSS. Linux's `ru_maxrss` also keeps the peak of the image
+    an exec replaced (the bench's forked parent, with the floor's parsed rows in memory);
+    `VmHWM` is the peak of this image alone."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _backend_cpu_seconds(pid: int) -> float:
+    """CPU time of one live PostgreSQL backend (0 where /proc cannot tell)."""
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():
+        return 0.0
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+
+
 def _server_cpu_seconds(pid: int) -> float:
     """CPU time of the PostgreSQL server: the postmaster's own and that of its exited
     children (the backends of the importing process exit when it disconnects)."""
@@ -156,7 +177,7 @@ async def child(csv_path: Path, database_url: str, temporal: str, chunk_rows: in
     print(json.dumps({
         "rows_total": c.rows_total, "accepted": c.accepted, "rejected": c.rejected,
         "duplicates": c.duplicates, "seconds": done - started, "upload_seconds": uploaded - started,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _peak_rss_mb(),
         "cpu_seconds": _cpu_seconds(resource.getrusage(resource.RUSAGE_SELF)),
     }))  # fmt: skip
 
@@ -184,11 +205,13 @@ def parse_chunks(csv_path: Path, chunk_rows: int, window: int) -> tuple[Header, 
 
 async def db_floor(
     database_url: str, header: Header, chunks: list[ParsedChunk], concurrency: int
-) -> tuple[float, int]:
-    """Seconds the import's own load statements take over the staged chunks, and the rows
-    they accepted: `concurrency` loaders, each with one connection holding its chunks (k,
-    k + concurrency, ...) in temporary tables staged before the clock starts, one tenant
-    transaction per chunk."""
+) -> tuple[float, int, float]:
+    """Seconds the import's own load statements take over the staged chunks, the rows they
+    accepted and their backends' CPU seconds: `concurrency` loaders, each with one
+    connection holding its chunks (k, k + concurrency, ...) in temporary tables staged
+    before the clock starts, one tenant transaction per chunk."""
+    from sqlalchemy import text
+
     from activities.lead_imports import load_plan
     from penguinmails.db import Database
     from penguinmails.repositories.lead_imports import LeadImportRepository
@@ -216,8 +239,11 @@ async def db_floor(
             )  # fmt: skip
         plan = load_plan(record, header)
         shares = [range(w, len(chunks), concurrency) for w in range(concurrency)]
+        backends: list[int] = []
         for loader, share in zip(loaders, shares, strict=True):
             async with loader.tenant_session(tenant_id) as session:
+                pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+                backends.append(int(pid))
                 for n in share:
                     await LeadImportRepository(session).stage(
                         chunks[n].rows, f"bench_staged_{n}", until_commit=False
@@ -232,9 +258,12 @@ async def db_floor(
                     )
                 accepted[n] = len(chunks[n].rows) - suppressed - in_file
 
+        cpu = sum(_backend_cpu_seconds(pid) for pid in backends)
         started = time.perf_counter()
         await asyncio.gather(*(load(lo, sh) for lo, sh in zip(loaders, shares, strict=True)))
-        return time.perf_counter() - started, sum(accepted)
+        seconds = time.perf_counter() - started
+        cpu = sum(_backend_cpu_seconds(pid) for pid in backends) - cpu
+        return seconds, sum(accepted), round(cpu, 2)
     finally:
         for loader in loaders:
             await loader.dispose()
@@ -356,7 +385,7 @@ def main() -> int:
             if pid:
                 result["server_cpu_seconds"] = round(_server_cpu_seconds(pid) - before, 2)
             result["rows_per_s"] = round(result["rows_total"] / result["seconds"], 1)
-            floor_seconds, floor_accepted = asyncio.run(
+            floor_seconds, floor_accepted, floor_cpu = asyncio.run(
                 db_floor(migrated(run, "floor"), header, chunks, concurrency)
             )
             if floor_accepted != result["accepted"]:
@@ -364,6 +393,7 @@ def main() -> int:
                     f"the floor accepted {floor_accepted} rows, the import {result['accepted']}"
                 )
             result["floor_seconds"] = round(floor_seconds, 2)
+            result["floor_server_cpu_seconds"] = floor_cpu
             result["floor_rows_per_s"] = round(result["rows_total"] / floor_seconds, 1)
             print(json.dumps(result), file=sys.stderr)
             results.append(result)
