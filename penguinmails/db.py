@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -57,6 +57,7 @@ def make_engine(
     max_overflow: int | None = None,
     recycle_seconds: int = 1800,
     connect_timeout: float = 5.0,
+    **options: Any,
 ) -> AsyncEngine:
     return create_async_engine(
         sqlalchemy_async_url(url),
@@ -68,6 +69,7 @@ def make_engine(
         # Statement parameters may carry personal data (addresses, names): never in logs
         # or exception messages.
         hide_parameters=True,
+        **options,
     )
 
 
@@ -81,7 +83,7 @@ def begin_sql(tenant_id: UUID | str) -> str:
     )
 
 
-def is_disconnect(error: BaseException, driver: asyncpg.Connection | None = None) -> bool:
+def _is_disconnect(error: BaseException, driver: asyncpg.Connection | None = None) -> bool:
     """Whether `error` means the connection is gone (as opposed to an SQL error)."""
     if driver is not None and driver.is_closed():
         return True
@@ -130,16 +132,17 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         recycle = settings.database_pool_recycle_seconds
         timeout = settings.database_connect_timeout_seconds
+        # In SQLAlchemy's autocommit mode for good (nothing to switch at each checkout):
+        # tenant transactions are opened and ended by hand (see the module's docstring),
+        # the API-key lookup needs none.
         self.engine = make_engine(
             settings.app_database_url(),
             settings.database_pool_size,
             settings.database_max_overflow,
             recycle,
             timeout,
+            isolation_level="AUTOCOMMIT",
         )
-        # The same pool, in SQLAlchemy's autocommit mode: tenant transactions are opened and
-        # ended by hand (see the module's docstring), the API-key lookup needs none.
-        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.system_engine = make_engine(
             settings.system_database_url(),
             settings.database_system_pool_size,
@@ -167,16 +170,19 @@ class Database:
             conn: AsyncConnection | None = None
             driver: asyncpg.Connection | None = None
             try:
-                conn = await self._autocommit.connect()
+                try:
+                    conn = await self.engine.connect()
+                except sa_exc.TimeoutError as error:  # every pooled connection busy
+                    raise DatabaseUnavailable("no database connection free") from error
                 driver = await driver_of(conn)
                 result = await first(driver)
                 break
             except Exception as error:
                 if conn is not None:
-                    if is_disconnect(error, driver):
+                    if _is_disconnect(error, driver):
                         await conn.invalidate()
                     await _release(conn)
-                if not is_disconnect(error, driver):
+                if not _is_disconnect(error, driver):
                     raise
                 if attempt == 2:
                     raise DatabaseUnavailable("the database is unreachable") from error
@@ -189,33 +195,21 @@ class Database:
 
     @asynccontextmanager
     async def tenant_session(
-        self,
-        tenant_id: UUID | str,
-        prelude: str = "",
-        connection: AsyncConnection | None = None,
+        self, tenant_id: UUID | str, prelude: str = ""
     ) -> AsyncIterator[AsyncSession]:
         """One transaction of the tenant: BEGIN and set_config in one round trip, COMMIT in
         one. `prelude`: SQL of the caller sent in that same message ahead of the BEGIN (its
-        own complete transactions; built from validated values only). `connection`: one
-        the caller already holds (released by the caller)."""
+        own complete transactions; built from validated values only)."""
         opening = prelude + begin_sql(tenant_id)
-        if connection is not None:
-            await (await driver_of(connection)).execute(opening)
-            async with _transaction(connection) as session:
-                yield session
-            return
-        async with (
-            self.connection(lambda d: d.execute(opening)) as (conn, _),
-            _transaction(conn) as session,
-        ):
-            yield session
 
-    @asynccontextmanager
-    async def unscoped_session(self) -> AsyncIterator[AsyncSession]:
-        """The application role with no tenant set: row-level security hides every row; only
-        the narrow SECURITY DEFINER functions (the API-key lookup) answer."""
-        # One statement, no transaction to open and commit: autocommit saves two round trips.
-        async with AsyncSession(self._autocommit, expire_on_commit=False) as session:
+        async def begin(driver: asyncpg.Connection) -> asyncpg.Connection:
+            await driver.execute(opening)
+            return driver
+
+        async with (
+            self.connection(begin) as (conn, driver),
+            _transaction(conn, driver) as session,
+        ):
             yield session
 
     @asynccontextmanager
@@ -239,18 +233,28 @@ class Database:
 
 
 @asynccontextmanager
-async def _transaction(conn: AsyncConnection) -> AsyncIterator[AsyncSession]:
+async def _transaction(
+    conn: AsyncConnection, driver: asyncpg.Connection
+) -> AsyncIterator[AsyncSession]:
     """A session on a connection whose transaction was opened by hand: the session flushes,
-    the COMMIT or ROLLBACK goes straight to the server."""
-    driver = await driver_of(conn)
+    the COMMIT or ROLLBACK goes straight to the server. `session.info["driver"]` is the
+    asyncpg connection, for the few reads that skip SQLAlchemy (`page_rows`)."""
     session = AsyncSession(bind=conn, expire_on_commit=False)
+    session.info["driver"] = driver
     try:
         yield session
-        await session.commit()  # flushes; in autocommit mode SQLAlchemy sends no COMMIT
+        if session.in_transaction() or session.new or session.dirty or session.deleted:
+            await session.commit()  # flushes; in autocommit mode SQLAlchemy sends no COMMIT
         await driver.execute("COMMIT")
-    except BaseException:
-        await session.rollback()
-        if not driver.is_closed() and driver.is_in_transaction():
+    except BaseException as error:
+        if session.in_transaction():
+            await session.rollback()
+        if driver.is_closed():
+            await conn.invalidate()
+            if isinstance(error, Exception):
+                # Lost with statements run (or a COMMIT sent): no retry, the caller is told.
+                raise DatabaseUnavailable("the database connection was lost") from error
+        elif driver.is_in_transaction():
             try:
                 await driver.execute("ROLLBACK")
             except Exception:
@@ -271,6 +275,5 @@ __all__ = [
     "DatabaseUnavailable",
     "begin_sql",
     "driver_of",
-    "is_disconnect",
     "make_engine",
 ]

@@ -31,10 +31,13 @@ class Settings(BaseSettings):
     system_database_password: SecretStr = SecretStr("penguinmails-system-dev")
     # Connections per process (docs/operations.md adds them up against the server's
     # max_connections): the application role's pool and its overflow, the system role's,
-    # the analytics database's. Idle connections are replaced after the recycle time
-    # (instead of a pre-ping round trip on every checkout).
+    # the analytics database's. No overflow for the busy pool: an overflow connection is
+    # closed when returned, so a sustained load above the pool size would log in (SCRAM)
+    # again and again; a request waits for a pooled connection instead. Idle connections
+    # are replaced after the recycle time (instead of a pre-ping round trip on every
+    # checkout).
     database_pool_size: int = Field(default=10, ge=1)
-    database_max_overflow: int = Field(default=10, ge=0)
+    database_max_overflow: int = Field(default=0, ge=0)
     database_system_pool_size: int = Field(default=2, ge=1)
     database_system_max_overflow: int = Field(default=2, ge=0)
     database_analytics_pool_size: int = Field(default=2, ge=1)

@@ -92,7 +92,7 @@ class ApiKeyRepository:
     async def list_rows(
         self, cursor: Cursor | None, limit: int, columns: Sequence[str]
     ) -> builtins.list[dict[str, Any]]:
-        return await page_rows(self.session, ApiKey, columns, cursor, limit)
+        return await page_rows(self.session, ApiKey, columns, cursor, limit, name="api_keys")
 
     async def touch(self, key_id: UUID) -> None:
         await self.session.execute(

@@ -70,6 +70,7 @@ class CompanyRepository:
             cursor,
             limit,
             Company.deleted.is_(None),  # type: ignore[union-attr]
+            name="companies",
         )
 
     async def update(self, company: Company, **fields: Any) -> Company:

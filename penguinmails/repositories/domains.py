@@ -102,6 +102,7 @@ class DomainRepository:
             cursor,
             limit,
             Domain.deleted.is_(None),  # type: ignore[union-attr]
+            name="domains",
         )
 
     async def list(self, cursor: Cursor | None, limit: int) -> list[Domain]:

@@ -77,6 +77,7 @@ class EmailAccountRepository:
             cursor,
             limit,
             EmailAccount.deleted.is_(None),  # type: ignore[union-attr]
+            name="email_accounts",
         )
 
     async def list(self, cursor: Cursor | None, limit: int) -> list[EmailAccount]:

@@ -61,7 +61,15 @@ class LeadListRepository:
         where = [LeadList.deleted.is_(None)]  # type: ignore[union-attr]
         if company_id is not None:
             where.append(LeadList.company_id == company_id)
-        return await page_rows(self.session, LeadList, columns, cursor, limit, *where)
+        return await page_rows(
+            self.session,
+            LeadList,
+            columns,
+            cursor,
+            limit,
+            *where,
+            name="lead_lists" if company_id is None else None,
+        )
 
     async def update(self, record: LeadList, **fields: Any) -> LeadList:
         for name, value in fields.items():

@@ -71,7 +71,15 @@ class LeadRepository:
     async def list_rows(
         self, filters: LeadFilters, cursor: Cursor | None, limit: int, columns: Sequence[str]
     ) -> builtins.list[dict[str, Any]]:
-        return await page_rows(self.session, Lead, columns, cursor, limit, *_where(filters))
+        return await page_rows(
+            self.session,
+            Lead,
+            columns,
+            cursor,
+            limit,
+            *_where(filters),
+            name="leads" if filters == LeadFilters() else None,
+        )
 
     async def update(self, lead: Lead, **fields: Any) -> Lead:
         for name, value in fields.items():

@@ -96,7 +96,15 @@ class SuppressionRepository:
             where.append(Suppression.kind == kind)
         if value is not None:
             where.append(Suppression.value == value)
-        return await page_rows(self.session, Suppression, columns, cursor, limit, *where)
+        return await page_rows(
+            self.session,
+            Suppression,
+            columns,
+            cursor,
+            limit,
+            *where,
+            name="suppressions" if not where else None,
+        )
 
     async def delete(self, record: Suppression) -> None:
         await self.session.delete(record)

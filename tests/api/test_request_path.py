@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -285,3 +286,48 @@ async def test_authenticated_requests_count_against_their_address_too(
         # A wrong key from that address is refused by the address's limit as well.
         r = await client.get("/v1/companies", headers={"Authorization": "Bearer pm_x_y"})
         assert r.status_code == 429
+
+
+async def test_list_items_are_what_the_single_reads_answer(
+    api: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    """Lists are written from Core rows straight to JSON: each item must be exactly the
+    single read's document (UUIDs, UTC datetimes, JSON objects, nulls), and pages chain."""
+    auth = tenant_a.auth
+    domain = f"p{uuid.uuid4().hex[:10]}.example.test"
+    r = await api.post("/v1/domains", json={"domain": domain}, headers=auth)
+    assert r.status_code == 201, r.text
+    account = {
+        "email": f"ada@{domain}",
+        "password": "pw-1",
+        "smtp": {"host": "127.0.0.1", "port": 2525, "security": "none"},
+        "imap": {"host": "127.0.0.1", "port": 1143, "security": "none"},
+        "sending_window": {"start": "08:30", "end": "16:00", "days": [1, 2]},
+    }
+    assert (await api.post("/v1/email-accounts", json=account, headers=auth)).status_code == 201
+    for i in range(3):
+        r = await api.post("/v1/companies", json={"name": f"C{i}", "industry": None}, headers=auth)
+        assert r.status_code == 201
+    r = await api.post("/v1/lead-lists", json={"name": "L", "description": "d"}, headers=auth)
+    assert r.status_code == 201
+    for resource in ("companies", "domains", "email-accounts", "lead-lists"):
+        seen: list[dict[str, object]] = []
+        cursor: str | None = None
+        while True:
+            params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = await api.get(f"/v1/{resource}", params=params, headers=auth)
+            assert page.status_code == 200 and page.headers["content-type"] == "application/json"
+            seen += page.json()["items"]
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                break
+        assert seen, resource
+        assert len({item["id"] for item in seen}) == len(seen)
+        for item in seen:
+            single = await api.get(f"/v1/{resource}/{item['id']}", headers=auth)
+            assert single.json() == item, resource
+    r = await api.post("/v1/suppressions", json={"domain": "nope.example"}, headers=auth)
+    listed = (await api.get("/v1/suppressions", headers=auth)).json()["items"]
+    assert r.json() in listed
+    keys = (await api.get("/v1/api-keys", headers=auth)).json()["items"]
+    assert keys and keys[0]["prefix"] in tenant_a.key and keys[0]["revoked"] is None
