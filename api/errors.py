@@ -17,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from penguinmails.db import DatabaseUnavailable
+
 log = logging.getLogger("penguinmails.api")
 
 STATUS_CODES = {
@@ -115,6 +117,10 @@ def install_error_handlers(app: FastAPI) -> None:
         code = STATUS_CODES.get(exc.status_code, "error")
         headers = getattr(exc, "headers", None)
         return envelope(exc.status_code, code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def _database(_: Request, exc: DatabaseUnavailable) -> JSONResponse:
+        return envelope(503, "service_unavailable", "the database is unavailable; try again")
 
     # Only reached by an error of the outermost middlewares: UnhandledErrorMiddleware takes
     # every other one first.

@@ -20,6 +20,15 @@ _REDACT = re.compile(r"^(/staff/codec/)(?!decode$|encode$)[^/]+")
 # The signed public links (unsubscribe, tracking) are capabilities: keep them out of logs too.
 _REDACT_TOKEN = re.compile(r"^(/u/|/t/[oc]/)[^/]+")
 EXEMPT_PATHS = ("/healthz", "/readyz")
+# The client address whose per-IP hit is left to the API-key dependency (request state).
+IP_PENDING = "ip_limit_pending"
+
+
+def _has_bearer(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return value[:7].lower() == b"bearer "
+    return False
 
 
 async def _send_error(
@@ -180,9 +189,22 @@ class IpRateLimitMiddleware:
             return
         client = scope.get("client")
         ip = client[0] if client else "unknown"
-        decision = await services.limiter.hit(
-            "ip", ip, services.settings.rate_limit_per_ip_per_minute
-        )
+        limit = services.settings.rate_limit_per_ip_per_minute
+        if _has_bearer(scope):
+            # The API-key dependency counts the address and the key in one Redis round trip
+            # (api/deps.py). A request that never reaches it (a route without a key, a
+            # malformed one) is counted here once it answers.
+            state = scope.setdefault("state", {})
+            state[IP_PENDING] = ip
+
+            async def send_counted(message: Message) -> None:
+                if message["type"] == "http.response.start" and state.pop(IP_PENDING, None):
+                    await services.limiter.hit("ip", ip, limit)
+                await send(message)
+
+            await self.app(scope, receive, send_counted)
+            return
+        decision = await services.limiter.hit("ip", ip, limit)
         if not decision.allowed:
             await _send_error(
                 send,

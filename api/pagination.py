@@ -13,6 +13,7 @@ from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from api.errors import ApiError
+from api.responses import OrjsonResponse
 from penguinmails.repositories.pagination import Cursor
 
 T = TypeVar("T")
@@ -55,6 +56,21 @@ async def page_params(
 
 
 PageParamsDep = Annotated[PageParams, Depends(page_params)]
+
+
+def json_page(rows: Sequence[dict[str, Any]], limit: int) -> OrjsonResponse:
+    """A page of rows already shaped as the route's public model (`page_rows`), written
+    straight to JSON: the route's `response_model` still documents it, nothing validates
+    or converts it again."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["created"], rows[-1]["id"]) if more and rows else None
+    return OrjsonResponse({"items": list(rows), "next_cursor": next_cursor})
+
+
+def fields_of(model: type[BaseModel]) -> tuple[str, ...]:
+    """The public model's fields, in its order: the columns a Core page selects."""
+    return tuple(model.model_fields)
 
 
 def _created_id(row: Any) -> tuple[Any, Any]:

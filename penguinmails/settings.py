@@ -31,7 +31,21 @@ class Settings(BaseSettings):
     # The narrow cross-tenant role behind `admin_session()`: sign-up, inbound routing.
     system_database_user: str = "penguinmails_system"
     system_database_password: SecretStr = SecretStr("penguinmails-system-dev")
-    database_pool_size: int = 10
+    # Connections per process (docs/operations.md adds them up against the server's
+    # max_connections): the application role's pool and its overflow, the system role's,
+    # the analytics database's. No overflow for the busy pool: an overflow connection is
+    # closed when returned, so a sustained load above the pool size would log in (SCRAM)
+    # again and again; a request waits for a pooled connection instead. Idle connections
+    # are replaced after the recycle time (instead of a pre-ping round trip on every
+    # checkout).
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=0, ge=0)
+    database_system_pool_size: int = Field(default=2, ge=1)
+    database_system_max_overflow: int = Field(default=2, ge=0)
+    database_analytics_pool_size: int = Field(default=2, ge=1)
+    database_analytics_max_overflow: int = Field(default=2, ge=0)
+    database_pool_recycle_seconds: int = Field(default=1800, ge=1)
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
 
     redis_url: str | None = None
 
@@ -88,6 +102,9 @@ class Settings(BaseSettings):
     # The MX check of imported addresses (through DNS_RESOLVER), unless an upload says.
     lead_import_check_mx: bool = False
     rate_limit_per_key_per_minute: int = 600
+    # How long an API process trusts a verified key without asking the database: a revoked
+    # key stops working on every process within this time (at most 5 s).
+    api_key_cache_seconds: float = Field(default=2.0, ge=0, le=5)
     rate_limit_per_ip_per_minute: int = 120
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8233"])
 

@@ -70,3 +70,36 @@ def test_the_image_starts_the_api_launcher() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'CMD ["python", "-m", "api"]' in dockerfile
     assert "uvicorn" not in dockerfile.split("CMD", 1)[1]
+
+
+# Connections kept free for what is not pooled: migrations, an operator's psql, and the
+# server's reserved superuser slots.
+ADMIN_MARGIN = 10
+
+
+def _pooled(env: dict[str, Any]) -> int:
+    """Connections one API or worker process may open: each engine's pool and overflow."""
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    total = 0
+    for engine in ("", "SYSTEM_", "ANALYTICS_"):
+        for part in ("POOL_SIZE", "MAX_OVERFLOW"):
+            name = f"DATABASE_{engine}{part}"
+            total += int(env.get(name, getattr(defaults, name.lower())))
+    return total
+
+
+def test_every_pool_together_stays_under_max_connections(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    command = services["postgres"]["command"]
+    max_connections = int(
+        next(c.split("=", 1)[1] for c in command if c.startswith("max_connections="))
+    )
+    api_env = _environment(services["api"])
+    worker_env = _environment(services["worker"])
+    api_processes = int(api_env.get("API_WORKERS", 1))
+    workers = int(services["worker"]["deploy"]["replicas"])
+    temporal = 2 * int(services["temporal"]["environment"]["SQL_MAX_CONNS"])  # two stores
+    total = api_processes * _pooled(api_env) + workers * _pooled(worker_env) + temporal
+    assert total + ADMIN_MARGIN <= max_connections, (
+        f"{total} pooled connections + {ADMIN_MARGIN} kept free > max_connections {max_connections}"
+    )
