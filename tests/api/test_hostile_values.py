@@ -37,6 +37,7 @@ HOSTILE: dict[str, Any] = {
     + "\u0301" * 50
     + " \U0001f469\u200d\U0001f469\u200d\U0001f467 \ufffe\uffff\U0010ffff \U0001d573",
     "injection": "<script>alert(1)</script>{{ x }}{% if %}'; DROP TABLE leads; -- %s %(x)s %00",
+    "braces": "{" * 100,
     "date_min": "0001-01-01T00:00:00+14:00",
     "date_max": "9999-12-31T23:59:59-14:00",
 }
@@ -73,13 +74,18 @@ NOT_DRIVEN = {"/staff/codec/decode", "/staff/codec/encode"}
 
 # (operation, hostile kind) -> why it still answers 5xx: not sent until the fix lands (a
 # stored value would break the reads after it). Remove an entry with its fix.
-_PATCH_NULL = "PATCH with null for a non-nullable field: NotNullViolation (500) or a stored null"
+_PATCH_NULL = "PATCH with null for a non-nullable field: 500 (see PENDING in test_fuzz.py)"
 PENDING: dict[tuple[str, str], str] = {
     ("PATCH /v1/companies/{company_id}", "null"): _PATCH_NULL,
-    ("PATCH /v1/email-accounts/{account_id}", "null"): _PATCH_NULL + " (smtp, sending_window)",
+    ("PATCH /v1/email-accounts/{account_id}", "null"): _PATCH_NULL + ", some stored",
     ("PATCH /v1/lead-lists/{list_id}", "null"): _PATCH_NULL,
-    ("PATCH /v1/leads/{lead_id}", "null"): _PATCH_NULL + " (custom_fields)",
+    ("PATCH /v1/leads/{lead_id}", "null"): _PATCH_NULL + ", custom_fields stored",
     ("PATCH /v1/templates/{template_id}", "null"): _PATCH_NULL,
+    ("POST /v1/templates", "braces"): "a run of 74 or more `{` in a subject or body: 500",
+    (
+        "PATCH /v1/templates/{template_id}",
+        "braces",
+    ): "a run of 74 or more `{` in a subject or body: 500",
 }
 
 
@@ -187,7 +193,7 @@ class Run:
             kw["content"] = json.dumps(kw.pop("json")).encode()
             headers["Content-Type"] = "application/json"
         r = await self.client.request(method, path, headers=headers, **kw)
-        if r.status_code >= 500 and (label, kind) not in PENDING:
+        if r.status_code >= 500:
             self.crashes.append(f"{label} [{kind}] -> {r.status_code}: {str(kw)[:200]}")
         if r.status_code in (200, 201) and method == "POST" and "id" in r.text:
             item = r.json()
@@ -239,6 +245,8 @@ async def test_hostile_values_stored_or_refused_never_crash(services: Services) 
             for field_path, how in fields:
                 values = {**HOSTILE, "huge": _huge(_max_length(schema, doc, field_path))}
                 for kind, value in values.items():
+                    if (label, kind) in PENDING:
+                        continue
                     body = _place(_baseline(method, template, seeds), field_path, how, value)
                     await run.send(label, kind, method, path, json=body)
                     driven += 1
