@@ -24,7 +24,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import envelope
 
-NUL = "\x00"
 MESSAGE = "must not contain the NUL character (\\u0000) or a lone surrogate (\\ud800-\\udfff)"
 _UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 # The SQLSTATEs of a character the database cannot store: 22021 for text, 22P05 for jsonb.
