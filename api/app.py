@@ -20,6 +20,7 @@ from api.middleware import (
     RequestIdMiddleware,
     UnhandledErrorMiddleware,
 )
+from api.openapi import install_openapi
 from api.ratelimit import RateLimiter
 from api.routes import (
     api_keys,
@@ -40,6 +41,7 @@ from api.routes import (
     users,
 )
 from api.services import Services
+from api.validation import UnstorableTextMiddleware, install_unstorable_handler
 from penguinmails.checks import (
     ServiceUnavailable,
     check_postgres,
@@ -112,6 +114,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if services is not None:  # injected (tests): usable even without running the lifespan
         app.state.services = services
     install_error_handlers(app)
+    install_unstorable_handler(app)
     for router in (health, tenants, api_keys, companies, users, codec, domains, email_accounts):
         app.include_router(router.router)
     for router in (templates, template_folders, tags):
@@ -119,6 +122,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in (lead_lists, imports, leads, suppressions):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
+    install_openapi(app)
+    app.add_middleware(UnstorableTextMiddleware)  # innermost: reads bodies the size limit bounded
     # Outermost first: request id wraps everything, so even a 413 or 429 line carries it.
     app.add_middleware(IpRateLimitMiddleware)
     app.add_middleware(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
@@ -34,9 +34,15 @@ def decode_cursor(value: str | None) -> Cursor | None:
         return None
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        created, id_ = raw.split("|", 1)
-        return Cursor(created=datetime.fromisoformat(created), id=UUID(id_))
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        created_text, id_ = raw.split("|", 1)
+        created = datetime.fromisoformat(created_text)
+        if created.tzinfo is None:
+            raise ValueError("a cursor's time carries its offset")
+        # In UTC, as the database compares it: an offset can push a date past year 1 or 9999,
+        # which only the driver would notice (OverflowError).
+        created = created.astimezone(UTC)
+        return Cursor(created=created, id=UUID(id_))
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid cursor", details={"field": "query.cursor"}) from exc
 
 
