@@ -35,7 +35,7 @@ async def get_import(
     public = ImportPublic(
         id=record.id,
         lead_list_id=record.lead_list_id,
-        status=record.status,  # type: ignore[arg-type]
+        status=record.status,
         rows_total=record.rows_total,
         accepted=record.accepted,
         rejected=record.rejected,

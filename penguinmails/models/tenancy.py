@@ -19,6 +19,7 @@ from penguinmails.models.base import (
 )
 
 ROLES = ("owner", "admin", "member")
+COMPANY_STATUSES = ("active", "inactive", "archived")  # ck_companies_status
 
 
 class Tenant(Timestamped, table=True):
@@ -182,6 +183,7 @@ class UserPreference(Timestamped, table=True):
 
 
 __all__ = [
+    "COMPANY_STATUSES",
     "ROLES",
     "ApiKey",
     "Company",
