@@ -32,6 +32,14 @@ EXEMPT_PATHS = ("/healthz", "/readyz")
 IP_PENDING = "ip_limit_pending"
 
 
+def _has_bearer(scope: Scope) -> bool:
+    # The first Authorization header, the one the API-key dependency reads.
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return value[:7].lower() == b"bearer "
+    return False
+
+
 async def _send_error(
     send: Send, status: int, message: str, headers: dict[str, str] | None = None
 ) -> None:
@@ -178,7 +186,7 @@ class ApiMiddleware:
                 client = scope.get("client")
                 ip = client[0] if client else "unknown"
                 ip_limit = services.settings.rate_limit_per_ip_per_minute
-                if headers.get(b"authorization", b"")[:7].lower() == b"bearer ":
+                if _has_bearer(scope):
                     state = scope.setdefault("state", {})
                     state[IP_PENDING] = ip
                 else:

@@ -53,7 +53,10 @@ def _bad_paths(value: Any, path: tuple[str, ...]) -> Iterator[str]:
 
 
 def bad_fields_of_query(query_string: bytes) -> list[str]:
-    # Undecodable bytes become U+FFFD here (and in the framework): only a NUL can remain.
+    # Undecodable bytes become U+FFFD here (and in the framework): only a NUL can remain,
+    # written raw or as `%00`; a query without either is not parsed at all.
+    if b"%00" not in query_string and b"\x00" not in query_string:
+        return []
     pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, encoding="utf-8")
     return ["query." + _printable(name) for name, value in pairs if unstorable(name + value)]
 
