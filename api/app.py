@@ -9,17 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from redis.asyncio import Redis
 
 from api.errors import install_error_handlers
-from api.middleware import (
-    BodySizeLimitMiddleware,
-    IpRateLimitMiddleware,
-    RequestIdMiddleware,
-    UnhandledErrorMiddleware,
-)
+from api.middleware import ApiMiddleware
 from api.openapi import install_openapi
 from api.ratelimit import RateLimiter
 from api.routes import (
@@ -41,7 +35,7 @@ from api.routes import (
     users,
 )
 from api.services import Services
-from api.validation import UnstorableTextMiddleware, install_unstorable_handler
+from api.validation import install_unstorable_handler
 from penguinmails.checks import (
     ServiceUnavailable,
     check_postgres,
@@ -123,21 +117,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
     install_openapi(app)
-    app.add_middleware(UnstorableTextMiddleware)  # innermost: reads bodies the size limit bounded
-    # Outermost first: request id wraps everything, so even a 413 or 429 line carries it.
-    app.add_middleware(IpRateLimitMiddleware)
+    # Request id, CORS, unexpected errors, body limit, per-IP limit, unstorable text: one
+    # layer (api/middleware.py).
     app.add_middleware(
-        BodySizeLimitMiddleware,
+        ApiMiddleware,
         max_bytes=settings.max_body_bytes,
         upload_max_bytes=settings.lead_import_max_bytes,
+        cors_origins=settings.cors_origins,
     )
-    # Inside CORS and the request id: a 500 carries both, and its log line the id.
-    app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "X-Namespace", "X-Request-ID"],
-    )
-    app.add_middleware(RequestIdMiddleware)
     return app

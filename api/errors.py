@@ -3,7 +3,7 @@
 Nothing leaks a stack trace; an id of another tenant answers exactly as a missing one.
 An unexpected error is logged once (`log_unhandled`: its frames and a description that
 leaves out SQL parameters and database error details, which hold personal data) by
-`UnhandledErrorMiddleware`, and not raised further, so the server logs nothing more.
+`ApiMiddleware` (api/middleware.py), and not raised further, so the server logs nothing more.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _database(_: Request, exc: DatabaseUnavailable) -> JSONResponse:
         return envelope(503, "service_unavailable", "the database is unavailable; try again")
 
-    # Only reached by an error of the outermost middlewares: UnhandledErrorMiddleware takes
+    # Only reached by an error of the outermost middleware: ApiMiddleware (api/middleware.py) takes
     # every other one first.
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

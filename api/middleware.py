@@ -1,4 +1,10 @@
-"""Pure ASGI middleware: request id, unexpected errors, body size limit, per-IP rate limit."""
+"""The API's own middleware, as one pure ASGI layer: request id and the request's log line,
+CORS, unexpected errors, the body size limit, the per-IP rate limit and unstorable text.
+
+One layer rather than one per concern: each layer costs every request a coroutine frame and
+a wrapper around `send`, and these run on every request whatever it is. The order of the
+checks is the order the separate layers had (outermost first, as listed above).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,11 @@ import time
 import uuid
 from typing import Any
 
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import STATUS_CODES, envelope, log_unhandled
+from api.validation import bad_fields_of_json, bad_fields_of_query, is_json, refusal
 from penguinmails.logging import request_id_var
 
 log = logging.getLogger("penguinmails.api")
@@ -25,6 +33,7 @@ IP_PENDING = "ip_limit_pending"
 
 
 def _has_bearer(scope: Scope) -> bool:
+    # The first Authorization header, the one the API-key dependency reads.
     for name, value in scope["headers"]:
         if name == b"authorization":
             return value[:7].lower() == b"bearer "
@@ -40,19 +49,59 @@ async def _send_error(
     await send({"type": "http.response.body", "body": response.body})
 
 
-class RequestIdMiddleware:
-    """Takes a well-formed `X-Request-ID` or makes one; every log line of the request has it."""
+# File uploads (lead CSVs, do-not-contact lists) stream to the content store: their own
+# body limit (`upload_max_bytes`) instead of the JSON one.
+UPLOAD_PATHS = re.compile(r"^/v1/(lead-lists/[^/]+/imports|suppressions/imports)$")
+_BODY_METHODS = ("POST", "PUT", "PATCH")
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class ApiMiddleware:
+    """Outermost first:
+
+    - request id: a well-formed `X-Request-ID` is taken, else one is made; every log line of
+      the request carries it, the response too, and the request ends with one log line;
+    - CORS (Starlette's), for a request with an `Origin`; one without gets `Vary: Origin`
+      as CORS would answer it;
+    - unexpected errors: an exception out of the app is logged once (parameters hidden) and
+      answered with the 500 envelope, then swallowed (Starlette's outermost layer would
+      answer too but raise it again for the server to log: every traceback twice);
+    - body size: 413 for a declared Content-Length over the limit, and for a streamed body
+      that grows past it (chunked uploads declare nothing);
+    - per-IP rate limit, before authentication spends any work: a request with a bearer key
+      leaves its address to the API-key dependency (one Redis round trip for both, see
+      api/deps.py), and one that never reaches it is counted once it answers;
+    - unstorable text (api/validation.py): 422 for a NUL or a lone surrogate in a query
+      parameter or in any string (or key) of a JSON body.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        upload_max_bytes: int | None = None,
+        cors_origins: list[str],
+    ) -> None:
         self.app = app
+        self.default_max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes or max_bytes
+        self.cors = CORSMiddleware(
+            self._guarded,
+            allow_origins=cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Namespace", "X-Request-ID"],
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        headers = dict(scope["headers"])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        id_header = (b"x-request-id", request_id.encode())
+        cors = b"origin" in headers
 
         started = time.perf_counter()
         status = 500
@@ -61,156 +110,141 @@ class RequestIdMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                extra = [id_header] if cors else [id_header, *_vary_origin(message)]
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if cors:
+                await self.cors(scope, receive, send_with_id)
+            else:
+                await self._guarded(scope, receive, send_with_id)
         finally:
             path = _REDACT_TOKEN.sub(r"\1<redacted>", _REDACT.sub(r"\1<redacted>", scope["path"]))
             elapsed = (time.perf_counter() - started) * 1000
             log.info("%s %s %s %.1fms", scope["method"], path, status, elapsed)
             request_id_var.reset(token)
 
-
-class UnhandledErrorMiddleware:
-    """An exception out of the app: logged once (parameters hidden) and answered with the
-    500 envelope, then swallowed. Starlette's outermost layer would answer too but raise it
-    again for the server to log, which wrote every traceback twice."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
-
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracked_send)
-        except Exception as exc:
-            log_unhandled(exc)
-            if not started:  # else the server closes the half-sent response
-                await _send_error(send, 500, "internal server error")
-
-
-class BodySizeLimitMiddleware:
-    """413 for a declared Content-Length over the limit, and for a streamed body that
-    grows past it (chunked uploads declare nothing)."""
-
-    # File uploads (lead CSVs, do-not-contact lists) stream to the content store: their own
-    # limit (`upload_max_bytes`) instead of the JSON one.
-    UPLOAD_PATHS = re.compile(r"^/v1/(lead-lists/[^/]+/imports|suppressions/imports)$")
-
-    def __init__(self, app: ASGIApp, max_bytes: int, upload_max_bytes: int | None = None) -> None:
-        self.app = app
-        self.default_max_bytes = max_bytes
-        self.upload_max_bytes = upload_max_bytes or max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        upload = scope["method"] == "POST" and self.UPLOAD_PATHS.match(scope["path"])
-        await self._limited(
-            scope, receive, send, self.upload_max_bytes if upload else self.default_max_bytes
-        )
-
-    async def _limited(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
-        too_large = f"body exceeds {max_bytes} bytes"
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None:
-            try:
-                too_big = int(declared) > max_bytes
-            except ValueError:
-                await _send_error(send, 400, "invalid Content-Length")
-                return
-            if too_big:
-                await _send_error(send, 413, too_large)
-                return
-
-        seen = 0
-        started = False
-        rejected = False
-
-        async def limited_receive() -> Message:
-            # Frameworks turn any error raised while reading the body into their own 400, so
-            # an overflow answers 413 right here and tells the app the client went away.
-            nonlocal seen, rejected
-            if rejected:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > max_bytes:
-                    rejected = True
-                    if not started:
-                        await _send_error(send, 413, too_large)
-                    return {"type": "http.disconnect"}
-            return message
+        rejected = False  # the body grew past the limit: the 413 is on the wire
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
+            if message["type"] == "http.response.start" and state.pop(IP_PENDING, None):
+                await services.limiter.hit("ip", ip, ip_limit)
             if rejected:
-                return  # the 413 is already on the wire
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
+        state: dict[str, Any] = {}
+        services: Any = None
+        ip = ""
+        ip_limit = 0
         try:
-            await self.app(scope, limited_receive, guarded_send)
-        except Exception:
-            if not rejected:
-                raise
+            headers = dict(scope["headers"])
+            method = scope["method"]
+            path = scope["path"]
+            upload = method == "POST" and UPLOAD_PATHS.match(path)
+            max_bytes = self.upload_max_bytes if upload else self.default_max_bytes
+            declared = headers.get(b"content-length")
+            if declared is not None:
+                try:
+                    too_big = int(declared) > max_bytes
+                except ValueError:
+                    started = True
+                    await _send_error(send, 400, "invalid Content-Length")
+                    return
+                if too_big:
+                    started = True
+                    await _send_error(send, 413, f"body exceeds {max_bytes} bytes")
+                    return
+            seen = 0
+
+            async def limited_receive() -> Message:
+                # Frameworks turn any error raised while reading the body into their own
+                # 400, so an overflow answers 413 right here and tells the app the client
+                # went away.
+                nonlocal seen, rejected, started
+                if rejected:
+                    return {"type": "http.disconnect"}
+                message = await receive()
+                if message["type"] == "http.request":
+                    seen += len(message.get("body", b""))
+                    if seen > max_bytes:
+                        rejected = True
+                        if not started:
+                            started = True
+                            await _send_error(send, 413, f"body exceeds {max_bytes} bytes")
+                        return {"type": "http.disconnect"}
+                return message
+
+            services = getattr(scope["app"].state, "services", None)
+            if services is not None and path not in EXEMPT_PATHS:
+                client = scope.get("client")
+                ip = client[0] if client else "unknown"
+                ip_limit = services.settings.rate_limit_per_ip_per_minute
+                if _has_bearer(scope):
+                    state = scope.setdefault("state", {})
+                    state[IP_PENDING] = ip
+                else:
+                    decision = await services.limiter.hit("ip", ip, ip_limit)
+                    if not decision.allowed:
+                        started = True
+                        await _send_error(
+                            send,
+                            429,
+                            "too many requests from this address",
+                            {"Retry-After": str(decision.retry_after)},
+                        )
+                        return
+
+            fields = bad_fields_of_query(scope.get("query_string", b""))
+            if fields:
+                await refusal(fields)(scope, limited_receive, guarded_send)
+                return
+            if method not in _BODY_METHODS or not is_json(headers):
+                await self.app(scope, limited_receive, guarded_send)
+                return
+            # The size limit above bounds what is buffered here.
+            chunks: list[bytes] = []
+            more = True
+            while more:
+                message = await limited_receive()
+                if message["type"] != "http.request":  # the client went away
+                    return
+                chunks.append(message.get("body", b""))
+                more = message.get("more_body", False)
+            body = b"".join(chunks)
+            fields = bad_fields_of_json(body)
+            if fields:
+                await refusal(fields)(scope, limited_receive, guarded_send)
+                return
+            replayed = False
+
+            async def replay() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await limited_receive()
+
+            await self.app(scope, replay, guarded_send)
+        except Exception as exc:
+            if rejected:
+                return
+            log_unhandled(exc)
+            if not started:  # else the server closes the half-sent response
+                started = True
+                await _send_error(send, 500, "internal server error")
 
 
-class IpRateLimitMiddleware:
-    """Per-client-IP limit for every request, before authentication spends any work."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
-            await self.app(scope, receive, send)
-            return
-        app: Any = scope["app"]
-        services = getattr(app.state, "services", None)
-        if services is None:
-            await self.app(scope, receive, send)
-            return
-        client = scope.get("client")
-        ip = client[0] if client else "unknown"
-        limit = services.settings.rate_limit_per_ip_per_minute
-        if _has_bearer(scope):
-            # The API-key dependency counts the address and the key in one Redis round trip
-            # (api/deps.py). A request that never reaches it (a route without a key, a
-            # malformed one) is counted here once it answers.
-            state = scope.setdefault("state", {})
-            state[IP_PENDING] = ip
-
-            async def send_counted(message: Message) -> None:
-                if message["type"] == "http.response.start" and state.pop(IP_PENDING, None):
-                    await services.limiter.hit("ip", ip, limit)
-                await send(message)
-
-            await self.app(scope, receive, send_counted)
-            return
-        decision = await services.limiter.hit("ip", ip, limit)
-        if not decision.allowed:
-            await _send_error(
-                send,
-                429,
-                "too many requests from this address",
-                {"Retry-After": str(decision.retry_after)},
-            )
-            return
-        await self.app(scope, receive, send)
+def _vary_origin(message: Message) -> list[tuple[bytes, bytes]]:
+    """What CORS adds to a response to a request without an `Origin`: `Vary` with `Origin`
+    appended (the response's own `Vary` values folded into that one header)."""
+    own = [v for k, v in message.get("headers", ()) if k.lower() == b"vary"]
+    if own:
+        message["headers"] = [(k, v) for k, v in message["headers"] if k.lower() != b"vary"]
+    return [(b"vary", b", ".join([*own, b"Origin"]))]

@@ -3,7 +3,8 @@
 Postgres stores no NUL character: not in `text`, not in `jsonb` (keys included). Nor can a
 lone UTF-16 surrogate (JSON can escape one, `"\ud800"`; Python decodes it; no UTF-8 encoder
 takes it). Either in a query parameter or anywhere in a JSON body is answered 422 naming the
-field, before any validation or query runs, so no route has to think about it. Whatever still
+field, before any validation or query runs (the check itself is a step of the API's
+middleware, api/middleware.py), so no route has to think about it. Whatever still
 carries a NUL to the database (a multipart field, a file name) is answered 422 by the handler
 below instead of 500. Files themselves are not looked at: a CSV with NUL bytes is the
 import's to reject, row by row.
@@ -20,7 +21,6 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import envelope
 
@@ -53,7 +53,10 @@ def _bad_paths(value: Any, path: tuple[str, ...]) -> Iterator[str]:
 
 
 def bad_fields_of_query(query_string: bytes) -> list[str]:
-    # Undecodable bytes become U+FFFD here (and in the framework): only a NUL can remain.
+    # Undecodable bytes become U+FFFD here (and in the framework): only a NUL can remain,
+    # written raw or as `%00`; a query without either is not parsed at all.
+    if b"%00" not in query_string and b"\x00" not in query_string:
+        return []
     pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, encoding="utf-8")
     return ["query." + _printable(name) for name, value in pairs if unstorable(name + value)]
 
@@ -73,60 +76,18 @@ def bad_fields_of_json(body: bytes) -> list[str]:
     return list(_bad_paths(document, ("body",)))
 
 
-def _is_json(scope: Scope) -> bool:
-    content_type = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1").lower()
+def is_json(headers: dict[bytes, bytes]) -> bool:
+    """Whether a request with these headers carries a JSON body, as FastAPI reads it."""
+    content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
     media = content_type.split(";", 1)[0].strip()
     # FastAPI reads a body without a Content-Type as JSON too.
     return media in ("", "application/json") or media.endswith("+json")
 
 
-def _refusal(fields: list[str]) -> JSONResponse:
+def refusal(fields: list[str]) -> JSONResponse:
+    """The 422 naming the fields that carry unstorable text (sent by api/middleware.py)."""
     details = [{"field": f, "message": MESSAGE, "type": "unstorable_character"} for f in fields]
     return envelope(422, "validation_error", "request validation failed", details)
-
-
-class UnstorableTextMiddleware:
-    """422 for a NUL or a lone surrogate in a query parameter or in any string (or key) of a
-    JSON body."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        fields = bad_fields_of_query(scope.get("query_string", b""))
-        if fields:
-            await _refusal(fields)(scope, receive, send)
-            return
-        if scope["method"] not in ("POST", "PUT", "PATCH") or not _is_json(scope):
-            await self.app(scope, receive, send)
-            return
-        # The size limit (outside this middleware) bounds what is buffered here.
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        fields = bad_fields_of_json(body)
-        if fields:
-            await _refusal(fields)(scope, receive, send)
-            return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
 
 
 def _sqlstate(exc: BaseException) -> str | None:

@@ -142,6 +142,29 @@ async def test_request_id_is_echoed_and_logged(
     )
 
 
+async def test_cors_answers_an_allowed_origin_and_varies_on_origin(
+    api: httpx.AsyncClient,
+) -> None:
+    allowed = "http://localhost:8233"  # the default CORS origin
+    preflight = await api.options(
+        "/v1/companies",
+        headers={"Origin": allowed, "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == allowed
+    assert "x-request-id" in preflight.headers
+    simple = await api.get("/healthz", headers={"Origin": allowed})
+    assert simple.headers["access-control-allow-origin"] == allowed
+    assert simple.headers["vary"] == "Origin"
+    other = await api.get("/healthz", headers={"Origin": "http://elsewhere.test"})
+    assert "access-control-allow-origin" not in other.headers
+    # A response to a request without an Origin may be cached for every origin: it says so.
+    plain = await api.get("/healthz")
+    assert plain.headers["vary"] == "Origin"
+    assert "access-control-allow-origin" not in plain.headers
+    assert "x-request-id" in plain.headers
+
+
 async def test_readyz_checks_every_service(api: httpx.AsyncClient, services: Services) -> None:
     r = await api.get("/readyz")
     assert r.status_code == 200
