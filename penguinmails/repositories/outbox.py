@@ -61,7 +61,7 @@ class Reservation:
 class SendRequest:
     tenant_id: UUID
     campaign_id: UUID
-    lead_id: UUID
+    lead_id: UUID | None  # None: a test send with sample data
     step_id: UUID
     email_account_id: UUID
     message_id: str
@@ -117,23 +117,27 @@ class OutboxRepository:
 
     async def find(self, req: SendRequest) -> Reservation | None:
         """The row of this (campaign, lead, step), or of this Message-ID for a test send."""
-        key = (
-            "message_id = :message_id"
-            if req.is_test
-            else (
-                "campaign_id = :campaign_id AND lead_id = :lead_id AND step_id = :step_id "
-                "AND NOT is_test"
-            )
+        if req.is_test:
+            return await self.find_by_message_id(req.message_id)
+        return await self.find_by_key(req.campaign_id, req.lead_id, req.step_id)
+
+    async def find_by_key(
+        self, campaign_id: UUID, lead_id: UUID | None, step_id: UUID
+    ) -> Reservation | None:
+        return await self._find(
+            "campaign_id = :campaign_id AND lead_id = :lead_id AND step_id = :step_id "
+            "AND NOT is_test",
+            {"campaign_id": campaign_id, "lead_id": lead_id, "step_id": step_id},
         )
+
+    async def find_by_message_id(self, message_id: str) -> Reservation | None:
+        return await self._find("message_id = :message_id", {"message_id": message_id})
+
+    async def _find(self, key: str, params: dict[str, Any]) -> Reservation | None:
         row = await self._one(
             "SELECT id, message_id, status, email_account_id, attempts FROM inbox_message_refs "
             f"WHERE direction = 'outbound' AND {key}",
-            {
-                "message_id": req.message_id,
-                "campaign_id": req.campaign_id,
-                "lead_id": req.lead_id,
-                "step_id": req.step_id,
-            },
+            params,
         )
         if row is None:
             return None
@@ -293,13 +297,14 @@ class OutboxRepository:
         campaign_day: dt.date | None,
         month: dt.date,
     ) -> Reservation:
-        """A deferred row reserved again, on this request's mailbox, with its new slots."""
+        """A deferred row reserved again, on this request's mailbox, with its new slots. Its
+        attempts start again from 0: a deferred send never reached DATA."""
         row = await self._one(
             """
             UPDATE inbox_message_refs
             SET status = 'reserved', email_account_id = :account, slot_day = :slot_day,
                 campaign_day = :campaign_day, slot_month = :month, error_message = NULL,
-                updated = now()
+                attempts = 0, updated = now()
             WHERE id = :id AND status = 'deferred'
             RETURNING id, attempts
             """,
