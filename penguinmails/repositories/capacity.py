@@ -67,7 +67,7 @@ served AS (
 )
 SELECT b.id,
        (b.status = 'active' AND b.pause_reasons = '{{}}' AND b.deleted IS NULL) AS active,
-       b.next_send_at, now() AS now, b.midnight,
+       b.next_send_at, clock_timestamp() AS now, b.midnight,
        greatest(b.daily_cap - coalesce(mdc.sent_count, 0), 0) AS daily_left,
        i.left_today AS infrastructure_left,
        CASE WHEN CAST(:campaign AS uuid) IS NULL THEN s.left_today

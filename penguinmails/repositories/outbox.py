@@ -160,7 +160,7 @@ class OutboxRepository:
               EXISTS (SELECT 1 FROM suppressions
                       WHERE (kind = 'address' AND value = :hash)
                          OR (kind = 'domain' AND value = :domain)) AS suppressed,
-              now() AS now
+              clock_timestamp() AS now
             """,
             {
                 "campaign_id": req.campaign_id,
@@ -183,7 +183,9 @@ class OutboxRepository:
 
     async def take_mailbox_slot(self, req: SendRequest) -> dt.date:
         """A slot of the mailbox's day (in its own zone) and its next send time; Refused
-        ("mailbox_daily_cap") when the day is full. Locks the counter row, then the mailbox."""
+        ("mailbox_daily_cap") when the day is full, ("gap") when another reservation moved
+        the next send time meanwhile (the caller rolls back: the slot goes with it). Locks
+        the counter row, then the mailbox."""
         row = await self._one(
             """
             INSERT INTO mailbox_daily_counters (tenant_id, email_account_id, day, sent_count)
@@ -199,13 +201,26 @@ class OutboxRepository:
         )
         if row is None:
             raise Refused("mailbox_daily_cap")
-        await self.session.execute(
-            text(
-                "UPDATE email_accounts SET next_send_at = now() + make_interval(secs => :gap) "
-                "WHERE id = :account"
-            ),
+        # The gap, atomically: the mailbox's row lock orders concurrent reservations, and
+        # one that waited re-reads `next_send_at` (READ COMMITTED) before it passes. The
+        # clock, not the transaction's start: a reservation that began earlier but gets here
+        # later must see the time the previous one set as past.
+        gap = await self._one(
+            """
+            UPDATE email_accounts
+            SET next_send_at = clock_timestamp() + make_interval(secs => :gap)
+            WHERE id = :account
+              AND (next_send_at IS NULL OR next_send_at <= clock_timestamp())
+            RETURNING next_send_at
+            """,
             {"account": req.email_account_id, "gap": req.gap_seconds},
         )
+        if gap is None:
+            row = await self._one(
+                "SELECT next_send_at FROM email_accounts WHERE id = :account",
+                {"account": req.email_account_id},
+            )
+            raise Refused("gap", retry_at=row.next_send_at if row is not None else None)
         return row.day
 
     async def take_campaign_slot(self, req: SendRequest) -> dt.date | None:

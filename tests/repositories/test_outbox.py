@@ -171,6 +171,22 @@ async def test_the_gap_holds_between_reservations(
     assert refused.value.retry_at > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=50)
 
 
+async def test_the_gap_holds_under_concurrent_reservations(
+    db: Database, admin_conn: asyncpg.Connection
+) -> None:
+    tenant = await sending_tenant(admin_conn, leads=10)
+    results = await asyncio.gather(
+        *(_reserve(db, tenant, lead, gap_seconds=60.0) for lead in tenant.leads),
+        return_exceptions=True,
+    )
+    reserved = [r for r in results if isinstance(r, Reservation)]
+    refused = [r for r in results if isinstance(r, Refused)]
+    assert len(reserved) == 1 and len(refused) == 9, results
+    assert {r.reason for r in refused} == {"gap"}
+    assert all(r.retry_at is not None for r in refused)
+    assert await _counter(admin_conn, tenant.mailbox_id) == 1  # refused slots rolled back
+
+
 async def test_the_campaign_daily_limit_and_the_monthly_limit(
     db: Database, admin_conn: asyncpg.Connection
 ) -> None:
