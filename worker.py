@@ -18,6 +18,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.delivery import DeliveryActivities
 from activities.domains import DomainActivities
 from activities.erasure import ErasureActivities
 from activities.lead_imports import LeadImportActivities
@@ -51,9 +52,13 @@ def registrations(
     domains = DomainActivities(db, settings.dns_resolver)
     mailboxes = MailboxActivities(db, secrets)
     sending = SendingActivities(db, secrets)
+    delivery = DeliveryActivities(db, secrets, settings)
     return {
         TaskQueue.CAMPAIGNS: ([], []),
-        TaskQueue.SENDING: ([], [sending.send_message, mailboxes.test_mailbox_login]),
+        TaskQueue.SENDING: (
+            [],
+            [sending.send_message, delivery.deliver_step, mailboxes.test_mailbox_login],
+        ),
         TaskQueue.IMPORTS: (
             [LeadImportWorkflow, ErasureWorkflow],
             [

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     database_pool_size: int = 10
 
     redis_url: str | None = None
+    # The Redis stream every event goes through (sends, tracking hits, replies, bounces).
+    events_stream: str = "events"
 
     temporal_address: str | None = None
     temporal_namespace: str = "default"
