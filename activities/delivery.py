@@ -121,6 +121,16 @@ def _iso(when: dt.datetime | None) -> str | None:
     return when.astimezone(dt.UTC).isoformat() if when is not None else None
 
 
+def _attempt_key() -> str:
+    """A test send's key when the caller gave none: the same across Temporal's retries of
+    one activity (its workflow run and activity id), unique per request otherwise."""
+    try:
+        info = activity.info()
+    except RuntimeError:  # not running as an activity
+        return uuid.uuid4().hex
+    return f"{info.workflow_id}:{info.workflow_run_id}:{info.activity_id}"
+
+
 def _uuid(value: str | None) -> UUID | None:
     return UUID(value) if value else None
 
@@ -187,7 +197,7 @@ class _Delivery:
         self.step_id = UUID(data.step_id)
         self.lead_id = _uuid(data.lead_id)
         self.is_test = data.test_to is not None
-        self.test_key = data.test_key or uuid.uuid4().hex  # without a key: not idempotent
+        self.test_key = data.test_key or _attempt_key()
         self.month_limit: int | None = None
         self.ctx: StepContext | None = None
         self.source: TemplateSource | None = None

@@ -17,12 +17,16 @@ Outcomes (`DeliverOutput.outcome`):
   connect/HELO/MAIL/DATA: the mailbox's or the content's fault, never the lead's).
 - `stopped`: the lead must get nothing more from this campaign. `reason`: `lead_stopped`
   (unsubscribed, bounced, complained, erased or deleted), `suppressed`, `bounced` (this send's
-  5.1.x at RCPT: the lead is marked bounced and suppressed before this returns).
+  5.1.x at RCPT: the lead is marked bounced and suppressed before this returns), `not_found`
+  (the campaign or the step no longer exists).
 - `unknown`: an earlier attempt may have reached DATA and the mailbox cannot tell; never
   resent, shown to the tenant.
 
-Errors raised (after the row is written): only what Temporal should retry (a database or
-secret-store outage), and a non-retryable `TemplateError` for a template that cannot render.
+Errors raised (after the row is written): only what Temporal should retry (a database, Redis
+or secret-store outage, `ConcurrentChange` when another attempt changed the row meanwhile), a
+non-retryable `TemplateError` for a template that cannot render, and non-retryable `BadInput`
+(no lead for a non-test send) or `NotAnEmailStep`. A test send without `test_key` is keyed by
+its activity attempt (the same across Temporal's retries).
 """
 
 from __future__ import annotations

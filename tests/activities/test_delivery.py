@@ -21,10 +21,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from redis.asyncio import Redis
+from temporalio import workflow
+from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.delivery import DeliveryActivities
-from activities.interfaces.delivery import DeliverInput, DeliverOutput
+from activities.interfaces.delivery import DELIVER_STEP, DeliverInput, DeliverOutput
 from devstack.dovecot import Dovecot
 from devstack.ports import free_port
 from penguinmails.db import Database
@@ -806,3 +809,42 @@ async def test_a_pause_waits_for_the_send_in_flight_and_the_next_send_waits_for_
     after = await _deliver(acts, world.input(lead=1))
     assert (after.outcome, after.reason) == ("deferred", "campaign_not_sending")
     assert smtp.received(world.message_id(lead=1)) == []
+
+
+# --- through Temporal ----------------------------------------------------------------------------
+
+
+@workflow.defn(sandboxed=False)
+class OneSend:
+    """Calls the activity by its name, as the lead-sequence workflow does."""
+
+    @workflow.run
+    async def run(self, data: DeliverInput) -> DeliverOutput:
+        return await workflow.execute_activity(
+            DELIVER_STEP,
+            data,
+            result_type=DeliverOutput,
+            start_to_close_timeout=dt.timedelta(seconds=60),
+        )
+
+
+async def test_through_a_worker_with_the_encrypting_converter(
+    acts: DeliveryActivities,
+    world: World,
+    smtp: ScriptedSmtp,
+    temporal_client: Client,
+) -> None:
+    queue = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        temporal_client,
+        task_queue=queue,
+        workflows=[OneSend],
+        activities=[acts.deliver_step],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        out = await temporal_client.execute_workflow(
+            OneSend.run, world.input(), id=f"one-send-{uuid.uuid4()}", task_queue=queue
+        )
+    assert isinstance(out, DeliverOutput)
+    assert (out.outcome, out.message_id) == ("sent", world.message_id())
+    assert len(smtp.received(world.message_id())) == 1
