@@ -287,28 +287,26 @@ class _Delivery:
                     self.campaign_id, self.lead_id, self.step_id
                 )
             rotation: list[MailboxCapacity] = []
-            if existing is not None and existing.status == "reserved":
+            if existing is not None and existing.status not in ("reserved", "deferred"):
+                mailbox_ids = []  # settled below
+            elif existing is not None and existing.status == "reserved":
                 mailbox_ids = [existing.email_account_id]
             elif self.data.mailbox_id:
                 mailbox_ids = [UUID(self.data.mailbox_id)]
             else:
                 rotation = await capacity.campaign_rotation(self.campaign_id, self.month_limit)
                 mailbox_ids = [c.mailbox_id for c in rotation if c.allowed > 0]
-            mailboxes = {}
-            for mailbox_id in mailbox_ids:
-                loaded = await repo.mailbox(mailbox_id)
-                if loaded is not None:
-                    mailboxes[mailbox_id] = Mailbox(*loaded)
+            mailboxes = await self._load(repo, mailbox_ids)
             if self.is_test:
+                # A retry of this test send: its Message-ID is on the domain of whichever
+                # campaign mailbox took it, full or not by now.
+                known = await self._load(repo, [c.mailbox_id for c in rotation])
                 existing = await repo.find_by_message_ids(
-                    [self._message_id(m) for m in mailboxes.values()]
+                    [self._message_id(m) for m in {**known, **mailboxes}.values()]
                 )
                 if existing is not None and existing.status == "reserved":
                     mailbox_ids = [existing.email_account_id]
-                    if existing.email_account_id not in mailboxes:
-                        loaded = await repo.mailbox(existing.email_account_id)
-                        if loaded is not None:
-                            mailboxes[existing.email_account_id] = Mailbox(*loaded)
+                    mailboxes = await self._load(repo, mailbox_ids)
         if existing is not None:
             settled = await self._settled(existing)
             if settled is not None:
@@ -347,6 +345,15 @@ class _Delivery:
         if refused is not None:
             return await self._refused(refused, mailbox_ids[-1])
         return self._no_mailbox(rotation)
+
+    @staticmethod
+    async def _load(repo: DeliveryRepository, mailbox_ids: list[UUID]) -> dict[UUID, Mailbox]:
+        mailboxes = {}
+        for mailbox_id in mailbox_ids:
+            loaded = await repo.mailbox(mailbox_id)
+            if loaded is not None:
+                mailboxes[mailbox_id] = Mailbox(*loaded)
+        return mailboxes
 
     def _no_mailbox(self, rotation: list[MailboxCapacity]) -> DeliverOutput:
         """Nothing in the rotation can send now: the limit that opens first, and when."""
