@@ -53,9 +53,11 @@ import imaplib
 import logging
 import random
 import ssl
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from redis.asyncio import Redis
@@ -101,6 +103,11 @@ from penguinmails.settings import Settings
 log = logging.getLogger(__name__)
 
 # Refusals that belong to one mailbox: a first touch tries the next campaign mailbox.
+# Secrets (a mailbox's passwords, a domain's DKIM key) are kept this long per process.
+SECRET_TTL = 300.0
+SECRET_CACHE_SIZE = 10_000
+T = TypeVar("T")
+
 MAILBOX_REASONS = frozenset({"mailbox_not_active", "gap", "mailbox_daily_cap"})
 STOPPING_REASONS = frozenset({"lead_stopped", "suppressed"})
 
@@ -150,12 +157,39 @@ class DeliveryActivities:
         self._redis = redis
         self.connections = connections or SmtpConnections()
         self._token_key: bytes | None = None
+        self._secret_cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
 
     @property
     def redis(self) -> Redis:
         if self._redis is None:
             self._redis = Redis.from_url(self.settings.redis_url or "", decode_responses=False)
         return self._redis
+
+    async def _cached(self, key: tuple[Any, ...], load: Callable[[], Awaitable[T]]) -> T:
+        """A secret read once per `SECRET_TTL` per worker process. Keys carry the row's
+        `updated`, which every change of the secret bumps (a new password goes through
+        `set_passwords`), so a changed secret is read again at once."""
+        now = time.monotonic()
+        hit = self._secret_cache.get(key)
+        if hit is not None and now - hit[0] < SECRET_TTL:
+            return cast(T, hit[1])
+        value = await load()
+        if len(self._secret_cache) >= SECRET_CACHE_SIZE:
+            self._secret_cache.clear()
+        self._secret_cache[key] = (now, value)
+        return value
+
+    async def credentials(self, account: EmailAccount) -> Credentials:
+        return await self._cached(
+            ("mailbox", account.vault_key_path, account.updated),
+            lambda: read_credentials(self.store, account),
+        )
+
+    async def dkim_private_key(self, domain: Domain) -> str:
+        return await self._cached(
+            ("dkim", domain.vault_key_path, domain.updated),
+            lambda: read_dkim_private_key(self.store, domain),
+        )
 
     async def token_key(self) -> bytes:
         if self._token_key is None:
@@ -437,7 +471,7 @@ class _Delivery:
                 thread += earlier
         dkim = None
         if domain.dkim_selector and domain.vault_key_path:
-            private = await read_dkim_private_key(self.acts.store, domain)
+            private = await self.acts.dkim_private_key(domain)
             dkim = DkimKey(domain.domain, domain.dkim_selector, private)
         track = self.ctx.campaign.tracking_enabled
         to_name = None
@@ -485,7 +519,7 @@ class _Delivery:
 
     async def _send(self, row: Reservation, mailbox: Mailbox, built: Built) -> DeliverOutput:
         account = mailbox.account
-        creds = await read_credentials(self.acts.store, account)
+        creds = await self.acts.credentials(account)
         server = ServerSettings.of(account.smtp_settings)
         req = built.request
         async with self.acts.connections.hold(
@@ -535,7 +569,8 @@ class _Delivery:
         outbox = OutboxRepository(session)
         detail = f"{failure.stage}: {failure.code} {' '.join(failure.message.split())}"[:500]
         who = blame(failure.code, failure.message, failure.stage, failure.answered)
-        log.info("send %s failed (%s): %s", row.id, who.value, detail)
+        # The reply's text may name the recipient: it goes to the row, not to the log.
+        log.info("send %s: %s %s (%s)", row.id, failure.stage, failure.code, who.value)
         if who is Blame.RECIPIENT:
             await outbox.mark_bounced(row.id, detail)
             if not req.is_test and req.lead_id is not None:
@@ -617,7 +652,7 @@ class _Delivery:
         imap = account.imap_settings or {}
         if not imap.get("host") or not imap.get("port"):
             return None
-        creds: Credentials = await read_credentials(self.acts.store, account)
+        creds: Credentials = await self.acts.credentials(account)
         server = ServerSettings.of(imap)
         try:
             found = await sent_folder_has(
