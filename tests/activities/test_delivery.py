@@ -640,6 +640,45 @@ async def test_a_full_daily_cap_defers_to_the_mailbox_s_next_local_midnight(
     assert await _sent_today(admin_conn, world.mailboxes[0][0]) == 1
 
 
+async def test_the_campaign_s_limit_and_the_plan_s_month_defer_to_when_they_open(
+    acts: DeliveryActivities, world: World, admin_conn: asyncpg.Connection
+) -> None:
+    await admin_conn.execute(
+        "UPDATE campaigns SET daily_limit = 1, timezone = 'America/Los_Angeles' WHERE id = $1",
+        world.campaign_id,
+    )
+    assert (await _deliver(acts, world.input(lead=0))).outcome == "sent"
+    out = await _deliver(acts, world.input(lead=1))
+    assert (out.outcome, out.reason) == ("deferred", "campaign_daily_limit")
+    midnight = await admin_conn.fetchval(
+        "SELECT (date_trunc('day', now() AT TIME ZONE 'America/Los_Angeles') + interval '1 day')"
+        " AT TIME ZONE 'America/Los_Angeles'"
+    )
+    assert out.retry_at is not None and dt.datetime.fromisoformat(out.retry_at) == midnight
+
+    await admin_conn.execute(
+        "UPDATE campaigns SET daily_limit = NULL WHERE id = $1", world.campaign_id
+    )
+    plan = await admin_conn.fetchval(
+        "INSERT INTO plans (id, plan_name, price, limits) VALUES (gen_random_uuid(), $1, 10, "
+        "'{\"emails_per_month\": 1}') RETURNING id",
+        f"plan-{uuid.uuid4().hex[:8]}",
+    )
+    await admin_conn.execute(
+        "INSERT INTO subscriptions (id, tenant_id, plan_id, status) "
+        "VALUES (gen_random_uuid(), $1, $2, 'active')",
+        world.tenant_id,
+        plan,
+    )
+    out = await _deliver(acts, world.input(lead=1))
+    assert (out.outcome, out.reason) == ("deferred", "monthly_limit")
+    first_of_next = await admin_conn.fetchval(
+        "SELECT (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month') "
+        "AT TIME ZONE 'UTC'"
+    )
+    assert out.retry_at is not None and dt.datetime.fromisoformat(out.retry_at) == first_of_next
+
+
 async def test_a_paused_campaign_defers_its_sends(
     acts: DeliveryActivities, world: World, smtp: ScriptedSmtp, admin_conn: asyncpg.Connection
 ) -> None:
