@@ -41,8 +41,9 @@ slots back); a connection lost during DATA leaves the row reserved with its atte
 so the next call asks the mailbox.
 
 After `sent` (and again on a retry that finds `sent`), a `sent` event goes to the Redis
-stream `EVENTS_STREAM`, its `id` the outbox row's id (the consumer is idempotent on it).
-Test sends write no event.
+stream `EVENTS_STREAM`, its `id` the outbox row's id (the consumer is idempotent on it); a
+bounce at RCPT writes a `bounced` event the same way (no DSN will come for it). Test sends
+write no event.
 """
 
 from __future__ import annotations
@@ -94,7 +95,12 @@ from penguinmails.mail.records import tracking_host
 from penguinmails.mailboxes import Credentials, read_credentials
 from penguinmails.models.infra import Domain, EmailAccount
 from penguinmails.repositories.capacity import CapacityRepository, MailboxCapacity
-from penguinmails.repositories.delivery import DeliveryRepository, StepContext, TemplateSource
+from penguinmails.repositories.delivery import (
+    DeliveryRepository,
+    SentRow,
+    StepContext,
+    TemplateSource,
+)
 from penguinmails.repositories.outbox import OutboxRepository, Refused, Reservation, SendRequest
 from penguinmails.repositories.suppressions import SuppressionRepository
 from penguinmails.secrets import SecretStore, SecretStoreError
@@ -258,7 +264,9 @@ class _Delivery:
                 message_id=row.message_id,
                 outbox_id=str(row.id),
             )
-        if row.status in ("bounced", "failed"):
+        if row.status == "bounced":
+            return await self._bounced(row.id)
+        if row.status == "failed":
             return self._out(
                 OUTCOME_STOPPED,
                 row.status,
@@ -270,24 +278,7 @@ class _Delivery:
 
     async def _sent(self, row_id: UUID) -> DeliverOutput:
         """`sent`, with its event appended (again, under the same id, on a retry)."""
-        async with self.db.tenant_session(self.tenant_id) as session:
-            row = await DeliveryRepository(session).sent_row(row_id)
-        if not row.is_test:
-            await self.acts.redis.xadd(
-                self.acts.settings.events_stream,
-                {
-                    "id": str(row.id),
-                    "type": "sent",
-                    "tenant": str(row.tenant_id),
-                    "campaign": str(row.campaign_id or ""),
-                    "step": str(row.step_id or ""),
-                    "variant": str(row.variant_id or ""),
-                    "mailbox": str(row.email_account_id),
-                    "lead": str(row.lead_id or ""),
-                    "message_id": row.message_id,
-                    "at": _iso(row.sent_at) or "",
-                },
-            )
+        row = await self._event(row_id, "sent")
         return self._out(
             OUTCOME_SENT,
             mailbox_id=str(row.email_account_id),
@@ -295,6 +286,43 @@ class _Delivery:
             outbox_id=str(row.id),
             variant_id=str(row.variant_id) if row.variant_id else None,
         )
+
+    async def _bounced(self, row_id: UUID) -> DeliverOutput:
+        """`stopped`/`bounced` (this send's 5.1.x at RCPT), with its `bounced` event: the
+        recipient's server refused it, so no DSN will ever arrive for the inbox to read."""
+        row = await self._event(row_id, "bounced")
+        return self._out(
+            OUTCOME_STOPPED,
+            "bounced",
+            mailbox_id=str(row.email_account_id),
+            message_id=row.message_id,
+            outbox_id=str(row.id),
+            variant_id=str(row.variant_id) if row.variant_id else None,
+        )
+
+    async def _event(self, row_id: UUID, kind: str) -> SentRow:
+        """The row's `sent` or `bounced` event on the events stream, its id the row's (the
+        consumer ingests an id once); test sends write none."""
+        async with self.db.tenant_session(self.tenant_id) as session:
+            row = await DeliveryRepository(session).sent_row(row_id)
+        if row.is_test:
+            return row
+        fields: dict[Any, Any] = {
+            "id": str(row.id),
+            "type": kind,
+            "tenant": str(row.tenant_id),
+            "campaign": str(row.campaign_id or ""),
+            "step": str(row.step_id or ""),
+            "variant": str(row.variant_id or ""),
+            "mailbox": str(row.email_account_id),
+            "lead": str(row.lead_id or ""),
+            "message_id": row.message_id,
+            "at": _iso(row.bounced_at if kind == "bounced" else row.sent_at) or "",
+        }
+        if kind == "bounced":
+            fields |= {"bounce_type": "hard", "reason": row.bounce_reason or ""}
+        await self.acts.redis.xadd(self.acts.settings.events_stream, fields)
+        return row
 
     # -- the call -------------------------------------------------------------------------------
 
@@ -548,11 +576,17 @@ class _Delivery:
                     try:
                         await link.send(account.email, [req.to_email], built.raw)
                     except SmtpSendError as exc:
-                        return await self._failed(session, row, account, req, exc.failure)
-                    await outbox.mark_sent(row.id)
-                    step = "sent"
+                        failed = await self._failed(session, row, account, req, exc.failure)
+                        if failed.reason != "bounced":
+                            return failed
+                        step = "bounced"
+                    else:
+                        await outbox.mark_sent(row.id)
+                        step = "sent"
         if step == "sent":  # committed: now the event
             return await self._sent(row.id)
+        if step == "bounced":
+            return await self._bounced(row.id)
         if step == "resolve":
             return await self._resolve(row, mailbox, built)
         return await self._after_race(row)

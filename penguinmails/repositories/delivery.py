@@ -48,6 +48,8 @@ class SentRow:
     message_id: str
     sent_at: dt.datetime | None
     is_test: bool
+    bounced_at: dt.datetime | None = None
+    bounce_reason: str | None = None
 
 
 class DeliveryRepository:
@@ -144,7 +146,8 @@ class DeliveryRepository:
             await self.session.execute(
                 text(
                     "SELECT id, tenant_id, campaign_id, step_id, variant_id, email_account_id, "
-                    "lead_id, message_id, sent_at, is_test FROM inbox_message_refs "
+                    "lead_id, message_id, sent_at, is_test, bounced_at, bounce_reason "
+                    "FROM inbox_message_refs "
                     "WHERE id = :id"
                 ),
                 {"id": row_id},

@@ -534,7 +534,11 @@ async def test_a_4xx_at_rcpt_defers_and_gives_the_slots_back(
 
 
 async def test_a_5_1_1_at_rcpt_bounces_and_suppresses_the_lead(
-    acts: DeliveryActivities, world: World, smtp: ScriptedSmtp, admin_conn: asyncpg.Connection
+    acts: DeliveryActivities,
+    world: World,
+    smtp: ScriptedSmtp,
+    admin_conn: asyncpg.Connection,
+    events: tuple[Settings, Redis],
 ) -> None:
     lead_id, address = world.leads[0]
     smtp.answers[address] = ("rcpt", "550 5.1.1 No such user here")
@@ -555,6 +559,19 @@ async def test_a_5_1_1_at_rcpt_bounces_and_suppresses_the_lead(
         == "bounced"
     )
     assert smtp.received(world.message_id()) == []
+    # No DSN will come for a refusal at RCPT: the bounce goes to analytics from here.
+    settings, client = events
+    [event] = await _stream(client, settings)
+    assert (event[b"type"], event[b"id"], event[b"bounce_type"]) == (
+        b"bounced",
+        str(row["id"]).encode(),
+        b"hard",
+    )
+    assert b"5.1.1" in event[b"reason"]
+    # A retry finds the row bounced: the same answer, the same event again.
+    again = await _deliver(acts, world.input())
+    assert (again.outcome, again.reason, again.outbox_id) == ("stopped", "bounced", out.outbox_id)
+    assert [e[b"id"] for e in await _stream(client, settings)] == [event[b"id"]] * 2
     # The lead's next step is refused before SMTP.
     follow = await _deliver(acts, world.input(step=1, mailbox_id=out.mailbox_id))
     assert (follow.outcome, follow.reason) == ("stopped", "lead_stopped")
