@@ -630,6 +630,31 @@ async def test_a_refused_login_marks_the_mailbox_and_tells_the_tenant(
 # --- capacity ----------------------------------------------------------------------------------
 
 
+async def test_a_paused_mailbox_holds_its_follow_ups_and_first_touches_move_on(
+    acts: DeliveryActivities,
+    db: Database,
+    secret_store: SecretStore,
+    settings: Settings,
+    admin_conn: asyncpg.Connection,
+    smtp: ScriptedSmtp,
+    dovecot: Dovecot,
+) -> None:
+    world = await _world(db, secret_store, settings, admin_conn, smtp, dovecot, mailboxes=2)
+    (a, _), (b, _) = world.mailboxes
+    await admin_conn.execute(
+        "UPDATE email_accounts SET pause_reasons = '{breaker}' WHERE id = $1", a
+    )
+    follow = await _deliver(acts, world.input(step=1, mailbox_id=str(a)))
+    assert (follow.outcome, follow.reason, follow.retry_at) == (
+        "deferred",
+        "mailbox_not_active",
+        None,
+    )
+    assert smtp.received(world.message_id(step=1)) == []
+    first = await _deliver(acts, world.input(lead=1))
+    assert (first.outcome, first.mailbox_id) == ("sent", str(b))
+
+
 async def test_a_full_daily_cap_defers_to_the_mailbox_s_next_local_midnight(
     acts: DeliveryActivities,
     db: Database,
