@@ -20,8 +20,9 @@ is `activities/interfaces/delivery.py`).
    development). Found: `sent`. Not found on a mailbox that keeps a copy of everything it
    sends (`smtp_settings.saves_sent_copy`, as Gmail and Microsoft 365 do, or the dev sink):
    send again. Otherwise `unknown`, never resent. IMAP unreachable: ask again later.
-4. *Send*: the mailbox connection's lock (in-process, per mailbox), then the attempt
-   counted and committed (a crash from here on leaves a trace), then one READ COMMITTED
+4. *Send*: the mailbox connection's lock (in-process, per mailbox), the connection opened
+   if it is not (TLS, EHLO, AUTH: a slow or dead server holds no database lock), then the
+   attempt counted and committed (a crash from here on leaves a trace), then one READ COMMITTED
    transaction: the campaign's shared advisory lock, the re-check in a statement of its own
    with the row `FOR UPDATE`, the SMTP exchange, the outcome written. The attempt is
    counted after the lock, not before: a crash while waiting for the lock would otherwise
@@ -553,6 +554,11 @@ class _Delivery:
         async with self.acts.connections.hold(
             str(account.id), server, server.username or account.email, creds.smtp_password
         ) as link:
+            try:
+                await link.connect()
+            except SmtpSendError as exc:  # before MAIL FROM: nothing was sent
+                async with self.db.tenant_session(self.tenant_id) as session:
+                    return await self._failed(session, row, account, req, exc.failure)
             try:
                 async with self.db.tenant_session(self.tenant_id) as session:
                     attempt = await OutboxRepository(session).mark_attempt(row.id)

@@ -160,6 +160,12 @@ class MailboxLink:
         self._username = username
         self._password = password
 
+    async def connect(self) -> None:
+        """Open the connection (TLS, EHLO, AUTH) unless it is open: the delivery does it
+        before its send transaction, so no lock waits on a slow server's greeting."""
+        if not self._conn.client.is_connected:
+            await self._owner._open(self._conn, self._username, self._password)
+
     async def send(self, sender: str, recipients: Sequence[str], raw: bytes) -> tuple[int, str]:
         """MAIL, RCPT, DATA; SmtpSendError with the stage that failed. A connection lost
         before MAIL FROM is opened again (nothing was sent yet); one lost later is reported

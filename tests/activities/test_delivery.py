@@ -533,6 +533,23 @@ async def test_a_4xx_at_rcpt_defers_and_gives_the_slots_back(
     assert await _sent_today(admin_conn, world.mailboxes[0][0]) == 1
 
 
+async def test_an_unreachable_server_defers_and_gives_the_slots_back(
+    acts: DeliveryActivities, world: World, admin_conn: asyncpg.Connection
+) -> None:
+    await admin_conn.execute(
+        "UPDATE email_accounts SET smtp_settings = jsonb_set(smtp_settings, '{port}', $2) "
+        "WHERE id = $1",
+        world.mailboxes[0][0],
+        str(free_port()),
+    )
+    out = await _deliver(acts, world.input())
+    assert (out.outcome, out.reason) == ("deferred", "smtp_transient")
+    row = await _row(admin_conn, world.message_id())
+    assert (row["status"], row["attempts"]) == ("deferred", 0)  # never reached DATA
+    assert "connect" in row["error_message"]
+    assert await _sent_today(admin_conn, world.mailboxes[0][0]) == 0
+
+
 async def test_a_5_1_1_at_rcpt_bounces_and_suppresses_the_lead(
     acts: DeliveryActivities,
     world: World,
