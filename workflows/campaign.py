@@ -167,9 +167,13 @@ class CampaignProgress:
 
 @workflow.defn(name="CampaignWorkflow")
 class CampaignWorkflow:
-    def __init__(self) -> None:
-        self._data: CampaignInput | None = None
+    @workflow.init
+    def __init__(self, data: CampaignInput) -> None:
+        # The input here, not in run: an update can be validated before run starts.
+        self._data: CampaignInput | None = data
         self._state = CampaignState()
+        if data.state is not None:
+            self._state = replace(data.state, runs=data.state.runs + 1)
         self._lock = asyncio.Lock()  # one status change at a time
         self._nudged = False
         self._finished = 0  # lead_finished signals since the last refill
@@ -180,9 +184,6 @@ class CampaignWorkflow:
 
     @workflow.run
     async def run(self, data: CampaignInput) -> CampaignView:
-        self._data = data
-        if data.state is not None:
-            self._state = replace(data.state, runs=data.state.runs + 1)
         self._publish_status()
         started_this_run = 0
         per_run = max(1, min(data.children_per_run, MAX_CHILDREN_PER_RUN))
