@@ -177,6 +177,7 @@ class CampaignWorkflow:
         self._lock = asyncio.Lock()  # one status change at a time
         self._nudged = False
         self._finished = 0  # lead_finished signals since the last refill
+        self._running = 0  # lead sequences running at the last refill
         self._last = WindowOutput(0, 0, 0)
         self._window = 0
 
@@ -227,7 +228,7 @@ class CampaignWorkflow:
         window: WindowOutput = await self._activity(
             ENROLLMENT_WINDOW, ref, WindowOutput, "capacity and enrollments"
         )
-        self._last, self._finished = window, 0
+        self._last, self._finished, self._running = window, 0, window.active
         self._window = data.window or max(1, window.capacity_today)
         if window.open == 0:
             return None
@@ -245,6 +246,7 @@ class CampaignWorkflow:
         self._state.cursor = claim.cursor if claim.more else None
         await asyncio.gather(*(self._start_sequence(data, lead) for lead in claim.lead_ids))
         self._state.started_total += len(claim.lead_ids)
+        self._running += len(claim.lead_ids)
         return len(claim.lead_ids)
 
     async def _start_sequence(self, data: CampaignInput, lead_id: str) -> None:
@@ -270,11 +272,12 @@ class CampaignWorkflow:
             )
 
     async def _wait_for_room(self) -> None:
-        """Until enough leads have ended to be worth a look (a tenth of the window), new
-        enrollments, a status change, or the refill interval."""
+        """Until enough leads have ended to be worth a look (a tenth of the window, or every
+        lead running when fewer run), new enrollments, a status change, or the refill
+        interval."""
         assert self._data is not None
         status = self._state.status
-        threshold = max(1, self._window // 10)
+        threshold = max(1, min(self._window // 10, self._running))
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: (
