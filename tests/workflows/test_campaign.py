@@ -4,6 +4,7 @@ in memory. The real activities run in tests/workflows/test_campaign_engine.py.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -74,6 +75,11 @@ class Table:
     claimed: int = 0
     reasons: list[str] = field(default_factory=list)
     notified: int = 0
+    # The second claim answers the first page again, as a claim retried after a lost
+    # answer does, while that page's sequences still run (held in load by `gate`).
+    echo: bool = False
+    gate: asyncio.Event | None = None
+    claims: list[ClaimOutput] = field(default_factory=list)
 
     def enroll(self, n: int) -> None:
         for _ in range(n):
@@ -89,6 +95,14 @@ class Table:
 
     @activity.defn(name=CLAIM_ENROLLMENTS)
     async def claim(self, data: ClaimInput) -> ClaimOutput:
+        if self.echo and len(self.claims) == 1:
+            self.claims.append(self.claims[0])
+            return self.claims[0]
+        out = await self._claim(data)
+        self.claims.append(out)
+        return out
+
+    async def _claim(self, data: ClaimInput) -> ClaimOutput:
         page = [
             i
             for i in sorted(self.rows)
@@ -115,6 +129,8 @@ class Table:
     @activity.defn(name=LOAD_LEAD_SEQUENCE)
     async def load(self, data: LoadSequenceInput) -> LoadSequenceOutput:
         self.loads[data.lead_id] += 1
+        if self.gate is not None:
+            await self.gate.wait()
         row = self.by_lead(data.lead_id)
         row[2] = True
         return LoadSequenceOutput(True, row[1])  # no steps: the lead ends at once
@@ -260,3 +276,21 @@ async def test_a_scheduled_campaign_waits_and_cancel_ends_it(
     assert table.statuses == ["scheduled", "cancelled"]
     assert not table.loads  # nothing started before its time
     assert {r[1] for r in table.rows.values()} == {"stopped"}
+
+
+async def test_a_page_claimed_again_while_its_sequences_run_starts_none_twice(
+    temporal_dev_server: WorkflowEnvironment,
+) -> None:
+    table = Table(window=10, echo=True, gate=asyncio.Event())
+    table.enroll(4)
+    async with campaign(temporal_dev_server, table, page_size=2) as handle:
+        await handle.execute_update(CampaignWorkflow.start, StartRequest(TENANT))
+        for _ in range(400):  # the third claim comes after the echoed page's starts
+            if len(table.claims) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        assert len(table.claims) >= 3 and table.claims[1] == table.claims[0]
+        table.gate.set()  # type: ignore[union-attr]
+        view = await handle.result()
+    assert view.status == "completed"
+    assert len(table.loads) == 4 and set(table.loads.values()) == {1}
