@@ -141,6 +141,10 @@ class _Ended(Exception):
     """Internal: a signal ended the sequence while it waited."""
 
 
+class _EnrollmentEnded(Exception):
+    """Internal: the enrollment ended elsewhere (stop-for-company, removed by the tenant)."""
+
+
 @workflow.defn(name="LeadSequenceWorkflow")
 class LeadSequenceWorkflow:
     def __init__(self) -> None:
@@ -267,6 +271,9 @@ class LeadSequenceWorkflow:
                 steps_done += 1
         except _Ended:
             return await self._finish_by_signal(data, steps_done)
+        except _EnrollmentEnded:
+            # Its ending stays as written; this only tells the campaign.
+            return await self._finish(data, "stopped", "enrollment_ended", steps_done)
         except ActivityError as exc:
             cause = exc.cause
             if isinstance(cause, ApplicationError) and cause.type in NON_RETRYABLE:
@@ -387,7 +394,9 @@ class LeadSequenceWorkflow:
     async def _progress(
         self, data: LeadSequenceInput, step: SequenceStep, mailbox: str | None, skip: str | None
     ) -> None:
-        await self._activity(
+        """The step recorded; raises _EnrollmentEnded when the enrollment has ended
+        elsewhere meanwhile, so nothing more goes to the lead."""
+        out: LeadProgressOutput = await self._activity(
             RECORD_LEAD_PROGRESS,
             LeadProgressInput(
                 data.tenant_id, data.campaign_id, data.lead_id, step.step_order, mailbox, skip
@@ -395,6 +404,8 @@ class LeadSequenceWorkflow:
             LeadProgressOutput,
             f"step {step.step_order}: done" + (f" ({skip})" if skip else ""),
         )
+        if not out.recorded:
+            raise _EnrollmentEnded
 
     async def _finish_by_signal(
         self, data: LeadSequenceInput, steps_done: int

@@ -65,6 +65,7 @@ class Fakes:
     slot_delay: timedelta = timedelta(0)
     # The first deliver_step answers deferred with retry_at this far after its own time.
     defer_for: timedelta | None = None
+    ended_elsewhere: bool = False  # record_lead_progress finds the enrollment ended
     delivered: list[tuple[datetime, DeliverInput]] = field(default_factory=list)
     slots: list[NextSlotInput] = field(default_factory=list)
     progress: list[LeadProgressInput] = field(default_factory=list)
@@ -107,7 +108,7 @@ class Fakes:
     @activity.defn(name=RECORD_LEAD_PROGRESS)
     async def record_progress(self, data: LeadProgressInput) -> LeadProgressOutput:
         self.progress.append(data)
-        return LeadProgressOutput(True)
+        return LeadProgressOutput(not self.ended_elsewhere)
 
     @activity.defn(name=RECORD_LEAD_ENDING)
     async def record_ending(self, data: LeadEndingInput) -> LeadEndingOutput:
@@ -260,3 +261,13 @@ async def test_too_many_deferrals_fail_the_lead(
     times = [t for t, _ in fakes.delivered]
     assert times[1] - times[0] >= timedelta(minutes=5)
     assert times[-1] - times[-2] >= timedelta(hours=6)
+
+
+async def test_an_enrollment_ended_elsewhere_sends_nothing_more(
+    temporal_time_skipping: WorkflowEnvironment,
+) -> None:
+    fakes = Fakes(EMAIL_WAIT_CONDITION_EMAIL, ended_elsewhere=True)
+    async with running(temporal_time_skipping, fakes) as handle:
+        out = await handle.result()
+    assert (out.reason, len(fakes.delivered), len(fakes.progress)) == ("enrollment_ended", 1, 1)
+    assert [e.reason for e in fakes.endings] == ["enrollment_ended"]
