@@ -174,7 +174,9 @@ async def test_a_condition_that_does_not_hold_ends_the_sequence(
     temporal_time_skipping: WorkflowEnvironment,
 ) -> None:
     fakes = Fakes(EMAIL_WAIT_CONDITION_EMAIL, condition_met=False)
-    async with running(temporal_time_skipping, fakes) as handle:
+    # Its campaign has ended (no such workflow): telling it fails quietly.
+    gone = f"campaign:{TENANT}:{uuid.uuid4()}"
+    async with running(temporal_time_skipping, fakes, campaign_workflow_id=gone) as handle:
         out = await handle.result()
     assert (out.status, out.reason) == ("completed", "condition_not_met:no_reply")
     assert len(fakes.delivered) == 1
