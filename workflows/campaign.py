@@ -210,7 +210,9 @@ class CampaignWorkflow:
                 continue
             started = await self._refill(data, per_run - started_this_run)
             if started is None:  # nothing open: every lead has ended
-                await self._set_db_status("completed")
+                async with self._lock:  # not while a pause or a cancel is answering
+                    if self._state.status == "sending":
+                        await self._set_db_status("completed")
                 continue
             started_this_run += started
             if started_this_run >= per_run or workflow.info().is_continue_as_new_suggested():
@@ -496,7 +498,9 @@ class CampaignWorkflow:
         )
         self._state.started_at = out.started_at
         self._state.completed_at = out.completed_at
-        self._set_status(status)
+        # The database's answer: an ended campaign keeps its end (a cancel that lost the race
+        # to completion says completed).
+        self._set_status(out.status)
 
     async def _activity(
         self,
