@@ -18,6 +18,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.campaigns import CampaignActivities
 from activities.delivery import DeliveryActivities
 from activities.domains import DomainActivities
 from activities.erasure import ErasureActivities
@@ -31,9 +32,11 @@ from penguinmails.logging import configure_logging
 from penguinmails.runtime import secret_store, temporal_client
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings, get_settings
+from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.erasure import ErasureWorkflow
 from workflows.lead_import import LeadImportWorkflow
+from workflows.lead_sequence import LeadSequenceWorkflow
 from workflows.mailbox_test import MailboxTestWorkflow
 from workflows.names import ALL_TASK_QUEUES, TaskQueue
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
@@ -53,8 +56,26 @@ def registrations(
     mailboxes = MailboxActivities(db, secrets)
     sending = SendingActivities(db, secrets)
     delivery = DeliveryActivities(db, secrets, settings)
+    campaigns = CampaignActivities(db)
     return {
-        TaskQueue.CAMPAIGNS: ([], []),
+        TaskQueue.CAMPAIGNS: (
+            [CampaignWorkflow, LeadSequenceWorkflow],
+            [
+                campaigns.load_lead_sequence,
+                campaigns.next_send_slot,
+                campaigns.evaluate_condition,
+                campaigns.record_lead_progress,
+                campaigns.record_lead_ending,
+                campaigns.stop_company_leads,
+                campaigns.enrollment_window,
+                campaigns.claim_enrollments,
+                campaigns.set_campaign_status,
+                campaigns.pause_campaign,
+                campaigns.resume_campaign,
+                campaigns.notify_leads_resumed,
+                campaigns.cancel_lead_sequences,
+            ],
+        ),
         TaskQueue.SENDING: (
             [],
             [sending.send_message, delivery.deliver_step, mailboxes.test_mailbox_login],

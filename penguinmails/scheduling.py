@@ -19,8 +19,10 @@ Daylight saving, decided here:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Far enough for any mix of days and holidays a campaign can express (holidays are finite).
@@ -117,3 +119,24 @@ def next_slot(window: SendingWindow, now: datetime, zone: ZoneInfo) -> Slot:
         if now < closes:
             return Slot(at=max(now, opens), window_end=closes, zone=zone.key)
     raise InvalidWindow("the window never opens in the next three years (days and holidays)")
+
+
+DEFAULT_WINDOW: dict[str, Any] = {"start": "09:00", "end": "17:00", "days": [1, 2, 3, 4, 5]}
+
+
+def window_from_config(configuration: Mapping[str, Any]) -> SendingWindow:
+    """A campaign's window from its `configuration["sending_window"]` (`start`, `end` as
+    HH:MM, `days` as ISO weekdays, `holidays` as ISO dates); business hours, Monday to
+    Friday, when it has none. Raises InvalidWindow on a value that cannot be read."""
+    raw = configuration.get("sending_window") or DEFAULT_WINDOW
+    try:
+        return SendingWindow(
+            start=time.fromisoformat(str(raw.get("start", DEFAULT_WINDOW["start"]))),
+            end=time.fromisoformat(str(raw.get("end", DEFAULT_WINDOW["end"]))),
+            days=frozenset(int(d) for d in raw.get("days", DEFAULT_WINDOW["days"])),
+            holidays=frozenset(date.fromisoformat(str(h)) for h in raw.get("holidays", [])),
+        )
+    except (TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, InvalidWindow):
+            raise
+        raise InvalidWindow(f"unreadable sending window: {exc}") from None
