@@ -20,4 +20,7 @@ RUN useradd --system --uid 10001 --home-dir /app penguinmails
 USER penguinmails
 
 EXPOSE 8000
-CMD ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+# The API's own launcher: host, port, workers and trusted proxies come from Settings.
+ENV API_HOST=0.0.0.0 \
+    API_PORT=8000
+CMD ["python", "-m", "api"]

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check lint imports typecheck bench migrate clean
+.PHONY: install run test fuzz check lint imports typecheck bench migrate clean
 
 install: $(STAMP)
 
@@ -21,6 +21,13 @@ run: install
 
 test: install imports
 	$(BIN)/python -m pytest -q
+
+# The fuzzer over the whole OpenAPI document (tests/api/test_fuzz.py) for FUZZ_SECONDS, rate
+# limits lifted; prints the counts and fails on any finding. FUZZ_ONLY=<part of an operation>
+# narrows it, FUZZ_PENDING=1 includes the operations still listed as pending.
+FUZZ_SECONDS ?= 600
+fuzz: install
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/python -m pytest tests/api/test_fuzz.py -q -s -p no:cacheprovider
 
 # DESIGN.md's import direction (contracts in pyproject.toml): a violation fails the build.
 imports: install

@@ -2,7 +2,7 @@
 
 Runs on the `sending` queue. Credentials come from Vault; the connection to each mailbox's
 server is kept and reused by the next send within this worker process. The SMTP reply is
-returned; 4xx and 5xx answers are raised with their codes (see `sending_types`).
+returned; 4xx and 5xx answers are raised with their codes (see `activities.interfaces.sending`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from activities.interfaces.sending import (
     SMTP_PERMANENT,
     SMTP_TRANSIENT,
     SMTP_UNREACHABLE,
+    TEMPLATE_INVALID,
+    TEMPLATE_TOO_EXPENSIVE,
     SendMessageInput,
     SendMessageOutput,
 )
@@ -30,10 +32,18 @@ from activities.mail_clients import (
     message_id_of,
 )
 from penguinmails.db import Database
+from penguinmails.mail.personalize import TemplateRenderError, TemplateTooExpensive
 from penguinmails.mailboxes import read_credentials
 from penguinmails.repositories.content import ContentRepository
 from penguinmails.repositories.email_accounts import EmailAccountRepository
 from penguinmails.secrets import SecretStore, SecretStoreError
+
+
+def render_failure(exc: TemplateRenderError) -> ApplicationError:
+    """The activity error of a message whose template cannot be rendered within its budget:
+    not retryable, since the same template fails the same way on every attempt."""
+    kind = TEMPLATE_TOO_EXPENSIVE if isinstance(exc, TemplateTooExpensive) else TEMPLATE_INVALID
+    return ApplicationError(str(exc), type=kind, non_retryable=True)
 
 
 class SendingActivities:

@@ -1,17 +1,23 @@
 """One error envelope for every failure: `{"error": {"code", "message", "details"}}`.
 
 Nothing leaks a stack trace; an id of another tenant answers exactly as a missing one.
+An unexpected error is logged once (`log_unhandled`: its frames and a description that
+leaves out SQL parameters and database error details, which hold personal data) by
+`UnhandledErrorMiddleware`, and not raised further, so the server logs nothing more.
 """
 
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from penguinmails.db import DatabaseUnavailable
 
 log = logging.getLogger("penguinmails.api")
 
@@ -26,6 +32,7 @@ STATUS_CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
+    500: "internal_error",
     503: "service_unavailable",
 }
 
@@ -58,6 +65,43 @@ def envelope(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def describe_error(exc: BaseException) -> str:
+    """`Type: message`, except for a database error: its SQL and its driver's error class and
+    SQLSTATE, never the parameters or the server's message (`Key (email)=(...)`)."""
+    from sqlalchemy.exc import StatementError
+
+    if isinstance(exc, StatementError):
+        orig = exc.orig
+        state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        cause = type(orig).__name__ + (f" (SQLSTATE {state})" if state else "")
+        return f"{type(exc).__name__}: {cause} [SQL: {exc.statement}] [parameters hidden]"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def log_unhandled(exc: BaseException) -> None:
+    """One record: the frames of `exc` and of the exceptions it chains, each described by
+    `describe_error`; below a database error only by their type (a driver's message quotes
+    the values it could not use)."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    hide = False
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        about = type(current).__name__ + " (message hidden)" if hide else describe_error(current)
+        parts.append(f"Traceback (most recent call last):\n{frames}{about}")
+        hide = hide or _is_database_error(current)
+        current = current.__cause__ or current.__context__
+    log.error("unhandled error: %s\n%s", describe_error(exc), "\n\nwhile handling:\n".join(parts))
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    from sqlalchemy.exc import StatementError
+
+    return isinstance(exc, StatementError)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -65,14 +109,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {
-                "field": ".".join(str(p) for p in err.get("loc", ())),
-                "message": err.get("msg", ""),
-                "type": err.get("type", ""),
-            }
-            for err in exc.errors()
-        ]
+        details = [_detail(err) for err in exc.errors()]
         return envelope(422, "validation_error", "request validation failed", details)
 
     @app.exception_handler(StarletteHTTPException)
@@ -81,7 +118,30 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = getattr(exc, "headers", None)
         return envelope(exc.status_code, code, str(exc.detail), headers=headers)
 
+    @app.exception_handler(DatabaseUnavailable)
+    async def _database(_: Request, exc: DatabaseUnavailable) -> JSONResponse:
+        return envelope(503, "service_unavailable", "the database is unavailable; try again")
+
+    # Only reached by an error of the outermost middlewares: UnhandledErrorMiddleware takes
+    # every other one first.
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
+        log_unhandled(exc)
         return envelope(500, "internal_error", "internal server error")
+
+
+def _detail(err: Any) -> dict[str, Any]:
+    loc = tuple(err.get("loc", ()))
+    if err.get("type") == "json_invalid" and len(loc) == 2 and isinstance(loc[1], int):
+        # FastAPI puts the character offset in the location, where a field name would be.
+        reason = (err.get("ctx") or {}).get("error") or "not JSON"
+        return {
+            "field": "body",
+            "message": f"invalid JSON at character {loc[1]}: {reason}",
+            "type": "json_invalid",
+        }
+    return {
+        "field": ".".join(str(p) for p in loc),
+        "message": err.get("msg", ""),
+        "type": err.get("type", ""),
+    }

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request id, body size limit, per-IP rate limit."""
+"""Pure ASGI middleware: request id, unexpected errors, body size limit, per-IP rate limit."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import STATUS_CODES, envelope
+from api.errors import STATUS_CODES, envelope, log_unhandled
 from penguinmails.logging import request_id_var
 
 log = logging.getLogger("penguinmails.api")
@@ -20,6 +20,15 @@ _REDACT = re.compile(r"^(/staff/codec/)(?!decode$|encode$)[^/]+")
 # The signed public links (unsubscribe, tracking) are capabilities: keep them out of logs too.
 _REDACT_TOKEN = re.compile(r"^(/u/|/t/[oc]/)[^/]+")
 EXEMPT_PATHS = ("/healthz", "/readyz")
+# The client address whose per-IP hit is left to the API-key dependency (request state).
+IP_PENDING = "ip_limit_pending"
+
+
+def _has_bearer(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return value[:7].lower() == b"bearer "
+    return False
 
 
 async def _send_error(
@@ -63,6 +72,34 @@ class RequestIdMiddleware:
             elapsed = (time.perf_counter() - started) * 1000
             log.info("%s %s %s %.1fms", scope["method"], path, status, elapsed)
             request_id_var.reset(token)
+
+
+class UnhandledErrorMiddleware:
+    """An exception out of the app: logged once (parameters hidden) and answered with the
+    500 envelope, then swallowed. Starlette's outermost layer would answer too but raise it
+    again for the server to log, which wrote every traceback twice."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception as exc:
+            log_unhandled(exc)
+            if not started:  # else the server closes the half-sent response
+                await _send_error(send, 500, "internal server error")
 
 
 class BodySizeLimitMiddleware:
@@ -152,9 +189,22 @@ class IpRateLimitMiddleware:
             return
         client = scope.get("client")
         ip = client[0] if client else "unknown"
-        decision = await services.limiter.hit(
-            "ip", ip, services.settings.rate_limit_per_ip_per_minute
-        )
+        limit = services.settings.rate_limit_per_ip_per_minute
+        if _has_bearer(scope):
+            # The API-key dependency counts the address and the key in one Redis round trip
+            # (api/deps.py). A request that never reaches it (a route without a key, a
+            # malformed one) is counted here once it answers.
+            state = scope.setdefault("state", {})
+            state[IP_PENDING] = ip
+
+            async def send_counted(message: Message) -> None:
+                if message["type"] == "http.response.start" and state.pop(IP_PENDING, None):
+                    await services.limiter.hit("ip", ip, limit)
+                await send(message)
+
+            await self.app(scope, receive, send_counted)
+            return
+        decision = await services.limiter.hit("ip", ip, limit)
         if not decision.allowed:
             await _send_error(
                 send,

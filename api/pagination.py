@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
@@ -13,6 +13,7 @@ from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from api.errors import ApiError
+from api.responses import OrjsonResponse
 from penguinmails.repositories.pagination import Cursor
 
 T = TypeVar("T")
@@ -33,9 +34,15 @@ def decode_cursor(value: str | None) -> Cursor | None:
         return None
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        created, id_ = raw.split("|", 1)
-        return Cursor(created=datetime.fromisoformat(created), id=UUID(id_))
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        created_text, id_ = raw.split("|", 1)
+        created = datetime.fromisoformat(created_text)
+        if created.tzinfo is None:
+            raise ValueError("a cursor's time carries its offset")
+        # In UTC, as the database compares it: an offset can push a date past year 1 or 9999,
+        # which only the driver would notice (OverflowError).
+        created = created.astimezone(UTC)
+        return Cursor(created=created, id=UUID(id_))
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid cursor", details={"field": "query.cursor"}) from exc
 
 
@@ -55,6 +62,21 @@ async def page_params(
 
 
 PageParamsDep = Annotated[PageParams, Depends(page_params)]
+
+
+def json_page(rows: Sequence[dict[str, Any]], limit: int) -> OrjsonResponse:
+    """A page of rows already shaped as the route's public model (`page_rows`), written
+    straight to JSON: the route's `response_model` still documents it, nothing validates
+    or converts it again."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["created"], rows[-1]["id"]) if more and rows else None
+    return OrjsonResponse({"items": list(rows), "next_cursor": next_cursor})
+
+
+def fields_of(model: type[BaseModel]) -> tuple[str, ...]:
+    """The public model's fields, in its order: the columns a Core page selects."""
+    return tuple(model.model_fields)
 
 
 def _created_id(row: Any) -> tuple[Any, Any]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from redis.asyncio import Redis
 from temporalio.client import Client
 
+from api.keycache import KeyCache
 from api.ratelimit import RateLimiter
 from penguinmails.codec import EncryptionCodec
 from penguinmails.db import Database
@@ -24,6 +26,12 @@ class Services:
     limiter: RateLimiter
     # Vault: DKIM keys and mailbox credentials are written through it.
     secrets: SecretStore | None = None
+    # Verified API keys, for `api_key_cache_seconds` (api/keycache.py).
+    keys: KeyCache[Any] = field(default=None)  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        if self.keys is None:
+            self.keys = KeyCache(self.settings.api_key_cache_seconds)
 
     async def close(self) -> None:
         await self.db.dispose()

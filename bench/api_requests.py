@@ -1,11 +1,18 @@
-"""An authenticated, tenant-scoped API read under load, against a bare Starlette endpoint.
+"""An authenticated, tenant-scoped API read under load, against bare Starlette endpoints.
 
 The project's path: `GET /v1/companies?limit=20` on the real stack (`penguinmails dev` in a
 temporary data folder: uvicorn, API-key lookup through the SECURITY DEFINER function,
 per-IP and per-key rate limits in Redis, a tenant session under row-level security, keyset
-pagination, the error/request-id middleware). The baseline: the same page of twenty
-companies from memory in a bare Starlette app under the same uvicorn, in the same run.
-Both are loaded by wrk over loopback; figures are medians of `--runs` runs.
+pagination, the error/request-id middleware).
+
+Two baselines under the same uvicorn settings (one worker, no access log), in the same run:
+- `requests_per_s`: a bare Starlette endpoint running the same query with raw asyncpg (a
+  pool; one transaction of `set_config` and the select, as the application role, against
+  the same database and tenant) and answering the same JSON (bench/support/asyncpg_app.py);
+- `requests_per_s_vs_memory`: the same page served from memory (bench/support/bare_app.py).
+
+All three are loaded by wrk over loopback, interleaved run by run so that a noisy neighbour
+hits each alike; figures are medians of `--runs` runs.
 
     python bench/api_requests.py [--seconds 10] [--connections 16] [--runs 3]
 """
@@ -37,6 +44,7 @@ from devstack.ports import (  # noqa: E402
     wait_for_port,
 )
 from devstack.stack import SERVICE_URL_VARS  # noqa: E402
+from penguinmails.settings import Settings, asyncpg_dsn  # noqa: E402
 
 
 def _post(url: str, body: dict[str, str], key: str | None = None) -> dict[str, str]:
@@ -49,8 +57,9 @@ def _post(url: str, body: dict[str, str], key: str | None = None) -> dict[str, s
 
 
 @contextmanager
-def dev_stack() -> Iterator[str]:
-    """`penguinmails dev` on free ports in a temporary folder; yields the API's base URL."""
+def dev_stack() -> Iterator[tuple[str, dict[str, str]]]:
+    """`penguinmails dev` on free ports in a temporary folder; yields the API's base URL and
+    the stack's resolved service URLs (its `dev.env`)."""
     root = Path(tempfile.mkdtemp(prefix="pm-bench-"))
     root.chmod(0o755)  # the embedded Postgres runs as another user
     ports = free_dev_ports()  # one reservation, the API's port included
@@ -77,7 +86,11 @@ def dev_stack() -> Iterator[str]:
                 raise SystemExit("penguinmails dev did not start")
             time.sleep(0.2)
         wait_for_port(api_port, 60, "API")
-        yield f"http://127.0.0.1:{api_port}"
+        lines = (root / "data" / "dev.env").read_text().splitlines()
+        stack_env = {
+            k: json.loads(v) for k, v in (line.split("=", 1) for line in lines if "=" in line)
+        }
+        yield f"http://127.0.0.1:{api_port}", stack_env
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(120)
@@ -85,14 +98,16 @@ def dev_stack() -> Iterator[str]:
 
 
 @contextmanager
-def bare_app() -> Iterator[str]:
+def bare_app(target: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A baseline app under uvicorn with the dev stack's API settings (one worker, no
+    access log)."""
     port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "uvicorn",
-            "bench.support.bare_app:app",
+            target,
             "--host",
             "127.0.0.1",
             "--port",
@@ -102,8 +117,9 @@ def bare_app() -> Iterator[str]:
             "warning",
         ],
         cwd=ROOT,
+        env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=None,  # warnings and a failed start show
     )
     try:
         wait_for_port(port, 30, "baseline app")
@@ -129,33 +145,44 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    def load(url: str, headers: dict[str, str] | None = None) -> WrkResult:
-        run_wrk(url, 2, args.connections, headers=headers)  # warm-up: pools, caches
-        return _median(
-            [
-                run_wrk(url, args.seconds, args.connections, headers=headers)
-                for _ in range(args.runs)
-            ]
-        )
+    def warm(url: str, headers: dict[str, str] | None = None) -> None:
+        run_wrk(url, 2, args.connections, headers=headers)  # pools, caches
 
-    with dev_stack() as api:
-        key = _post(f"{api}/v1/tenants", {"name": "Bench", "owner_email": "bench@example.com"})[
-            "api_key"
-        ]
+    with dev_stack() as (api, stack_env):
+        signup = _post(f"{api}/v1/tenants", {"name": "Bench", "owner_email": "bench@example.com"})
+        key = signup["api_key"]
         for i in range(20):
             _post(f"{api}/v1/companies", {"name": f"Workspace {i}"}, key)
-        ours = load(f"{api}/v1/companies?limit=20", {"Authorization": f"Bearer {key}"})
-    with bare_app() as bare:
-        base = load(f"{bare}/v1/companies")
-    if ours.errors or base.errors:
-        raise SystemExit(
-            f"non-2xx or socket errors under load: project {ours.errors}, baseline {base.errors}"
+        app_dsn = asyncpg_dsn(
+            Settings(_env_file=None, database_url=stack_env["DATABASE_URL"]).app_database_url()  # type: ignore[call-arg]
         )
+        auth = {"Authorization": f"Bearer {key}"}
+        targets = {"api": (f"{api}/v1/companies?limit=20", auth)}
+        with (
+            bare_app(
+                "bench.support.asyncpg_app:app",
+                {"BENCH_DSN": app_dsn, "BENCH_TENANT_ID": signup["tenant_id"]},
+            ) as raw,
+            bare_app("bench.support.bare_app:app") as memory,
+        ):
+            targets["asyncpg"] = (f"{raw}/v1/companies", {})
+            targets["memory"] = (f"{memory}/v1/companies", {})
+            for url, headers in targets.values():
+                warm(url, headers)
+            runs: dict[str, list[WrkResult]] = {name: [] for name in targets}
+            for _ in range(args.runs):
+                for name, (url, headers) in targets.items():
+                    runs[name].append(run_wrk(url, args.seconds, args.connections, headers=headers))
+    ours, raw_pg, mem = (_median(runs[n]) for n in ("api", "asyncpg", "memory"))
+    errors = {name: sum(r.errors for r in results) for name, results in runs.items()}
+    if any(errors.values()):
+        raise SystemExit(f"non-2xx or socket errors under load: {errors}")
 
     for metric, value, baseline, unit in (
-        ("requests_per_s", ours.requests_per_s, base.requests_per_s, "req/s"),
-        ("latency_p50_ms", ours.p50_ms, base.p50_ms, "ms"),
-        ("latency_p99_ms", ours.p99_ms, base.p99_ms, "ms"),
+        ("requests_per_s", ours.requests_per_s, raw_pg.requests_per_s, "req/s"),
+        ("latency_p50_ms", ours.p50_ms, raw_pg.p50_ms, "ms"),
+        ("latency_p99_ms", ours.p99_ms, raw_pg.p99_ms, "ms"),
+        ("requests_per_s_vs_memory", ours.requests_per_s, mem.requests_per_s, "req/s"),
     ):
         print(json.dumps({
             "bench": "api_list_companies",

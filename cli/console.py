@@ -32,6 +32,16 @@ def on_signal(signum: int, frame: object) -> NoReturn:
     raise Terminate
 
 
+def print_rows(rows: list[tuple[str, str]]) -> None:
+    """`name  value` lines, names in bold and aligned: one write (a child's log line cannot
+    land inside), no trailing padding, never wrapped."""
+    width = max((len(name) for name, _ in rows), default=0) + 2
+    lines = [
+        f"[bold]{escape(name)}[/]{' ' * (width - len(name))}{escape(value)}" for name, value in rows
+    ]
+    console.print("\n".join(lines), soft_wrap=True)
+
+
 def fail(message: str) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(1)

@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from cli.console import Terminate, console, err_console, fail, on_signal
+from cli.console import Terminate, console, err_console, fail, on_signal, print_rows
 
 if TYPE_CHECKING:
     from devstack.stack import DevStack
@@ -26,7 +25,10 @@ def dev(
         int | None, typer.Option("--api-port", help="API port (default API_PORT or 8000).")
     ] = None,
     data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="State folder (default DATA_DIR or .data).")
+        Path | None,
+        typer.Option(
+            "--data-dir", help="State folder (default DATA_DIR, else the checkout's .data)."
+        ),
     ] = None,
     api_cmd: Annotated[str | None, typer.Option("--api-cmd", hidden=True)] = None,
     worker_cmd: Annotated[str | None, typer.Option("--worker-cmd", hidden=True)] = None,
@@ -80,7 +82,6 @@ def dev(
         console.print(f"services: {', '.join(stack.embedded())} (embedded)")
         with console.status("applying migrations…"):
             stack.migrate()
-            stack.ensure_staff()
         with console.status("starting the API and a worker…"):
             stack.start_apps()
         _print_ready(stack, time.monotonic() - started)
@@ -108,10 +109,7 @@ def dev(
 
 
 def _print_ready(stack: DevStack, seconds: float) -> None:
-    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
-    for name, url in stack.urls():
-        table.add_row(f"[bold]{name}[/]", escape(url))
-    console.print(table, soft_wrap=True)
+    print_rows(stack.urls())
     console.print(
         f"[bold green]ready[/] in {seconds:.1f} s (data in {stack.data_dir}); Ctrl-C stops",
         soft_wrap=True,
@@ -130,14 +128,10 @@ def dev_reply(
     """
     import asyncio
 
-    from devstack.apps import ENV_FILE
+    from cli.operator import operator_settings
     from devstack.dev_reply import OriginalNotFound, reply_to
-    from penguinmails.settings import Settings
 
-    settings = Settings()
-    dev_env = settings.data_dir / ENV_FILE
-    if dev_env.exists():
-        settings = Settings(_env_file=(".env", dev_env))  # type: ignore[call-arg]
+    settings = operator_settings(require_database=False)
     try:
         reply = asyncio.run(
             reply_to(

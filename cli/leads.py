@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from cli.console import console, err_console, fail
+from cli.console import console, err_console, fail, print_rows
 
 leads_app = typer.Typer(help="Leads and lead lists.", no_args_is_help=True)
 
@@ -31,19 +29,33 @@ def leads_import(
     ] = None,
     on_duplicate: Annotated[str, typer.Option(help="skip or update existing leads.")] = "skip",
 ) -> None:
-    """Upload a CSV of leads into a list through the API and follow the import."""
+    """Upload a CSV of leads into a list through the API and follow the import.
+
+    The options and the file are checked before anything is sent; a list this command
+    created is deleted again if the import cannot start."""
     import asyncio
 
     import httpx
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-    from cli.api_client import ImportFailed, upload_and_follow
+    from cli.api_client import ImportFailed, check_options, upload_and_follow
     from penguinmails.settings import Settings
 
+    try:
+        check_options(file, mapping, on_duplicate)
+    except ImportFailed as exc:
+        fail(str(exc))
     base = api_url or Settings().public_base_url
     size = file.stat().st_size
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn())
-    with Progress(*columns, TextColumn("{task.fields[detail]}"), console=err_console) as bar:
+    # A bar only on a terminal: in a pipe or a log it would be one stale line.
+    failure: str | None = None
+    with Progress(
+        *columns,
+        TextColumn("{task.fields[detail]}"),
+        console=err_console,
+        disable=not err_console.is_terminal,
+    ) as bar:
         sending = bar.add_task("uploading", total=size, detail="")
         importing = bar.add_task("importing", total=100, detail="", start=False)
 
@@ -72,20 +84,14 @@ def leads_import(
 
         try:
             result = asyncio.run(run())
-        except (ImportFailed, httpx.HTTPError) as exc:
-            fail(str(exc))
-    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
-    for key in (
-        "status",
-        "rows_total",
-        "accepted",
-        "rejected",
-        "duplicates",
-        "suppressed",
-        "existing",
-    ):
-        table.add_row(f"[bold]{key}[/]", escape(str(result.get(key))))
-    console.print(table)
+        except ImportFailed as exc:
+            failure = str(exc)
+        except httpx.HTTPError as exc:
+            failure = f"the API at {base}: {exc or type(exc).__name__}"
+    if failure is not None:  # after the bar is gone, so the error is the last line
+        fail(failure)
+    keys = ("status", "rows_total", "accepted", "rejected", "duplicates", "suppressed", "existing")
+    print_rows([(key, str(result.get(key))) for key in keys])
     if result.get("rejected"):
         console.print(f"rejected rows: {base.rstrip('/')}/v1/imports/{result['id']}/rejected.csv")
     if result.get("status") != "completed":

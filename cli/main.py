@@ -6,6 +6,8 @@ its own is a function registered with `app.command()`.
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from cli.dev import dev_app
@@ -20,6 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Usage errors in a box fitted to 80 columns would cut a long path in a pipe or a log:
+    # there, click's plain one-line errors instead.
+    rich_markup_mode="rich" if sys.stderr.isatty() else None,
 )
 app.add_typer(dev_app, name="dev")
 app.command()(migrate)

@@ -6,14 +6,15 @@ from cli.console import console, fail
 
 
 def migrate() -> None:
-    """Apply the migrations of both databases (DATABASE_URL and ANALYTICS_DATABASE_URL)."""
+    """Apply the migrations of both databases (DATABASE_URL and ANALYTICS_DATABASE_URL, else
+    those of the running `penguinmails dev`)."""
     import asyncio
 
+    from cli.operator import operator_settings
     from penguinmails import migrate as migrations
     from penguinmails.checks import ServiceUnavailable, check_postgres
-    from penguinmails.settings import Settings
 
-    settings = Settings()
+    settings = operator_settings()
     if not settings.database_url or not settings.analytics_database_url:
         fail("DATABASE_URL and ANALYTICS_DATABASE_URL must be set (or run `penguinmails dev`)")
     try:

@@ -17,18 +17,24 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def operator_settings() -> Settings:
-    """Settings from the environment and `.env`, else those of the running `penguinmails dev`
-    (it leaves the resolved URLs in `<data dir>/dev.env` while it runs)."""
+def operator_settings(require_database: bool = True) -> Settings:
+    """Settings from the environment and `.env`, else those of the running `penguinmails dev`:
+    it leaves the resolved URLs in `<DATA_DIR>/dev.env` while it runs, and DATA_DIR's default
+    does not depend on the working directory, so this works from anywhere."""
     from devstack.apps import ENV_FILE
     from penguinmails.settings import Settings
 
     settings = Settings()
-    dev_env = settings.data_dir / ENV_FILE
+    dev_env = settings.data_dir.resolve() / ENV_FILE
     if settings.database_url is None and dev_env.exists():
         settings = Settings(_env_file=(".env", dev_env))  # type: ignore[call-arg]
-    if settings.database_url is None:
-        fail("no DATABASE_URL: set the services' URLs, or start `penguinmails dev` first")
+    if require_database and settings.database_url is None:
+        fail(
+            f"no DATABASE_URL, and no running `penguinmails dev` in {dev_env.parent} "
+            f"(it writes {ENV_FILE} there): start it, set DATA_DIR to the folder it runs "
+            "with, or set DATABASE_URL, ANALYTICS_DATABASE_URL, TEMPORAL_ADDRESS, VAULT_ADDR "
+            "and VAULT_TOKEN"
+        )
     return settings
 
 

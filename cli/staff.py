@@ -27,3 +27,29 @@ def staff_create(
         fail(f"{email} is already registered")
     console.print(f"user_id    {result.user_id}")
     console.print(f"api_key    {result.api_key}   (shown once)")
+
+
+@staff_app.command("codec-token")
+def staff_codec_token() -> None:
+    """Make a new codec-only token and print it, once; the previous one stops working.
+
+    It opens the codec endpoint and nothing else: give the Temporal UI the endpoint
+    `{PUBLIC_BASE_URL}/staff/codec/<token>` when it cannot forward a staff key."""
+    import asyncio
+
+    from cli.operator import operator_settings
+    from penguinmails.codec import new_codec_token
+    from penguinmails.runtime import secret_store
+    from penguinmails.secrets import SecretStoreError
+    from usecases.staff import set_codec_token
+
+    settings = operator_settings()
+    if not settings.vault_addr or settings.vault_token is None:
+        fail("no VAULT_ADDR/VAULT_TOKEN: set them, or start `penguinmails dev` first")
+    token = new_codec_token()
+    try:
+        asyncio.run(set_codec_token(secret_store(settings), settings.codec_token_path, token))
+    except SecretStoreError as exc:
+        fail(str(exc))
+    console.print(f"codec_token  {token}   (shown once)")
+    console.print(f"endpoint     {settings.public_base_url.rstrip('/')}/staff/codec/{token}")

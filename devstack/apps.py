@@ -21,13 +21,10 @@ from devstack.errors import DevStackError
 ENV_FILE = "dev.env"
 
 
-def default_api_command(host: str, port: int) -> list[str]:
-    return [
-        sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-        "--host", host, "--port", str(port),
-        # The API logs each request itself, with its id and the codec key redacted.
-        "--no-access-log",
-    ]  # fmt: skip
+def default_api_command() -> list[str]:
+    # The production launcher: host, port and worker count come from the environment
+    # (API_HOST, API_PORT, API_WORKERS), forwarded headers are trusted from no one.
+    return [sys.executable, "-m", "api"]
 
 
 def default_worker_command() -> list[str]:

@@ -1,7 +1,7 @@
 """The development stack behind `penguinmails dev` (`make run`) and the end-to-end tests.
 
 `DevStack` composes the parts, each in a module of its own: the ports (`devstack.ports`),
-the embedded services (`devstack.services`), migrations and the dev staff account, the
+the embedded services (`devstack.services`), migrations, the Temporal UI's codec token, the
 API and worker processes (`devstack.apps`) and what is printed (`devstack.summary`).
 `stop()` ends them in reverse dependency order.
 
@@ -13,6 +13,7 @@ API and worker processes (`devstack.apps`) and what is printed (`devstack.summar
       sink/             one .eml per message received by the SMTP sink
       dovecot/          the development mailboxes (Maildirs) and Dovecot's config
       logs/             temporal.log
+      dev-codec.token   the Temporal UI's codec-only token (mode 600)
       dev.env           the resolved URLs, while the stack runs (operator commands read it)
     (DNS: a loopback server in this process publishes every domain's expected records)
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +42,7 @@ from devstack.summary import url_rows
 from penguinmails.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-STAFF_KEY_FILE = "dev-staff.key"
+CODEC_TOKEN_FILE = "dev-codec.token"
 
 # A service whose URL is set is used instead of its embedded twin.
 SERVICE_URL_VARS = (
@@ -76,13 +78,14 @@ class DevStack:
             self.settings,
             self.ports,
             self.data_dir,
-            # The UI cannot send an Authorization header without single sign-on, so the dev
-            # staff key rides in the endpoint's path (loopback, development only).
-            codec_endpoint=f"{self._public_base_url()}/staff/codec/{self.staff_key}",
+            # The UI cannot send an Authorization header without single sign-on, so a
+            # codec-only token rides in the endpoint's path: the temporal CLI takes the
+            # endpoint on its command line only, and the UI serves it in /api/v1/settings.
+            codec_endpoint=f"{self._public_base_url()}/staff/codec/{self.codec_token}",
         )
         self.apps = AppProcesses(
             self.api_url,
-            self.api_command or default_api_command(self.settings.api_host, self.ports.api),
+            self.api_command or default_api_command(),
             self.worker_command or default_worker_command(),
             self.cwd,
         )
@@ -113,6 +116,7 @@ class DevStack:
     def start_services(self) -> None:
         self.settings = self.services.start()
         self.env = self._resolved_env()
+        self.register_codec_token()
 
     def migrate(self) -> None:
         from penguinmails import migrate
@@ -120,20 +124,25 @@ class DevStack:
         migrate.upgrade(self.settings)
 
     @property
-    def staff_key(self) -> str:
-        """The development staff key, made once and kept in the data folder (0600)."""
-        path = self.data_dir / STAFF_KEY_FILE
+    def codec_token(self) -> str:
+        """The Temporal UI's codec-only token, made once and kept in the data folder (0600):
+        known before Temporal starts, registered once the secret store is up."""
+        path = self.data_dir / CODEC_TOKEN_FILE
         if not path.exists():
-            from penguinmails.security import generate_key
+            from penguinmails.codec import new_codec_token
 
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch(mode=0o600)
-            path.write_text(generate_key().plaintext)
+            path.write_text(new_codec_token())
         return path.read_text().strip()
 
-    def ensure_staff(self) -> None:
-        """Register the dev staff key (after migrations) so the Temporal UI can decode."""
-        asyncio.run(_ensure_staff(self.settings, self.staff_key))
+    def register_codec_token(self) -> None:
+        """Put the token's hash where the API checks it (the secret store)."""
+        from penguinmails.runtime import secret_store
+        from usecases.staff import set_codec_token
+
+        store = secret_store(self.settings)
+        asyncio.run(set_codec_token(store, self.settings.codec_token_path, self.codec_token))
 
     def start_apps(self, health_timeout: float = 90.0) -> None:
         self._start_publishers()
@@ -211,6 +220,8 @@ class DevStack:
             "VAULT_MOUNT": s.vault_mount,
             "API_HOST": s.api_host,
             "API_PORT": str(self.ports.api),
+            # One API process in development (production runs one per core).
+            "API_WORKERS": os.environ.get("API_WORKERS", "1"),
             "PUBLIC_BASE_URL": self._public_base_url(),
             "SMTP_SINK_HOST": "127.0.0.1",
             "SMTP_SINK_PORT": str(self.ports.smtp),
@@ -225,19 +236,6 @@ class DevStack:
             origins = dict.fromkeys([*s.cors_origins, ui, ui.replace("127.0.0.1", "localhost", 1)])
             env["CORS_ORIGINS"] = json.dumps(list(origins))
         return env
-
-
-async def _ensure_staff(settings: Settings, key: str) -> None:
-    from penguinmails.db import Database
-    from penguinmails.runtime import secret_store, temporal_client
-    from usecases.staff import ensure_staff_key
-
-    db = Database(settings)
-    try:
-        client = await temporal_client(settings, secret_store(settings))
-        await ensure_staff_key(db, client, key)
-    finally:
-        await db.dispose()
 
 
 def parse_command(text: str | None) -> list[str] | None:

@@ -5,6 +5,7 @@ Autogenerate never sees policies, grants or functions, so they live here as plai
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 APP_ROLE = "penguinmails_app"
@@ -32,30 +33,36 @@ def grant_roles(table: str) -> None:
 
 def create_roles(app_password: str, system_password: str) -> None:
     """Create (or re-password) the login roles. Roles are cluster-wide: never dropped here."""
+    bind = op.get_bind()
     for role, password, bypass in (
         (APP_ROLE, app_password, "NOBYPASSRLS"),
         (SYSTEM_ROLE, system_password, "BYPASSRLS"),
     ):
-        quoted = password.replace("'", "''")
-        op.execute(
-            f"""
-            DO $$
-            BEGIN
-                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
-                    CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE {bypass}
-                        PASSWORD '{quoted}';
-                ELSE
-                    ALTER ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE {bypass}
-                        PASSWORD '{quoted}';
-                END IF;
-            END
-            $$
-            """
-        )
-    op.execute(f'GRANT CONNECT ON DATABASE "{_current_db()}" TO {APP_ROLE}, {SYSTEM_ROLE}')
+        exists = bind.execute(
+            sa.text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role}
+        ).scalar()
+        # ROLE statements take no bound parameters: the server quotes the name and the
+        # password itself (format's %I and %L), so no password can end the statement.
+        statement = bind.execute(
+            sa.text(
+                "SELECT format('%s ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE %s "
+                "PASSWORD %L', CAST(:verb AS text), CAST(:role AS text), "
+                "CAST(:bypass AS text), CAST(:password AS text))"
+            ),
+            {
+                "verb": "ALTER" if exists else "CREATE",
+                "role": role,
+                "bypass": bypass,
+                "password": password,
+            },
+        ).scalar_one()
+        op.execute(statement)
+    grant = bind.execute(
+        sa.text(
+            "SELECT format('GRANT CONNECT ON DATABASE %I TO %I, %I', current_database(), "
+            "CAST(:app AS text), CAST(:system AS text))"
+        ),
+        {"app": APP_ROLE, "system": SYSTEM_ROLE},
+    ).scalar_one()
+    op.execute(grant)
     op.execute(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}, {SYSTEM_ROLE}")
-
-
-def _current_db() -> str:
-    bind = op.get_bind()
-    return str(bind.exec_driver_sql("SELECT current_database()").scalar())

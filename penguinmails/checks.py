@@ -58,11 +58,11 @@ def _reason(exc: BaseException) -> str:
     if coded:
         return os.strerror(int(coded.group(1)))
     # Rust-side errors (Temporal's core) nest the useful part as `message: "..."`.
-    found = re.findall(r'(?:message|error): "([^"]+)"', text)
+    found: list[str] = re.findall(r'(?:message|error): "([^"]+)"', text)
     if found:
         return found[-1]
     # urllib3 wraps the socket error in three layers of repr().
-    errno = re.findall(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    errno: list[str] = re.findall(r"\[Errno -?\d+\] ([^'\")]+)", text)
     return errno[-1] if errno else text
 
 

@@ -7,7 +7,9 @@ metadata so a later key rotation can keep decoding old histories.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
+import secrets
 from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -51,3 +53,25 @@ class EncryptionCodec(PayloadCodec):
             raise CodecKeyMismatch(f"payload encrypted with key {key_id.decode(errors='replace')}")
         nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
         return Payload.FromString(self._aead.decrypt(nonce, sealed, key_id))
+
+
+# A codec-only credential: what a Temporal UI without single sign-on puts in its codec
+# endpoint's path. It opens `/staff/codec/<token>/{decode,encode}` and nothing else (it is no
+# API key: every other route refuses it), so the UI's settings and the command line that
+# starts it never carry a staff key. Only its SHA-256 is kept, in the secret store.
+CODEC_TOKEN_PREFIX = "pmc_"
+
+
+def new_codec_token() -> str:
+    return CODEC_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def codec_token_record(token: str) -> dict[str, str]:
+    """What the secret store keeps at CODEC_TOKEN_PATH."""
+    return {"sha256": hashlib.sha256(token.encode()).hexdigest()}
+
+
+def codec_token_matches(record: dict[str, str] | None, token: str) -> bool:
+    if record is None or not token.startswith(CODEC_TOKEN_PREFIX):
+        return False
+    return hmac.compare_digest(record.get("sha256", ""), codec_token_record(token)["sha256"])

@@ -183,7 +183,7 @@ def _connection_reason(exc: requests.exceptions.RequestException) -> str:
     if isinstance(exc, requests.exceptions.Timeout):
         return "timed out"
     # urllib3 nests the socket error in several reprs; keep the `[Errno n] text` part.
-    found = re.findall(r"\[Errno -?\d+\] ([^'\")]+)", str(exc))
+    found: list[str] = re.findall(r"\[Errno -?\d+\] ([^'\")]+)", str(exc))
     if found:
         return found[-1]
     if isinstance(exc, requests.exceptions.ConnectionError):

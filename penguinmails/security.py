@@ -33,14 +33,6 @@ def generate_key() -> NewKey:
     return NewKey(plaintext=plaintext, prefix=prefix, key_hash=hash_key(plaintext))
 
 
-def existing_key(plaintext: str) -> NewKey:
-    """A key whose plaintext was made earlier (the dev stack's stored staff key)."""
-    prefix = key_prefix(plaintext)
-    if prefix is None:
-        raise ValueError("not a PenguinMails API key")
-    return NewKey(plaintext=plaintext, prefix=prefix, key_hash=hash_key(plaintext))
-
-
 def key_prefix(plaintext: str) -> str | None:
     """The prefix of a well-formed key, None for anything else."""
     parts = plaintext.split("_", 2)

@@ -6,6 +6,7 @@ Values come from the environment (and `.env`). Secrets that live in Vault are re
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -17,8 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    # Where the embedded dev stack keeps its state (database, workflows, secrets, sink).
-    data_dir: Path = Path(".data")
+    # Where the embedded dev stack keeps its state (database, workflows, secrets, sink);
+    # the same from any working directory, so operator commands find the running stack.
+    data_dir: Path = Field(default_factory=lambda: default_data_dir())
 
     # Postgres. DATABASE_URL is the admin login used for migrations only; the API and the
     # workers log in as the application role (no superuser, no BYPASSRLS, owns nothing).
@@ -29,7 +31,21 @@ class Settings(BaseSettings):
     # The narrow cross-tenant role behind `admin_session()`: sign-up, inbound routing.
     system_database_user: str = "penguinmails_system"
     system_database_password: SecretStr = SecretStr("penguinmails-system-dev")
-    database_pool_size: int = 10
+    # Connections per process (docs/operations.md adds them up against the server's
+    # max_connections): the application role's pool and its overflow, the system role's,
+    # the analytics database's. No overflow for the busy pool: an overflow connection is
+    # closed when returned, so a sustained load above the pool size would log in (SCRAM)
+    # again and again; a request waits for a pooled connection instead. Idle connections
+    # are replaced after the recycle time (instead of a pre-ping round trip on every
+    # checkout).
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=0, ge=0)
+    database_system_pool_size: int = Field(default=2, ge=1)
+    database_system_max_overflow: int = Field(default=2, ge=0)
+    database_analytics_pool_size: int = Field(default=2, ge=1)
+    database_analytics_max_overflow: int = Field(default=2, ge=0)
+    database_pool_recycle_seconds: int = Field(default=1800, ge=1)
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
 
     redis_url: str | None = None
     # The Redis stream every event goes through (sends, tracking hits, replies, bounces).
@@ -46,6 +62,8 @@ class Settings(BaseSettings):
     codec_key_path: str = "penguinmails/codec-key"
     # The HMAC key of tracking and unsubscribe tokens (32 bytes, created on first use).
     tracking_key_path: str = "penguinmails/tracking-key"
+    # The SHA-256 of the codec-only token (`penguinmails staff codec-token`).
+    codec_token_path: str = "penguinmails/codec-token"
 
     # The platform's DNS resolver, `host:port`; unset: the system's. The dev stack and the
     # tests point it at their loopback DNS server.
@@ -63,10 +81,16 @@ class Settings(BaseSettings):
     # The development SMTP sink (`penguinmails dev`); mailboxes of the dev stack send here.
     smtp_sink_host: str = "127.0.0.1"
     smtp_sink_port: int = 1025
-    smtp_sink_dir: Path = Path(".data/sink")
+    smtp_sink_dir: Path = Field(default_factory=lambda data: data["data_dir"] / "sink")
 
+    # `python -m api`: where it listens and how many processes serve (one per core).
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # The proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated
+    # addresses or networks, `*` for any). Empty: nobody's, so the per-IP rate limit counts
+    # the connecting address and a client cannot pick its own.
+    forwarded_allow_ips: str = ""
     public_base_url: str = "http://localhost:8000"
 
     max_body_bytes: int = 1_048_576
@@ -80,8 +104,18 @@ class Settings(BaseSettings):
     # The MX check of imported addresses (through DNS_RESOLVER), unless an upload says.
     lead_import_check_mx: bool = False
     rate_limit_per_key_per_minute: int = 600
+    # How long an API process trusts a verified key without asking the database: a revoked
+    # key stops working on every process within this time (at most 5 s).
+    api_key_cache_seconds: float = Field(default=2.0, ge=0, le=5)
     rate_limit_per_ip_per_minute: int = 120
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8233"])
+
+    # The budget of one template render (preview and send): steps (loop iterations, calls,
+    # reads), characters written, and wall time as a backstop. Over it: 422
+    # `template_too_expensive` in the API, a non-retryable error when sending.
+    template_render_max_steps: int = Field(default=1_000_000, ge=1)
+    template_render_max_output_chars: int = Field(default=1_000_000, ge=1)
+    template_render_timeout_seconds: float = Field(default=2.0, gt=0)
 
     # Which task queues a worker serves; empty means all of them.
     worker_task_queues: list[str] = Field(default_factory=list)
@@ -110,6 +144,16 @@ class Settings(BaseSettings):
             which = "ANALYTICS_DATABASE_URL" if analytics else "DATABASE_URL"
             raise RuntimeError(f"{which} is not set (the dev stack sets it when it starts)")
         return url
+
+
+def default_data_dir() -> Path:
+    """`.data` of the source checkout this package runs from (an editable install, `make
+    install`), else `$XDG_DATA_HOME/penguinmails` (`~/.local/share/penguinmails`)."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "alembic.ini").is_file():
+        return checkout / ".data"
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "penguinmails"
 
 
 def _with_credentials(url: str, user: str, password: str) -> str:

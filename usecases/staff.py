@@ -1,4 +1,5 @@
-"""Staff accounts: the people who may read any tenant's workflows through the codec endpoint.
+"""Staff accounts: the people who may read any tenant's workflows through the codec endpoint;
+and the codec-only token a Temporal UI uses instead of a staff key.
 
 A staff member is an ordinary user (with a tenant of their own, so their API key has a home)
 plus a `staff_members` row; only the system role writes that table.
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 from temporalio.client import Client
 
+from penguinmails.codec import codec_token_record
 from penguinmails.db import Database
-from penguinmails.repositories.api_keys import ApiKeyRepository
 from penguinmails.repositories.staff import add_staff
-from penguinmails.security import NewKey, existing_key
+from penguinmails.secrets import SecretStore
+from penguinmails.security import NewKey
 from usecases.tenancy import SignUpResult, sign_up
 
 STAFF_TENANT_NAME = "PenguinMails staff"
@@ -26,13 +28,8 @@ async def create_staff(
     return result
 
 
-async def ensure_staff_key(db: Database, client: Client, plaintext: str) -> bool:
-    """Make `plaintext` a working staff key (the dev stack's, kept in its data folder).
-    True when this call created the account."""
-    key = existing_key(plaintext)
-    async with db.admin_session() as session:
-        if await ApiKeyRepository(session).lookup(key.prefix) is not None:
-            return False
-    # One account per key: a new key (its file deleted) never collides with an old account.
-    await create_staff(db, client, f"dev-staff+{key.prefix}@penguinmails.dev", key)
-    return True
+async def set_codec_token(store: SecretStore, path: str, token: str) -> None:
+    """Make `token` the codec-only credential (`penguinmails.codec`), replacing any other."""
+    record = codec_token_record(token)
+    if await store.read(path) != record:
+        await store.write(path, record)

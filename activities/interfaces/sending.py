@@ -3,7 +3,9 @@
 Errors: an SMTP answer 4xx raises a retryable ApplicationError of type `SmtpTransientError`,
 5xx a non-retryable `SmtpPermanentError` (a bounce for the engine), a rejected login a
 non-retryable `SmtpAuthenticationFailed`, no connection a retryable `SmtpUnreachable`; each
-carries `SmtpFailure` details (the code and the server's text).
+carries `SmtpFailure` details (the code and the server's text). A template that cannot be
+rendered, or is over its render budget (`RenderBudget`), is a non-retryable
+`TemplateInvalid` / `TemplateTooExpensive`: every attempt would fail the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ SMTP_TRANSIENT = "SmtpTransientError"
 SMTP_PERMANENT = "SmtpPermanentError"
 SMTP_AUTHENTICATION_FAILED = "SmtpAuthenticationFailed"
 SMTP_UNREACHABLE = "SmtpUnreachable"
+TEMPLATE_INVALID = "TemplateInvalid"
+TEMPLATE_TOO_EXPENSIVE = "TemplateTooExpensive"
 
 
 @dataclass(frozen=True)

@@ -4,55 +4,58 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from api.deps import AdminDep, PrincipalDep, ServicesDep
+from api.deps import AdminDep, PrincipalDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParamsDep, page
+from api.pagination import Page, PageParamsDep, fields_of, json_page
 from api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from penguinmails.repositories.api_keys import ApiKeyRepository
 from penguinmails.repositories.users import UserRepository
 from penguinmails.security import generate_key
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
+# A list goes from a Core select straight to JSON in ApiKeyPublic's shape.
+_FIELDS = fields_of(ApiKeyPublic)
 
 
 @router.post("", status_code=201, response_model=ApiKeyCreated)
 async def create_api_key(
-    body: ApiKeyCreate, principal: AdminDep, services: ServicesDep
+    body: ApiKeyCreate, principal: AdminDep, session: SessionDep
 ) -> ApiKeyCreated:
     new = generate_key()
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        holder = body.user_id or principal.user_id
-        if holder != principal.user_id:
-            member = await UserRepository(session).get_member(holder)
-            if member is None:
-                raise not_found("user")
-            # A key acts with its holder's roles: only an owner may mint an owner's key.
-            if "owner" in member[1].roles and not principal.has_any("owner"):
-                raise ApiError(403, "only an owner may issue a key to an owner")
-        key = await ApiKeyRepository(session).create(
-            principal.tenant_id, holder, body.name, new.prefix, new.key_hash
-        )
+    holder = body.user_id or principal.user_id
+    if holder != principal.user_id:
+        member = await UserRepository(session).get_member(holder)
+        if member is None:
+            raise not_found("user")
+        # A key acts with its holder's roles: only an owner may mint an owner's key.
+        if "owner" in member[1].roles and not principal.has_any("owner"):
+            raise ApiError(403, "only an owner may issue a key to an owner")
+    key = await ApiKeyRepository(session).create(
+        principal.tenant_id, holder, body.name, new.prefix, new.key_hash
+    )
     public = ApiKeyPublic.model_validate(key)
     return ApiKeyCreated(**public.model_dump(), key=new.plaintext)
 
 
 @router.get("", response_model=Page[ApiKeyPublic])
 async def list_api_keys(
-    principal: PrincipalDep, services: ServicesDep, params: PageParamsDep
-) -> Page[ApiKeyPublic]:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        rows = await ApiKeyRepository(session).list(params.cursor, params.limit)
-    return page(rows, params.limit, ApiKeyPublic.model_validate)
+    principal: PrincipalDep, session: SessionDep, params: PageParamsDep
+) -> Response:
+    rows = await ApiKeyRepository(session).list_rows(params.cursor, params.limit, _FIELDS)
+    return json_page(rows, params.limit)
 
 
 @router.delete("/{key_id}", response_model=ApiKeyPublic)
-async def revoke_api_key(key_id: UUID, principal: AdminDep, services: ServicesDep) -> ApiKeyPublic:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        repo = ApiKeyRepository(session)
-        key = await repo.get(key_id)
-        if key is None:
-            raise not_found("API key")
-        key = await repo.revoke(key)
+async def revoke_api_key(
+    key_id: UUID, principal: AdminDep, services: ServicesDep, session: SessionDep
+) -> ApiKeyPublic:
+    repo = ApiKeyRepository(session)
+    key = await repo.get(key_id)
+    if key is None:
+        raise not_found("API key")
+    key = await repo.revoke(key)
+    # This process refuses the key at once; the others within api_key_cache_seconds.
+    services.keys.forget_key(key_id)
     return ApiKeyPublic.model_validate(key)

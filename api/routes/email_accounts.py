@@ -7,13 +7,10 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Response
-from temporalio.client import WorkflowFailureError
-from temporalio.common import WorkflowIDConflictPolicy
 
-from activities.interfaces.mailboxes import TestMailboxOutput
-from api.deps import AdminDep, PrincipalDep, ServicesDep
+from api.deps import AdminDep, PrincipalDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParamsDep, page
+from api.pagination import Page, PageParamsDep, fields_of, json_page
 from api.routes.domains import secret_store_of, vault_unavailable
 from api.schemas.email_accounts import (
     EmailAccountCreate,
@@ -25,10 +22,11 @@ from api.schemas.email_accounts import (
 from penguinmails.mailboxes import DomainNotRegistered, add_mailbox, remove_mailbox, set_passwords
 from penguinmails.repositories.email_accounts import EmailAccountRepository, MailboxTaken
 from penguinmails.secrets import SecretStoreError
-from workflows.mailbox_test import MailboxTestInput, MailboxTestWorkflow
-from workflows.names import MAILBOX_TEST, TaskQueue, tenant_attributes, workflow_id
+from usecases.mailboxes import MailboxTestFailed, run_mailbox_test
 
 router = APIRouter(prefix="/v1/email-accounts", tags=["email-accounts"])
+# A list goes from a Core select straight to JSON in EmailAccountPublic's shape.
+_FIELDS = fields_of(EmailAccountPublic)
 
 
 def _settings(server: Any) -> dict[str, Any]:
@@ -74,19 +72,17 @@ async def create_email_account(
 
 @router.get("", response_model=Page[EmailAccountPublic])
 async def list_email_accounts(
-    principal: PrincipalDep, services: ServicesDep, params: PageParamsDep
-) -> Page[EmailAccountPublic]:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        rows = await EmailAccountRepository(session).list(params.cursor, params.limit)
-    return page(rows, params.limit, EmailAccountPublic.model_validate)
+    principal: PrincipalDep, session: SessionDep, params: PageParamsDep
+) -> Response:
+    rows = await EmailAccountRepository(session).list_rows(params.cursor, params.limit, _FIELDS)
+    return json_page(rows, params.limit)
 
 
 @router.get("/{account_id}", response_model=EmailAccountPublic)
 async def get_email_account(
-    account_id: UUID, principal: PrincipalDep, services: ServicesDep
+    account_id: UUID, principal: PrincipalDep, session: SessionDep
 ) -> EmailAccountPublic:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        account = await EmailAccountRepository(session).get(account_id)
+    account = await EmailAccountRepository(session).get(account_id)
     if account is None:
         raise not_found("email account")
     return EmailAccountPublic.model_validate(account)
@@ -94,7 +90,11 @@ async def get_email_account(
 
 @router.patch("/{account_id}", response_model=EmailAccountPublic)
 async def update_email_account(
-    account_id: UUID, body: EmailAccountUpdate, principal: AdminDep, services: ServicesDep
+    account_id: UUID,
+    body: EmailAccountUpdate,
+    principal: AdminDep,
+    services: ServicesDep,
+    session: SessionDep,
 ) -> EmailAccountPublic:
     fields = body.model_dump(exclude_unset=True, exclude={"password", "imap_password"})
     if "smtp" in fields:
@@ -106,6 +106,7 @@ async def update_email_account(
     if body.password is not None or body.imap_password is not None:
         password = body.password.get_secret_value() if body.password else None
         try:
+            # New passwords go to Vault inside the row's own transaction (the kernel's).
             account = await set_passwords(
                 services.db,
                 secret_store_of(services),
@@ -122,13 +123,12 @@ async def update_email_account(
         if account is None:
             raise not_found("email account")
         return EmailAccountPublic.model_validate(account)
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        repo = EmailAccountRepository(session)
-        account = await repo.get(account_id, for_update=True)
-        if account is None:
-            raise not_found("email account")
-        if fields:
-            account = await repo.update(account, **fields)
+    repo = EmailAccountRepository(session)
+    account = await repo.get(account_id, for_update=True)
+    if account is None:
+        raise not_found("email account")
+    if fields:
+        account = await repo.update(account, **fields)
     return EmailAccountPublic.model_validate(account)
 
 
@@ -152,24 +152,14 @@ async def test_email_account(
 ) -> EmailAccountTestResult:
     """Log in over SMTP and IMAP (in a worker, on the `sending` queue) and set the status:
     `active`, `authentication_failed` or `unreachable`, with each server's answer."""
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        if await EmailAccountRepository(session).get(account_id) is None:
-            raise not_found("email account")
     try:
-        result: TestMailboxOutput = await services.temporal.execute_workflow(
-            MailboxTestWorkflow.run,
-            MailboxTestInput(str(principal.tenant_id), str(account_id)),
-            id=workflow_id(MAILBOX_TEST, principal.tenant_id, account_id),
-            task_queue=TaskQueue.INFRA,
-            search_attributes=tenant_attributes(principal.tenant_id, mailbox_id=str(account_id)),
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        # No transaction is held while the workflow runs: the use case's own.
+        result = await run_mailbox_test(
+            services.db, services.temporal, principal.tenant_id, account_id
         )
-    except WorkflowFailureError as exc:  # e.g. Vault down for every attempt
-        cause: BaseException | None = exc.cause
-        while cause is not None and getattr(cause, "cause", None) is not None:
-            cause = cause.cause  # type: ignore[attr-defined]
-        raise ApiError(503, f"the mailbox test could not run: {cause or exc}") from None
-    if result.status == "gone":
+    except MailboxTestFailed as exc:  # e.g. Vault down for every attempt
+        raise ApiError(503, f"the mailbox test could not run: {exc}") from None
+    if result is None or result.status == "gone":
         raise not_found("email account")
     return EmailAccountTestResult(
         email_account_id=account_id,

@@ -10,10 +10,11 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from temporalio.service import RPCError
 
-from api.deps import PrincipalDep, ServicesDep
+from api.deps import PrincipalDep, ServicesDep, SessionDep
 from api.errors import not_found
 from api.schemas.leads import ImportPublic
 from penguinmails.leads.csvfile import read_header
+from penguinmails.leads.csvsafe import neutralise_records
 from penguinmails.leads.rows import rejected_header
 from penguinmails.repositories.content_parts import ContentPartsRepository
 from penguinmails.repositories.lead_imports import LeadImportRepository, rejected_key
@@ -26,10 +27,9 @@ log = logging.getLogger("penguinmails.api")
 
 @router.get("/{import_id}", response_model=ImportPublic)
 async def get_import(
-    import_id: UUID, principal: PrincipalDep, services: ServicesDep
+    import_id: UUID, principal: PrincipalDep, services: ServicesDep, session: SessionDep
 ) -> ImportPublic:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        record = await LeadImportRepository(session).get(import_id)
+    record = await LeadImportRepository(session).get(import_id)
     if record is None:
         raise not_found("import")
     public = ImportPublic(
@@ -59,9 +59,10 @@ async def get_import(
         log.warning("import %s: progress query failed; answering from the database", import_id)
         return public
     if progress.status != "running":
-        # Finished between the two reads: the database has the final figures.
-        async with services.db.tenant_session(principal.tenant_id) as session:
-            record = await LeadImportRepository(session).get(import_id)
+        # Finished between the two reads: the database has the final figures (read again,
+        # not from the session's identity map).
+        session.expire_all()
+        record = await LeadImportRepository(session).get(import_id)
         assert record is not None
         return public.model_copy(
             update={
@@ -82,15 +83,14 @@ _COUNTS = ("rows_total", "accepted", "rejected", "duplicates", "suppressed", "ex
 
 @router.get("/{import_id}/rejected.csv")
 async def rejected_rows(
-    import_id: UUID, principal: PrincipalDep, services: ServicesDep
+    import_id: UUID, principal: PrincipalDep, services: ServicesDep, session: SessionDep
 ) -> StreamingResponse:
     """Every rejected row as it was in the file, then `line` and `reason`."""
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        record = await LeadImportRepository(session).get(import_id)
-        if record is None:
-            raise not_found("import")
-        parts = ContentPartsRepository(session)
-        first = await parts.get(record.content_storage_key, 0)
+    record = await LeadImportRepository(session).get(import_id)
+    if record is None:
+        raise not_found("import")
+    parts = ContentPartsRepository(session)
+    first = await parts.get(record.content_storage_key, 0)
     key = record.content_storage_key
     try:
         header, _ = read_header(iter([first or b""]), record.mapping or None)
@@ -100,9 +100,10 @@ async def rejected_rows(
 
     async def body() -> AsyncIterator[bytes]:
         yield head.encode()
+        # The stream outlives the route and its transaction: a transaction of its own.
         async with services.db.tenant_session(principal.tenant_id) as session:
             async for part in ContentPartsRepository(session).stream(rejected_key(key)):
-                yield part
+                yield neutralise_records(part)
 
     headers = {"Content-Disposition": f'attachment; filename="import-{import_id}-rejected.csv"'}
     return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers=headers)

@@ -2,72 +2,68 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.datastructures import UploadFile
 
-from api.deps import PrincipalDep, ServicesDep
+from api.deps import PrincipalDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParamsDep, page
+from api.pagination import Page, PageParamsDep, fields_of, json_page
 from api.schemas.leads import ImportStarted, LeadListCreate, LeadListPublic, LeadListUpdate
-from api.services import Services
 from penguinmails.leads.csvfile import NotACsv
+from penguinmails.leads.csvsafe import SafeCsvWriter
 from penguinmails.repositories.companies import CompanyRepository
-from penguinmails.repositories.lead_imports import LeadImportRepository
 from penguinmails.repositories.lead_lists import EXPORT_COLUMNS, LeadListRepository
-from penguinmails.uploads import TooLarge, store_upload
-from workflows.lead_import import LeadImportInput, LeadImportWorkflow
-from workflows.names import LEAD_IMPORT, TaskQueue, tenant_attributes, workflow_id
+from penguinmails.uploads import TooLarge
+from usecases.lead_imports import ImportNotStarted, ListNotFound, Upload, start_lead_import
 
 router = APIRouter(prefix="/v1/lead-lists", tags=["lead-lists"])
+# A list goes from a Core select straight to JSON in LeadListPublic's shape.
+_FIELDS = fields_of(LeadListPublic)
 log = logging.getLogger("penguinmails.api")
 READ_SIZE = 1 << 20
 
 
-async def _check_company(services: Services, tenant_id: UUID, company_id: UUID | None) -> None:
-    if company_id is None:
-        return
-    async with services.db.tenant_session(tenant_id) as session:
-        if await CompanyRepository(session).get(company_id) is None:
-            raise ApiError(422, "company not found", details={"field": "body.company_id"})
+async def _check_company(session: AsyncSession, company_id: UUID | None) -> None:
+    if company_id is not None and await CompanyRepository(session).get(company_id) is None:
+        raise ApiError(422, "company not found", details={"field": "body.company_id"})
 
 
 @router.post("", status_code=201, response_model=LeadListPublic)
 async def create_list(
-    body: LeadListCreate, principal: PrincipalDep, services: ServicesDep
+    body: LeadListCreate, principal: PrincipalDep, session: SessionDep
 ) -> LeadListPublic:
-    await _check_company(services, principal.tenant_id, body.company_id)
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        record = await LeadListRepository(session).create(
-            principal.tenant_id, **body.model_dump(), status="ready"
-        )
+    await _check_company(session, body.company_id)
+    record = await LeadListRepository(session).create(
+        principal.tenant_id, **body.model_dump(), status="ready"
+    )
     return LeadListPublic.model_validate(record)
 
 
 @router.get("", response_model=Page[LeadListPublic])
 async def list_lists(
     principal: PrincipalDep,
-    services: ServicesDep,
+    session: SessionDep,
     params: PageParamsDep,
     company_id: UUID | None = None,
-) -> Page[LeadListPublic]:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        rows = await LeadListRepository(session).list(params.cursor, params.limit, company_id)
-    return page(rows, params.limit, LeadListPublic.model_validate)
+) -> Response:
+    rows = await LeadListRepository(session).list_rows(
+        params.cursor, params.limit, _FIELDS, company_id
+    )
+    return json_page(rows, params.limit)
 
 
 @router.get("/{list_id}", response_model=LeadListPublic)
-async def get_list(list_id: UUID, principal: PrincipalDep, services: ServicesDep) -> LeadListPublic:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        record = await LeadListRepository(session).get(list_id)
+async def get_list(list_id: UUID, principal: PrincipalDep, session: SessionDep) -> LeadListPublic:
+    record = await LeadListRepository(session).get(list_id)
     if record is None:
         raise not_found("lead list")
     return LeadListPublic.model_validate(record)
@@ -75,26 +71,24 @@ async def get_list(list_id: UUID, principal: PrincipalDep, services: ServicesDep
 
 @router.patch("/{list_id}", response_model=LeadListPublic)
 async def update_list(
-    list_id: UUID, body: LeadListUpdate, principal: PrincipalDep, services: ServicesDep
+    list_id: UUID, body: LeadListUpdate, principal: PrincipalDep, session: SessionDep
 ) -> LeadListPublic:
-    await _check_company(services, principal.tenant_id, body.company_id)
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        repo = LeadListRepository(session)
-        record = await repo.get(list_id)
-        if record is None:
-            raise not_found("lead list")
-        record = await repo.update(record, **body.model_dump(exclude_unset=True))
+    await _check_company(session, body.company_id)
+    repo = LeadListRepository(session)
+    record = await repo.get(list_id)
+    if record is None:
+        raise not_found("lead list")
+    record = await repo.update(record, **body.model_dump(exclude_unset=True))
     return LeadListPublic.model_validate(record)
 
 
 @router.delete("/{list_id}", status_code=204)
-async def delete_list(list_id: UUID, principal: PrincipalDep, services: ServicesDep) -> Response:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        repo = LeadListRepository(session)
-        record = await repo.get(list_id)
-        if record is None:
-            raise not_found("lead list")
-        await repo.soft_delete(record)
+async def delete_list(list_id: UUID, principal: PrincipalDep, session: SessionDep) -> Response:
+    repo = LeadListRepository(session)
+    record = await repo.get(list_id)
+    if record is None:
+        raise not_found("lead list")
+    await repo.soft_delete(record)
     return Response(status_code=204)
 
 
@@ -149,79 +143,42 @@ async def upload_import(
         )
     settings = services.settings
     check_mx = _flag(form.get("check_mx"), settings.lead_import_check_mx)
-    import_id = uuid4()
-    key = f"imports/{import_id}"
     try:
-        async with services.db.tenant_session(principal.tenant_id) as session:
-            lists = LeadListRepository(session)
-            lead_list = await lists.get(list_id)
-            if lead_list is None:
-                raise not_found("lead list")
-            stored = await store_upload(
-                session,
-                principal.tenant_id,
-                key,
-                _pieces(upload),
-                mapping,
-                settings.lead_import_max_bytes,
-            )
-            await LeadImportRepository(session).create(
-                id=import_id,
-                tenant_id=principal.tenant_id,
-                lead_list_id=list_id,
-                on_duplicate=on_duplicate,
-                original_filename=upload.filename,
-                content_storage_key=key,
-                size_bytes=stored.size,
-                encoding=stored.encoding,
-                mapping=mapping or {},
-                chunk_rows=settings.lead_import_chunk_rows,
-                check_mx=check_mx,
-                created_by=principal.user_id,
-            )
-            await lists.mark_importing(lead_list, key, upload.filename)
+        # The upload's transaction commits before the workflow starts: the use case's own.
+        import_id = await start_lead_import(
+            services.db,
+            services.temporal,
+            settings,
+            principal.tenant_id,
+            principal.user_id,
+            list_id,
+            Upload(_pieces(upload), upload.filename, mapping, on_duplicate, check_mx),
+        )
+    except ListNotFound:
+        raise not_found("lead list") from None
     except NotACsv as exc:
         raise ApiError(422, str(exc), code="invalid_file", details=exc.details) from None
     except TooLarge as exc:
         raise ApiError(413, str(exc)) from None
+    except ImportNotStarted:
+        raise ApiError(503, "the import could not be started; try again") from None
     finally:
         await upload.close()
-    await start_import(services, principal.tenant_id, import_id, stored.size)
     return ImportStarted(id=import_id, lead_list_id=list_id, status="running")
-
-
-async def start_import(services: Services, tenant_id: UUID, import_id: UUID, size: int) -> None:
-    try:
-        await services.temporal.start_workflow(
-            LeadImportWorkflow.run,
-            LeadImportInput(str(tenant_id), str(import_id), size),
-            id=workflow_id(LEAD_IMPORT, tenant_id, import_id),
-            task_queue=TaskQueue.IMPORTS,
-            search_attributes=tenant_attributes(tenant_id),
-        )
-    except Exception:
-        log.exception("could not start the import workflow")
-        async with services.db.tenant_session(tenant_id) as session:
-            repo = LeadImportRepository(session)
-            record = await repo.get(import_id)
-            if record is not None:
-                counts, _ = await repo.sums(import_id)
-                await repo.finish(record, "failed", counts, "the import could not be started")
-        raise ApiError(503, "the import could not be started; try again") from None
 
 
 @router.get("/{list_id}/export.csv")
 async def export_list(
-    list_id: UUID, principal: PrincipalDep, services: ServicesDep
+    list_id: UUID, principal: PrincipalDep, services: ServicesDep, session: SessionDep
 ) -> StreamingResponse:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        if await LeadListRepository(session).get(list_id) is None:
-            raise not_found("lead list")
+    if await LeadListRepository(session).get(list_id) is None:
+        raise not_found("lead list")
 
     async def rows() -> AsyncIterator[bytes]:
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
+        writer = SafeCsvWriter(out)
         writer.writerow(EXPORT_COLUMNS)
+        # The stream outlives the route and its transaction: a transaction of its own.
         async with services.db.tenant_session(principal.tenant_id) as session:
             async for batch in LeadListRepository(session).export_rows(list_id):
                 for row in batch:

@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import AdminDep, PrincipalDep, ServicesDep
+from api.deps import AdminDep, PrincipalDep, SessionDep
 from api.errors import ApiError, not_found
 from api.pagination import Page, PageParamsDep, page
 from api.schemas.template_labels import TagCreate, TagPublic, TagUpdate
@@ -37,14 +37,13 @@ def _conflict(name: str) -> ApiError:
 
 
 @router.post("", status_code=201, response_model=TagPublic)
-async def create_tag(body: TagCreate, principal: AdminDep, services: ServicesDep) -> TagPublic:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        tag = await TagRepository(session).create(
-            principal.tenant_id,
-            body.name,
-            description=body.description,
-            default_value=body.default_value,
-        )
+async def create_tag(body: TagCreate, principal: AdminDep, session: SessionDep) -> TagPublic:
+    tag = await TagRepository(session).create(
+        principal.tenant_id,
+        body.name,
+        description=body.description,
+        default_value=body.default_value,
+    )
     if tag is None:
         raise _conflict(body.name)
     return _public(tag, 0)
@@ -52,54 +51,50 @@ async def create_tag(body: TagCreate, principal: AdminDep, services: ServicesDep
 
 @router.get("", response_model=Page[TagPublic])
 async def list_tags(
-    principal: PrincipalDep, services: ServicesDep, params: PageParamsDep
+    principal: PrincipalDep, session: SessionDep, params: PageParamsDep
 ) -> Page[TagPublic]:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        repo = TagRepository(session)
-        rows = await repo.list(params.cursor, params.limit)
-        counts = await repo.template_counts([t.id for t in rows])
+    repo = TagRepository(session)
+    rows = await repo.list(params.cursor, params.limit)
+    counts = await repo.template_counts([t.id for t in rows])
     return page(rows, params.limit, lambda t: _public(t, counts[t.id]))
 
 
 @router.get("/{tag_id}", response_model=TagPublic)
-async def get_tag(tag_id: UUID, principal: PrincipalDep, services: ServicesDep) -> TagPublic:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        repo = TagRepository(session)
-        tag = await repo.get(tag_id)
-        if tag is None:
-            raise not_found("tag")
-        count = (await repo.template_counts([tag.id]))[tag.id]
+async def get_tag(tag_id: UUID, principal: PrincipalDep, session: SessionDep) -> TagPublic:
+    repo = TagRepository(session)
+    tag = await repo.get(tag_id)
+    if tag is None:
+        raise not_found("tag")
+    count = (await repo.template_counts([tag.id]))[tag.id]
     return _public(tag, count)
 
 
 @router.patch("/{tag_id}", response_model=TagPublic)
 async def update_tag(
-    tag_id: UUID, body: TagUpdate, principal: AdminDep, services: ServicesDep
+    tag_id: UUID, body: TagUpdate, principal: AdminDep, session: SessionDep
 ) -> TagPublic:
     fields = body.model_dump(exclude_unset=True)
     if fields.get("name", "") is None:
         raise ApiError(422, "a tag's name cannot be null", details={"field": "name"})
     try:
-        async with services.db.tenant_session(principal.tenant_id) as session:
-            repo = TagRepository(session)
-            tag = await repo.get(tag_id)
-            if tag is None:
-                raise not_found("tag")
-            if "name" in fields and await repo.name_taken(fields["name"], tag.id):
-                raise _conflict(fields["name"])
-            tag = await repo.update(tag, **fields)
-            count = (await repo.template_counts([tag.id]))[tag.id]
+        repo = TagRepository(session)
+        tag = await repo.get(tag_id)
+        if tag is None:
+            raise not_found("tag")
+        if "name" in fields and await repo.name_taken(fields["name"], tag.id):
+            raise _conflict(fields["name"])
+        tag = await repo.update(tag, **fields)
+        count = (await repo.template_counts([tag.id]))[tag.id]
     except IntegrityError:  # a rename racing another create or rename
         raise _conflict(str(fields.get("name"))) from None
     return _public(tag, count)
 
 
 @router.delete("/{tag_id}", status_code=204)
-async def delete_tag(tag_id: UUID, principal: AdminDep, services: ServicesDep) -> Response:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        repo = TagRepository(session)
-        tag = await repo.get(tag_id)
-        if tag is None:
-            raise not_found("tag")
-        await repo.delete(tag)
+async def delete_tag(tag_id: UUID, principal: AdminDep, session: SessionDep) -> Response:
+    repo = TagRepository(session)
+    tag = await repo.get(tag_id)
+    if tag is None:
+        raise not_found("tag")
+    await repo.delete(tag)
     return Response(status_code=204)

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from api.deps import AdminDep, PrincipalDep, ServicesDep
+from api.deps import AdminDep, PrincipalDep, SessionDep
 from api.errors import ApiError, not_found
 from api.pagination import Page, PageParamsDep, page
 from api.schemas.template_labels import FolderCreate, FolderPublic, FolderUpdate
@@ -35,10 +35,9 @@ def _conflict(name: str) -> ApiError:
 
 @router.post("", status_code=201, response_model=FolderPublic)
 async def create_folder(
-    body: FolderCreate, principal: AdminDep, services: ServicesDep
+    body: FolderCreate, principal: AdminDep, session: SessionDep
 ) -> FolderPublic:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        folder = await FolderRepository(session).create(principal.tenant_id, body.name)
+    folder = await FolderRepository(session).create(principal.tenant_id, body.name)
     if folder is None:
         raise _conflict(body.name)
     return _public(folder, 0)
@@ -46,52 +45,46 @@ async def create_folder(
 
 @router.get("", response_model=Page[FolderPublic])
 async def list_folders(
-    principal: PrincipalDep, services: ServicesDep, params: PageParamsDep
+    principal: PrincipalDep, session: SessionDep, params: PageParamsDep
 ) -> Page[FolderPublic]:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        repo = FolderRepository(session)
-        rows = await repo.list(params.cursor, params.limit)
-        counts = await repo.template_counts([f.id for f in rows])
+    repo = FolderRepository(session)
+    rows = await repo.list(params.cursor, params.limit)
+    counts = await repo.template_counts([f.id for f in rows])
     return page(rows, params.limit, lambda f: _public(f, counts[f.id]))
 
 
 @router.get("/{folder_id}", response_model=FolderPublic)
-async def get_folder(
-    folder_id: UUID, principal: PrincipalDep, services: ServicesDep
-) -> FolderPublic:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        repo = FolderRepository(session)
-        folder = await repo.get(folder_id)
-        if folder is None:
-            raise not_found("folder")
-        count = (await repo.template_counts([folder.id]))[folder.id]
+async def get_folder(folder_id: UUID, principal: PrincipalDep, session: SessionDep) -> FolderPublic:
+    repo = FolderRepository(session)
+    folder = await repo.get(folder_id)
+    if folder is None:
+        raise not_found("folder")
+    count = (await repo.template_counts([folder.id]))[folder.id]
     return _public(folder, count)
 
 
 @router.patch("/{folder_id}", response_model=FolderPublic)
 async def update_folder(
-    folder_id: UUID, body: FolderUpdate, principal: AdminDep, services: ServicesDep
+    folder_id: UUID, body: FolderUpdate, principal: AdminDep, session: SessionDep
 ) -> FolderPublic:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        repo = FolderRepository(session)
-        folder = await repo.get(folder_id)
-        if folder is None:
-            raise not_found("folder")
-        if body.name is not None:
-            renamed = await repo.rename(folder, body.name)
-            if renamed is None:
-                raise _conflict(body.name)
-            folder = renamed
-        count = (await repo.template_counts([folder.id]))[folder.id]
+    repo = FolderRepository(session)
+    folder = await repo.get(folder_id)
+    if folder is None:
+        raise not_found("folder")
+    if body.name is not None:
+        renamed = await repo.rename(folder, body.name)
+        if renamed is None:
+            raise _conflict(body.name)
+        folder = renamed
+    count = (await repo.template_counts([folder.id]))[folder.id]
     return _public(folder, count)
 
 
 @router.delete("/{folder_id}", status_code=204)
-async def delete_folder(folder_id: UUID, principal: AdminDep, services: ServicesDep) -> Response:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        repo = FolderRepository(session)
-        folder = await repo.get(folder_id)
-        if folder is None:
-            raise not_found("folder")
-        await repo.delete(folder)
+async def delete_folder(folder_id: UUID, principal: AdminDep, session: SessionDep) -> Response:
+    repo = FolderRepository(session)
+    folder = await repo.get(folder_id)
+    if folder is None:
+        raise not_found("folder")
+    await repo.delete(folder)
     return Response(status_code=204)

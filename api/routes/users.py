@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from api.deps import AdminDep, OwnerDep, PrincipalDep, ServicesDep
+from api.deps import AdminDep, OwnerDep, PrincipalDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
 from api.pagination import Page, PageParamsDep, page
 from api.schemas.users import UserInvite, UserPublic, UserRolesUpdate
@@ -26,17 +26,15 @@ def _public(row: tuple[User, TenantUser]) -> UserPublic:
 
 @router.get("", response_model=Page[UserPublic])
 async def list_users(
-    principal: PrincipalDep, services: ServicesDep, params: PageParamsDep
+    principal: PrincipalDep, session: SessionDep, params: PageParamsDep
 ) -> Page[UserPublic]:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        rows = await UserRepository(session).list_members(params.cursor, params.limit)
+    rows = await UserRepository(session).list_members(params.cursor, params.limit)
     return page(rows, params.limit, _public, lambda r: (r[0].created, r[0].id))
 
 
 @router.get("/{user_id}", response_model=UserPublic)
-async def get_user(user_id: UUID, principal: PrincipalDep, services: ServicesDep) -> UserPublic:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        row = await UserRepository(session).get_member(user_id)
+async def get_user(user_id: UUID, principal: PrincipalDep, session: SessionDep) -> UserPublic:
+    row = await UserRepository(session).get_member(user_id)
     if row is None:
         raise not_found("user")
     return _public(row)
@@ -61,32 +59,34 @@ async def add_user(body: UserInvite, principal: AdminDep, services: ServicesDep)
 
 @router.patch("/{user_id}", response_model=UserPublic)
 async def set_roles(
-    user_id: UUID, body: UserRolesUpdate, principal: OwnerDep, services: ServicesDep
+    user_id: UUID,
+    body: UserRolesUpdate,
+    principal: OwnerDep,
+    services: ServicesDep,
+    session: SessionDep,
 ) -> UserPublic:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        users = UserRepository(session)
-        row = await users.get_member(user_id)
-        if row is None:
-            raise not_found("user")
-        if (
-            "owner" in row[1].roles
-            and "owner" not in body.roles
-            and await users.count_owners() <= 1
-        ):
-            raise ApiError(409, "a tenant keeps at least one owner", code="last_owner")
-        member = await users.set_roles(row[1], body.roles)
+    users = UserRepository(session)
+    row = await users.get_member(user_id)
+    if row is None:
+        raise not_found("user")
+    if "owner" in row[1].roles and "owner" not in body.roles and await users.count_owners() <= 1:
+        raise ApiError(409, "a tenant keeps at least one owner", code="last_owner")
+    member = await users.set_roles(row[1], body.roles)
+    services.keys.forget_user(user_id)  # the member's keys act with the new roles
     return _public((row[0], member))
 
 
 @router.delete("/{user_id}", status_code=204)
-async def remove_user(user_id: UUID, principal: OwnerDep, services: ServicesDep) -> Response:
-    async with services.db.tenant_session(principal.tenant_id) as session:
-        users = UserRepository(session)
-        row = await users.get_member(user_id)
-        if row is None:
-            raise not_found("user")
-        if "owner" in row[1].roles and await users.count_owners() <= 1:
-            raise ApiError(409, "a tenant keeps at least one owner", code="last_owner")
-        await users.remove_member(row[1])
-        await ApiKeyRepository(session).revoke_for_user(user_id)
+async def remove_user(
+    user_id: UUID, principal: OwnerDep, services: ServicesDep, session: SessionDep
+) -> Response:
+    users = UserRepository(session)
+    row = await users.get_member(user_id)
+    if row is None:
+        raise not_found("user")
+    if "owner" in row[1].roles and await users.count_owners() <= 1:
+        raise ApiError(409, "a tenant keeps at least one owner", code="last_owner")
+    await users.remove_member(row[1])
+    await ApiKeyRepository(session).revoke_for_user(user_id)
+    services.keys.forget_user(user_id)
     return Response(status_code=204)

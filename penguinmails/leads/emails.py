@@ -58,11 +58,30 @@ def fast_normalize(raw: str) -> str | None:
     m = _FAST.fullmatch(raw)
     if m is None:
         return None
-    local, domain = m.group(1), m.group(2).lower()
+    local, domain = m.groups()
+    # A file repeats a few thousand domains at most: each is checked once.
+    checked = _FAST_DOMAINS.get(domain, _UNSEEN)
+    if checked is _UNSEEN:
+        if len(_FAST_DOMAINS) >= _FAST_DOMAINS_MAX:
+            _FAST_DOMAINS.clear()
+        checked = _FAST_DOMAINS[domain] = _fast_domain(domain)
+    if checked is None:
+        return None
     if local.lower() in CASE_INSENSITIVE_MAILBOX_NAMES:  # RFC 2142: postmaster, info...
         local = local.lower()
     if local[0] == "." or local[-1] == "." or ".." in local:
         return None
+    return f"{local}@{checked}"
+
+
+_UNSEEN = object()
+_FAST_DOMAINS: dict[str, object] = {}
+_FAST_DOMAINS_MAX = 16_384
+
+
+def _fast_domain(raw: str) -> str | None:
+    """The lower-cased domain when the fast path takes it, else None."""
+    domain = raw.lower()
     # Labels: no empty one, none starting or ending with `-`; no `--` at all (IDNA forbids
     # it in places, Punycode has it: the authority decides).
     if domain[0] in ".-" or domain[-1] == "-" or ".." in domain or "--" in domain:
@@ -75,7 +94,7 @@ def fast_normalize(raw: str) -> str | None:
         return None
     if len(domain) > 63 and max(len(label) for label in domain.split(".")) > 63:
         return None
-    return f"{local}@{domain}"
+    return domain
 
 
 # email-validator's own words for an address without an @-sign (a test holds them equal).

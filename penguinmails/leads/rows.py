@@ -11,6 +11,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from penguinmails.leads.csvfile import MAX_COLUMNS, MAX_FIELD, Header, LineSource, make_reader
+from penguinmails.leads.csvsafe import safe_row
 from penguinmails.leads.emails import InvalidAddress, fast_normalize, is_disposable, normalize
 
 # The columns of the staging table, in order (see the lead import repository). Python does
@@ -191,6 +192,5 @@ class ChunkParser:
 
 
 def rejected_header(header: Header) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerow([*header.columns, "line", "reason"])
-    return out.getvalue()
+    """The header line of the rejected rows' export (a file's column names neutralised)."""
+    return safe_row([*header.columns, "line", "reason"])

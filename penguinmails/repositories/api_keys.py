@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import text
@@ -11,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from penguinmails.models.base import utcnow
 from penguinmails.models.tenancy import ApiKey
-from penguinmails.repositories.pagination import Cursor, after
+from penguinmails.repositories.pagination import Cursor, after, page_rows
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,34 @@ class KeyRecord:
     user_id: UUID
     key_hash: str
     roles: list[str]
+
+
+# The lookup through the SECURITY DEFINER function, for a raw connection of the application
+# role (no transaction, no tenant: it runs before the tenant is known).
+LOOKUP_SQL = "SELECT api_key_id, tenant_id, user_id, key_hash, roles FROM auth_api_key($1)"
+
+
+def key_record(row: Any) -> KeyRecord | None:
+    if row is None:
+        return None
+    return KeyRecord(row[0], row[1], row[2], row[3], _roles(row[4]))
+
+
+def _roles(value: Any) -> list[str]:
+    if isinstance(value, str):  # jsonb through a raw connection arrives as text
+        value = json.loads(value)
+    return list(value or [])
+
+
+def touch_sql(tenant_id: UUID, key_id: UUID) -> str:
+    """The key's last use, as its own transaction of one simple-protocol message (sent ahead
+    of a tenant transaction's BEGIN, no round trip of its own). Both ids go through UUID()."""
+    return (
+        "BEGIN; "  # noqa: S608 — both ids are interpolated as UUID() values, never client text
+        f"SELECT set_config('app.current_tenant_id', '{UUID(str(tenant_id))}', true); "
+        f"UPDATE api_keys SET last_used = now() WHERE id = '{UUID(str(key_id))}'; "
+        "COMMIT; "
+    )
 
 
 class ApiKeyRepository:
@@ -56,6 +88,11 @@ class ApiKeyRepository:
 
     async def list(self, cursor: Cursor | None, limit: int) -> list[ApiKey]:
         return list((await self.session.exec(after(select(ApiKey), ApiKey, cursor, limit))).all())
+
+    async def list_rows(
+        self, cursor: Cursor | None, limit: int, columns: Sequence[str]
+    ) -> builtins.list[dict[str, Any]]:
+        return await page_rows(self.session, ApiKey, columns, cursor, limit, name="api_keys")
 
     async def touch(self, key_id: UUID) -> None:
         await self.session.execute(

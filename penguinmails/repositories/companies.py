@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -11,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from penguinmails.models.base import utcnow
 from penguinmails.models.tenancy import Company
-from penguinmails.repositories.pagination import Cursor, after
+from penguinmails.repositories.pagination import Cursor, after, page_rows
 
 
 class CompanyRepository:
@@ -57,6 +59,19 @@ class CompanyRepository:
     async def list(self, cursor: Cursor | None, limit: int) -> list[Company]:
         stmt = select(Company).where(Company.deleted.is_(None))  # type: ignore[union-attr]
         return list((await self.session.exec(after(stmt, Company, cursor, limit))).all())
+
+    async def list_rows(
+        self, cursor: Cursor | None, limit: int, columns: Sequence[str]
+    ) -> builtins.list[dict[str, Any]]:
+        return await page_rows(
+            self.session,
+            Company,
+            columns,
+            cursor,
+            limit,
+            Company.deleted.is_(None),  # type: ignore[union-attr]
+            name="companies",
+        )
 
     async def update(self, company: Company, **fields: Any) -> Company:
         for name, value in fields.items():

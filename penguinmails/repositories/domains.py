@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from penguinmails.models.base import utcnow
 from penguinmails.models.infra import Domain
-from penguinmails.repositories.pagination import Cursor, after
+from penguinmails.repositories.pagination import Cursor, after, page_rows
 
 UNIQUE_DOMAIN = "uq_domains_domain_live"
 
@@ -91,6 +91,19 @@ class DomainRepository:
         domain.deleted = utcnow()
         self.session.add(domain)
         await self.session.flush()
+
+    async def list_rows(
+        self, cursor: Cursor | None, limit: int, columns: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        return await page_rows(
+            self.session,
+            Domain,
+            columns,
+            cursor,
+            limit,
+            Domain.deleted.is_(None),  # type: ignore[union-attr]
+            name="domains",
+        )
 
     async def list(self, cursor: Cursor | None, limit: int) -> list[Domain]:
         stmt = select(Domain).where(Domain.deleted.is_(None))  # type: ignore[union-attr]

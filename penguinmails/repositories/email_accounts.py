@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -13,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from penguinmails.models.base import utcnow
 from penguinmails.models.infra import Domain, EmailAccount
-from penguinmails.repositories.pagination import Cursor, after
+from penguinmails.repositories.pagination import Cursor, after, page_rows
 
 UNIQUE_EMAIL = "uq_email_accounts_email_live"
 
@@ -65,6 +66,19 @@ class EmailAccountRepository:
 
     async def soft_delete(self, account: EmailAccount) -> None:
         await self.update(account, deleted=utcnow(), status="deleted")
+
+    async def list_rows(
+        self, cursor: Cursor | None, limit: int, columns: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        return await page_rows(
+            self.session,
+            EmailAccount,
+            columns,
+            cursor,
+            limit,
+            EmailAccount.deleted.is_(None),  # type: ignore[union-attr]
+            name="email_accounts",
+        )
 
     async def list(self, cursor: Cursor | None, limit: int) -> list[EmailAccount]:
         stmt = select(EmailAccount).where(EmailAccount.deleted.is_(None))  # type: ignore[union-attr]

@@ -10,8 +10,10 @@ ledger row. Nothing of a chunk exists until that transaction commits.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -21,7 +23,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from penguinmails.leads.emails import ROLE_LOCAL_PARTS
-from penguinmails.leads.rows import STAGING_COLUMNS, ParsedChunk
+from penguinmails.leads.rows import STAGING_COLUMNS, ParsedChunk, StagingRow
 from penguinmails.models.base import utcnow
 from penguinmails.models.leads import LeadImport, LeadImportChunk
 from penguinmails.repositories.content_parts import ContentPartsRepository
@@ -29,8 +31,20 @@ from penguinmails.repositories.content_parts import ContentPartsRepository
 COUNTS = ("rows_total", "accepted", "rejected", "duplicates", "suppressed", "existing")
 SUPPRESSED_STATUSES = ("bounced", "unsubscribed", "complained", "erased")
 STAGING = "pm_lead_import_staging"
-# The staged rows with their CSV fields as an array `f` (sent joined: see FIELD_SEPARATOR).
-SPLIT = f"(SELECT *, string_to_array(fields, E'\\x1f') AS f FROM {STAGING})"
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _split(table: str) -> str:
+    """The staged rows with their CSV fields as an array `f` (sent joined: see
+    FIELD_SEPARATOR)."""
+    return f"(SELECT *, string_to_array(fields, E'\\x1f') AS f FROM {table})"  # noqa: S608 — the table name passed _staging_name (a plain identifier)
+
+
+def _staging_name(table: str) -> str:
+    # Inlined into statements: only a plain lower-case identifier is accepted.
+    if not _IDENTIFIER.fullmatch(table):
+        raise ValueError(f"not a staging table name: {table!r}")
+    return table
 
 
 def _lead_id_sql(line: str, prefix: int, counter: int) -> str:
@@ -139,7 +153,7 @@ class LeadImportRepository:
         row = (
             await self.session.execute(
                 text(
-                    f"SELECT {cols}, count(*), COALESCE(max(end_offset), 0) "
+                    f"SELECT {cols}, count(*), COALESCE(max(end_offset), 0) "  # noqa: S608 — COUNTS is a module constant
                     "FROM lead_import_chunks WHERE import_id = :import_id AND chunk_no >= :first"
                 ),
                 {"import_id": import_id, "first": first_chunk},
@@ -189,7 +203,8 @@ class LeadImportRepository:
             return None
         suppressed = in_file = existing = 0
         if chunk.rows:
-            suppressed, in_file, existing = await self._load_rows(conn, plan, chunk)
+            await self.stage(chunk.rows)
+            suppressed, in_file, existing = await self.load_staged(plan, len(chunk.rows))
         if chunk.rejected_csv:
             await ContentPartsRepository(self.session).put(
                 plan.tenant_id, rejected_key(import_key), chunk_no, chunk.rejected_csv.encode()
@@ -210,31 +225,45 @@ class LeadImportRepository:
         )
         return counts
 
-    async def _load_rows(
-        self, conn: Any, plan: LoadPlan, chunk: ParsedChunk
-    ) -> tuple[int, int, int]:
-        """Stage the chunk, then insert what is new in one statement; only the rows whose
-        address the tenant has already (usually few) take the slower path after it."""
-        t, lst, imp = plan.tenant_id, plan.lead_list_id, plan.import_id
+    async def stage(
+        self, rows: Sequence[StagingRow], table: str = STAGING, until_commit: bool = True
+    ) -> None:
+        """COPY `rows` into a new temporary staging table (COPY cannot write into a table
+        under row-level security). It goes at commit, or with the connection when not
+        `until_commit` (rows staged ahead of their loads, as the load benchmark does)."""
+        conn = await _asyncpg(self.session)
+        table = _staging_name(table)
         await conn.execute(
-            f"CREATE TEMP TABLE {STAGING} ("
+            f"CREATE TEMP TABLE {table} ("
             "line bigint, email text, email_key text, domain text, timezone text, "
             "disposable boolean, fields text, lead_id uuid, lead_status text, "
-            "member_import uuid, suppressed boolean NOT NULL DEFAULT false) ON COMMIT DROP"
+            "member_import uuid, suppressed boolean NOT NULL DEFAULT false)"
+            + (" ON COMMIT DROP" if until_commit else "")
         )
-        await conn.copy_records_to_table(STAGING, records=chunk.rows, columns=STAGING_COLUMNS)
+        await conn.copy_records_to_table(table, records=rows, columns=STAGING_COLUMNS)
+
+    async def load_staged(
+        self, plan: LoadPlan, staged: int, table: str = STAGING
+    ) -> tuple[int, int, int]:
+        """Load the `staged` rows of `table`: insert what is new in one statement; only the
+        rows whose address the tenant has already (usually few) take the slower path after
+        it. Returns how many were suppressed, repeats of this import and existing leads."""
+        conn = await _asyncpg(self.session)
+        t, lst, imp = plan.tenant_id, plan.lead_list_id, plan.import_id
+        table = _staging_name(table)
+        split = _split(table)
         # Suppressed addresses and domains are never (re)activated: marked, not inserted.
         if await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM suppressions WHERE tenant_id = $1)", t
         ):
             await conn.execute(
-                f"UPDATE {STAGING} s SET suppressed = true FROM suppressions x "
+                f"UPDATE {table} s SET suppressed = true FROM suppressions x "  # noqa: S608 — the staging table's name passed _staging_name (a plain identifier)
                 "WHERE x.tenant_id = $1 AND x.kind = 'address' "
                 "AND x.value = encode(sha256(convert_to(s.email_key, 'UTF8')), 'hex')",
                 t,
             )
             await conn.execute(
-                f"UPDATE {STAGING} s SET suppressed = true FROM suppressions x "
+                f"UPDATE {table} s SET suppressed = true FROM suppressions x "  # noqa: S608 — the staging table's name passed _staging_name (a plain identifier)
                 "WHERE x.tenant_id = $1 AND x.kind = 'domain' AND x.value = s.domain "
                 "AND NOT s.suppressed",
                 t,
@@ -247,16 +276,16 @@ class LeadImportRepository:
         # (or a concurrent import has just committed) is left to the unique index: ON
         # CONFLICT DO NOTHING, and the statement returns the lines it did not insert.
         row = await conn.fetchrow(
-            "WITH ins AS (INSERT INTO leads (id, tenant_id, email, first_name, last_name, "
+            "WITH ins AS (INSERT INTO leads (id, tenant_id, email, first_name, last_name, "  # noqa: S608 — the staging table's name passed _staging_name (a plain identifier)
             "company, position, timezone, custom_fields, role_account, disposable_domain) "
             f"SELECT {new_id}, $1, s.email, {', '.join(field)}, s.timezone, {custom}, "
             "split_part(split_part(s.email_key, '@', 1), '+', 1) = ANY($5::text[]), "
-            f's.disposable FROM {SPLIT} s WHERE NOT s.suppressed ORDER BY s.email_key COLLATE "C" '
+            f's.disposable FROM {split} s WHERE NOT s.suppressed ORDER BY s.email_key COLLATE "C" '
             "ON CONFLICT (tenant_id, email_key) WHERE deleted IS NULL DO NOTHING "
             "RETURNING id), "
             "mem AS (INSERT INTO lead_list_members (tenant_id, lead_list_id, lead_id, import_id) "
             "SELECT $1, $2, id, $3 FROM ins) "
-            f"SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT array_agg(s.line) FROM {STAGING} s "
+            f"SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT array_agg(s.line) FROM {table} s "
             f"WHERE NOT s.suppressed AND {new_id} NOT IN (SELECT id FROM ins)) AS rest",
             t,
             lst,
@@ -267,19 +296,25 @@ class LeadImportRepository:
         )
         rest: list[int] = row["rest"] or []
         if not rest:  # every staged row was inserted or is suppressed
-            return len(chunk.rows) - int(row["inserted"]), 0, 0
-        await self._load_known(conn, plan, rest, field, custom)
+            return staged - int(row["inserted"]), 0, 0
+        await self._load_known(conn, plan, rest, field, custom, table)
         counts = await conn.fetchrow(
-            "SELECT count(*) FILTER (WHERE suppressed) AS suppressed, "
+            "SELECT count(*) FILTER (WHERE suppressed) AS suppressed, "  # noqa: S608 — the staging table's name passed _staging_name (a plain identifier)
             "count(*) FILTER (WHERE NOT suppressed AND member_import = $1) AS in_file, "
             "count(*) FILTER (WHERE NOT suppressed AND member_import IS DISTINCT FROM $1 "
-            f"AND lead_id IS NOT NULL) AS existing FROM {STAGING}",
+            f"AND lead_id IS NOT NULL) AS existing FROM {table}",
             imp,
         )
         return int(counts["suppressed"]), int(counts["in_file"]), int(counts["existing"])
 
     async def _load_known(
-        self, conn: Any, plan: LoadPlan, lines: list[int], field: list[str], custom: str
+        self,
+        conn: Any,
+        plan: LoadPlan,
+        lines: list[int],
+        field: list[str],
+        custom: str,
+        table: str,
     ) -> None:
         """The staged `lines` whose address has a live lead already: a duplicate when this
         import put it into the list before, suppressed when its status says so, otherwise
@@ -288,14 +323,14 @@ class LeadImportRepository:
         # Correlated subqueries: one index probe per line, whatever the planner thinks of
         # the staging table's size.
         await conn.execute(
-            f"UPDATE {STAGING} s SET (lead_id, lead_status) = (SELECT l.id, l.status FROM leads l "
+            f"UPDATE {table} s SET (lead_id, lead_status) = (SELECT l.id, l.status FROM leads l "  # noqa: S608 — the staging table's name passed _staging_name (a plain identifier)
             "WHERE l.tenant_id = $1 AND l.email_key = lower(s.email) AND l.deleted IS NULL) "
             "WHERE s.line = ANY($2::bigint[])",
             t,
             lines,
         )
         found = await conn.execute(
-            f"UPDATE {STAGING} s SET suppressed = s.lead_status = ANY($4::text[]), "
+            f"UPDATE {table} s SET suppressed = s.lead_status = ANY($4::text[]), "  # noqa: S608 — the staging table's name passed _staging_name (a plain identifier)
             "member_import = (SELECT m.import_id FROM lead_list_members m WHERE m.tenant_id = $1 "
             "AND m.lead_list_id = $2 AND m.lead_id = s.lead_id) "
             "WHERE s.line = ANY($3::bigint[]) AND s.lead_id IS NOT NULL",
@@ -314,9 +349,9 @@ class LeadImportRepository:
                 )
             )
             await conn.execute(
-                f"UPDATE leads l SET {sets}, timezone = COALESCE(s.timezone, l.timezone), "
+                f"UPDATE leads l SET {sets}, timezone = COALESCE(s.timezone, l.timezone), "  # noqa: S608 — column names of the plan and integer array indexes; the table name passed _staging_name
                 f"custom_fields = l.custom_fields || {custom}, updated = now() "
-                f"FROM {SPLIT} s WHERE s.line = ANY($2::bigint[]) AND l.tenant_id = $1 "
+                f"FROM {_split(table)} s WHERE s.line = ANY($2::bigint[]) AND l.tenant_id = $1 "
                 "AND l.id = s.lead_id AND NOT s.suppressed "
                 "AND s.member_import IS DISTINCT FROM $3",
                 t,
@@ -325,8 +360,8 @@ class LeadImportRepository:
                 plan.custom_names,
             )
         await conn.execute(
-            "INSERT INTO lead_list_members (tenant_id, lead_list_id, lead_id, import_id) "
-            f"SELECT $1, $2, s.lead_id, $3 FROM {STAGING} s WHERE s.line = ANY($4::bigint[]) "
+            "INSERT INTO lead_list_members (tenant_id, lead_list_id, lead_id, import_id) "  # noqa: S608 — the staging table's name passed _staging_name (a plain identifier)
+            f"SELECT $1, $2, s.lead_id, $3 FROM {table} s WHERE s.line = ANY($4::bigint[]) "
             "AND NOT s.suppressed AND s.member_import IS DISTINCT FROM $3 "
             "ON CONFLICT (tenant_id, lead_list_id, lead_id) "
             "DO UPDATE SET import_id = EXCLUDED.import_id",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from penguinmails.models.base import utcnow
 from penguinmails.models.leads import LeadList
-from penguinmails.repositories.pagination import Cursor, after
+from penguinmails.repositories.pagination import Cursor, after, page_rows
 
 EXPORT_COLUMNS = (
     "email",
@@ -50,6 +50,26 @@ class LeadListRepository:
         if company_id is not None:
             stmt = stmt.where(LeadList.company_id == company_id)
         return list((await self.session.exec(after(stmt, LeadList, cursor, limit))).all())
+
+    async def list_rows(
+        self,
+        cursor: Cursor | None,
+        limit: int,
+        columns: Sequence[str],
+        company_id: UUID | None = None,
+    ) -> builtins.list[dict[str, Any]]:
+        where = [LeadList.deleted.is_(None)]  # type: ignore[union-attr]
+        if company_id is not None:
+            where.append(LeadList.company_id == company_id)
+        return await page_rows(
+            self.session,
+            LeadList,
+            columns,
+            cursor,
+            limit,
+            *where,
+            name="lead_lists" if company_id is None else None,
+        )
 
     async def update(self, record: LeadList, **fields: Any) -> LeadList:
         for name, value in fields.items():

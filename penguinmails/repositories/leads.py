@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -13,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from penguinmails.models.base import utcnow
 from penguinmails.models.leads import Lead, LeadList, LeadListMember
-from penguinmails.repositories.pagination import Cursor, after
+from penguinmails.repositories.pagination import Cursor, after, page_rows
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,28 @@ def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _where(filters: LeadFilters) -> list[Any]:
+    where: list[Any] = [Lead.deleted.is_(None)]  # type: ignore[union-attr]
+    if filters.status is not None:
+        where.append(Lead.status == filters.status)
+    if filters.email_prefix:
+        where.append(
+            Lead.email_key.like(_like_escape(filters.email_prefix.lower()) + "%")  # type: ignore[union-attr]
+        )
+    if filters.company:
+        where.append(func.lower(Lead.company) == filters.company.lower())
+    if filters.list_id is not None or filters.company_id is not None:
+        sub = select(LeadListMember.lead_id).where(LeadListMember.lead_id == Lead.id)
+        if filters.list_id is not None:
+            sub = sub.where(LeadListMember.lead_list_id == filters.list_id)
+        if filters.company_id is not None:
+            sub = sub.join(LeadList, LeadList.id == LeadListMember.lead_list_id).where(  # type: ignore[arg-type]
+                LeadList.company_id == filters.company_id
+            )
+        where.append(exists(sub))
+    return where
+
+
 class LeadRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -42,25 +65,21 @@ class LeadRepository:
     async def list(
         self, filters: LeadFilters, cursor: Cursor | None, limit: int
     ) -> builtins.list[Lead]:
-        stmt = select(Lead).where(Lead.deleted.is_(None))  # type: ignore[union-attr]
-        if filters.status is not None:
-            stmt = stmt.where(Lead.status == filters.status)
-        if filters.email_prefix:
-            stmt = stmt.where(
-                Lead.email_key.like(_like_escape(filters.email_prefix.lower()) + "%")  # type: ignore[union-attr]
-            )
-        if filters.company:
-            stmt = stmt.where(func.lower(Lead.company) == filters.company.lower())
-        if filters.list_id is not None or filters.company_id is not None:
-            sub = select(LeadListMember.lead_id).where(LeadListMember.lead_id == Lead.id)
-            if filters.list_id is not None:
-                sub = sub.where(LeadListMember.lead_list_id == filters.list_id)
-            if filters.company_id is not None:
-                sub = sub.join(LeadList, LeadList.id == LeadListMember.lead_list_id).where(  # type: ignore[arg-type]
-                    LeadList.company_id == filters.company_id
-                )
-            stmt = stmt.where(exists(sub))
+        stmt = select(Lead).where(*_where(filters))
         return list((await self.session.exec(after(stmt, Lead, cursor, limit))).all())
+
+    async def list_rows(
+        self, filters: LeadFilters, cursor: Cursor | None, limit: int, columns: Sequence[str]
+    ) -> builtins.list[dict[str, Any]]:
+        return await page_rows(
+            self.session,
+            Lead,
+            columns,
+            cursor,
+            limit,
+            *_where(filters),
+            name="leads" if filters == LeadFilters() else None,
+        )
 
     async def update(self, lead: Lead, **fields: Any) -> Lead:
         for name, value in fields.items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -11,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from penguinmails.leads.emails import address_hash
 from penguinmails.models.leads import Suppression
-from penguinmails.repositories.pagination import Cursor, after
+from penguinmails.repositories.pagination import Cursor, after, page_rows
 
 
 class SuppressionRepository:
@@ -80,6 +82,29 @@ class SuppressionRepository:
         if value is not None:
             stmt = stmt.where(Suppression.value == value)
         return list((await self.session.exec(after(stmt, Suppression, cursor, limit))).all())
+
+    async def list_rows(
+        self,
+        cursor: Cursor | None,
+        limit: int,
+        columns: Sequence[str],
+        kind: str | None = None,
+        value: str | None = None,
+    ) -> builtins.list[dict[str, Any]]:
+        where = []
+        if kind is not None:
+            where.append(Suppression.kind == kind)
+        if value is not None:
+            where.append(Suppression.value == value)
+        return await page_rows(
+            self.session,
+            Suppression,
+            columns,
+            cursor,
+            limit,
+            *where,
+            name="suppressions" if not where else None,
+        )
 
     async def delete(self, record: Suppression) -> None:
         await self.session.delete(record)

@@ -15,13 +15,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.interfaces.sending import SendMessageInput
-from activities.sending import SendingActivities
+from activities.sending import SendingActivities, render_failure
 from devstack.dns import DnsServer, Zone
 from devstack.smtp_sink import SmtpSink
 from penguinmails.db import Database
 from penguinmails.domains import add_domain, read_dkim_private_key
 from penguinmails.mail import dkim_keys
 from penguinmails.mail.message import DkimKey, MessageSpec, build_message, outbound_message_id
+from penguinmails.mail.personalize import RenderBudget, TemplateRenderError, context_for, render
 from penguinmails.mailboxes import add_mailbox
 from penguinmails.models.infra import Domain
 from penguinmails.repositories.content import ContentRepository
@@ -178,3 +179,17 @@ async def test_dkim_signed_message_through_the_sink(
     )
     assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in received
     assert f"In-Reply-To: {first}".encode() in received
+
+
+def test_a_template_over_its_budget_is_not_retried() -> None:
+    runaway = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    settings = Settings(template_render_max_steps=1000)
+    with pytest.raises(TemplateRenderError) as caught:
+        render(runaway, context_for({}), "l:s", html=True, budget=RenderBudget.of(settings))
+    error = render_failure(caught.value)
+    assert (error.type, error.non_retryable) == ("TemplateTooExpensive", True)
+    assert "more than 1000 steps" in str(error)
+    with pytest.raises(TemplateRenderError) as caught:
+        render("{{ 1 / 0 }}", context_for({}), "l:s", html=True)
+    error = render_failure(caught.value)
+    assert (error.type, error.non_retryable) == ("TemplateInvalid", True)

@@ -17,6 +17,11 @@ async def test_malformed_json_is_422_with_the_location(api: httpx.AsyncClient) -
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "validation_error"
     assert r.json()["error"]["details"][0]["field"].startswith("body")
+    body = b'{"name": "Acme", "owner_email": "a@b.example",, }'
+    r = await api.post("/v1/tenants", content=body, headers={"content-type": "application/json"})
+    (detail,) = r.json()["error"]["details"]
+    assert detail["field"] == "body" and detail["type"] == "json_invalid"
+    assert detail["message"].startswith(f"invalid JSON at character {body.index(b',,') + 1}: ")
     r = await api.post("/v1/tenants", json={"name": 5, "owner_email": ["x"]})
     assert r.status_code == 422
     assert {d["field"] for d in r.json()["error"]["details"]} == {"body.name", "body.owner_email"}
@@ -82,6 +87,41 @@ async def test_unexpected_error_leaks_no_trace(
         "error": {"code": "internal_error", "message": "internal server error", "details": None}
     }
     assert "secret internals" not in r.text
+
+
+PRIVATE = "ada@private.example"  # not on a line a traceback shows
+
+
+async def test_an_unexpected_error_is_logged_once_without_its_parameters(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy import text
+
+    app = create_app(services=services)
+
+    async def database_error() -> None:
+        async with services.db.admin_session() as session:
+            # The server's message quotes the value: `invalid input syntax ...: "ada@..."`.
+            query = text("SELECT CAST(CAST(:who AS text) AS integer)")
+            await session.execute(query, {"who": PRIVATE})
+
+    app.add_api_route("/database-error", database_error)
+    # The app's exceptions are raised to the client here, as they are to uvicorn, which
+    # logs each one it sees: none must get out.
+    transport = httpx.ASGITransport(app=app, client=("10.255.0.2", 1))
+    with caplog.at_level(logging.INFO):
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            r = await c.get("/database-error", headers={"X-Request-ID": "req-500"})
+    assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+    assert r.headers["x-request-id"] == "req-500"
+    errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert len(errors) == 1, [rec.getMessage()[:200] for rec in errors]
+    message = errors[0].getMessage()
+    assert message.count("Traceback") >= 1 and "database_error" in message
+    assert "[SQL: SELECT CAST(CAST($1 AS text) AS integer)]" in message
+    assert "parameters hidden" in message and "SQLSTATE 22P02" in message
+    assert PRIVATE not in caplog.text
+    assert "GET /database-error 500" in caplog.text  # the request line, once
 
 
 async def test_request_id_is_echoed_and_logged(

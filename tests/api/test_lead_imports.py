@@ -278,3 +278,45 @@ async def test_mx_check_through_the_configured_resolver(
     other = await create_list(api, tenant_a, "no check")
     body = await run_import(api, services, tenant_a, other, data)
     assert (body["accepted"], body["rejected"]) == (3, 0)
+
+
+async def test_exports_neutralise_formulas_and_keep_the_stored_values(
+    api: httpx.AsyncClient, services: Services, tenant_a: Tenant
+) -> None:
+    data = (
+        b'email,first_name,last_name,company,position,=HYPERLINK("http://x.example")\r\n'
+        b"eve@formula.example,=1+2,-2,+33 1 23,@SUM(A1),plain\r\n"
+        b'"=cmd|\' /C calc\'!A0",@x,,,,"-1"\r\n'
+    )
+    list_id = await create_list(api, tenant_a)
+    body = await run_import(api, services, tenant_a, list_id, data)
+    assert (body["accepted"], body["rejected"]) == (1, 1), body
+
+    # Stored as uploaded.
+    eve = (await leads_of(api, tenant_a, list_id))["eve@formula.example"]
+    assert (eve["first_name"], eve["last_name"], eve["company"], eve["position"]) == (
+        "=1+2",
+        "-2",
+        "+33 1 23",
+        "@SUM(A1)",
+    )
+
+    r = await api.get(f"/v1/lead-lists/{list_id}/export.csv", headers=tenant_a.auth)
+    assert r.status_code == 200
+    assert '"\'=1+2","\'-2","\'+33 1 23","\'@SUM(A1)"' in r.text
+    (row,) = list(csv.DictReader(io.StringIO(r.text)))
+    assert (row["first_name"], row["last_name"], row["company"], row["position"]) == (
+        "'=1+2",
+        "'-2",
+        "'+33 1 23",
+        "'@SUM(A1)",
+    )
+    assert row["email"] == "eve@formula.example"
+
+    r = await api.get(f"/v1/imports/{body['id']}/rejected.csv", headers=tenant_a.auth)
+    assert r.status_code == 200
+    head, rejected = list(csv.reader(io.StringIO(r.text)))
+    assert head[5] == '\'=HYPERLINK("http://x.example")' and head[-2:] == ["line", "reason"]
+    assert rejected[:6] == ["'=cmd|' /C calc'!A0", "'@x", "", "", "", "'-1"]
+    assert rejected[6] == "3" and "e-mail" in rejected[7]
+    assert r.text.splitlines()[1].startswith("\"'=cmd|' /C calc'!A0\",\"'@x\",")

@@ -207,6 +207,12 @@ async def test_page_form_post_answers_a_page(
     assert await lead_status(admin_conn, other.lead_id) == "active"
 
 
+def signed_payload(key: bytes, payload: bytes) -> str:
+    """A token whose MAC is genuine over any payload (what only the key's holder can make)."""
+    part = tokens._b64(payload)
+    return f"{part}.{tokens._b64(tokens._mac(key, part))}"
+
+
 async def test_invalid_and_foreign_tokens_answer_the_same_404(
     api: httpx.AsyncClient,
     tenant_a: Tenant,
@@ -224,6 +230,15 @@ async def test_invalid_and_foreign_tokens_answer_the_same_404(
         f"{payload}.",  # no signature
         "not-a-token",
         "x" * 9000,
+        sent_a.token[:-5],  # truncated
+        f"{payload[:-3]}.{mac}",
+        # 3,000 nested arrays and a MAC part of the right shape: refused unparsed.
+        f"{tokens._b64(b'[' * 3000 + b']' * 3000)}.{mac}",
+        f"{tokens._b64(b'[' * 1500 + b']' * 1500)}.{mac}",
+        # Signed with the real key, but not claims: a list, nesting, a claim of the wrong type.
+        signed_payload(token_key, b"[" * 1500 + b"]" * 1500),
+        signed_payload(token_key, b'{"t":["a"],"m":"b","k":"u"}'),
+        signed_payload(token_key, b"\xff"),
         # Signed with another key.
         tokens.sign(b"k" * 32, TokenClaims(sent_a.tenant_id.hex, sent_a.message_id, TokenKind.UNSUBSCRIBE)),
         # Genuine, but of another kind.

@@ -27,7 +27,7 @@ from uuid import uuid4
 
 import pytest
 
-from devstack.ports import free_dev_ports
+from devstack.ports import DevPorts, free_dev_ports
 from devstack.stack import SERVICE_URL_VARS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +71,7 @@ def _start(data_dir: Path, ports: dict[str, str], api_port: int, standins: bool 
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_URL_VARS}
     env.update(ports)
     env["DATA_DIR"] = str(data_dir)
-    env["COLUMNS"] = "200"
+    env["COLUMNS"] = "80"  # piped output ignores it: nothing is wrapped
     # The installed console script, as `make run` starts it (not `python -m`, which would put
     # the working directory on the import path and hide a missing one).
     args = [str(CONSOLE_SCRIPT), "dev", "--api-port", str(api_port)]
@@ -240,6 +240,37 @@ def test_dev_stack_stops_cleanly_and_keeps_its_state(data_dir: Path) -> None:
     print(f"restart: ready in {run.ready_seconds} s")
 
 
+def _printed_rows(output: str, count: int) -> list[tuple[str, str]]:
+    """The summary `penguinmails dev` printed: `count` lines from the API's (one write, so
+    no log line of a child lands inside it)."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(r"^API\s+http", line))
+    return [
+        tuple(re.split(r"\s{2,}", line.rstrip(), maxsplit=1))  # type: ignore[misc]
+        for line in lines[start : start + count]
+    ]
+
+
+def _readme_rows_for(ports: dict[str, str], data_dir: Path) -> list[tuple[str, str]]:
+    """README.md's printed block, for this stack's ports and data folder."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("```text make-run-output\n", 1)[1].split("```", 1)[0]
+    defaults = DevPorts()
+    moved = {
+        f":{getattr(defaults, field)}": f":{ports[var]}" for field, var in DevPorts.ENV.items()
+    }
+    rows = []
+    for line in block.splitlines():
+        if line.startswith("ready in "):
+            continue
+        name, value = re.split(r"\s{2,}", line, maxsplit=1)
+        value = re.sub(r":\d+", lambda m: moved.get(m.group(0), m.group(0)), value)
+        if value.startswith(".data"):  # the test's data folder is outside the checkout
+            value = str(data_dir) + value.removeprefix(".data")
+        rows.append((name, value))
+    return rows
+
+
 def _dev_env(data_dir: Path) -> dict[str, str]:
     """What the running stack leaves for operator commands (KEY="json string" lines)."""
     env = {}
@@ -263,7 +294,7 @@ def _http(method: str, url: str, body: object = None, key: str | None = None) ->
 
 
 async def _provisioning_decoded_by_codec(
-    env: dict[str, str], tenant_id: str, staff_key: str
+    env: dict[str, str], tenant_id: str, credential: str
 ) -> str:
     """What the Temporal UI does: find the workflow by TenantId, read its (encrypted) input,
     ask the codec endpoint to decode it. Returns the decoded input."""
@@ -283,7 +314,7 @@ async def _provisioning_decoded_by_codec(
     assert tenant_id.encode() not in sealed.SerializeToString()
     body = json.loads(json_format.MessageToJson(sealed))
     status, decoded = _http(
-        "POST", f"{env['PUBLIC_BASE_URL']}/staff/codec/{staff_key}/decode", body
+        "POST", f"{env['PUBLIC_BASE_URL']}/staff/codec/{credential}/decode", body
     )
     assert status == 200, decoded
     plain = json_format.ParseDict(decoded, Payloads())
@@ -301,8 +332,8 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
         run.wait_ready()
         run.healthz()
         output = "".join(run.lines)
-        for name in ("API", "API docs", "Temporal UI", "Vault", "SMTP sink", "Sink folder"):
-            assert re.search(rf"^{name}\s+\S", output, re.MULTILINE), output
+        readme_rows = _readme_rows_for(ports, data_dir)
+        assert _printed_rows(output, len(readme_rows)) == readme_rows, output
         api = f"http://127.0.0.1:{api_port}"
         env = _dev_env(data_dir)
 
@@ -349,18 +380,11 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
             time.sleep(1)
         assert tested.get("status") == "active", tested
 
-        # The operator command finds the running stack through its data folder.
+        # The operator command finds the running stack through its data folder, from any
+        # working directory.
         cli = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "cli",
-                "tenant",
-                "create",
-                "Beta",
-                "boss@beta.example.com",
-            ],
-            cwd=ROOT,
+            [str(CONSOLE_SCRIPT), "tenant", "create", "Beta", "boss@beta.example.com"],
+            cwd=data_dir.parent,
             env={
                 **{k: v for k, v in os.environ.items() if k not in SERVICE_URL_VARS},
                 "DATA_DIR": str(data_dir),
@@ -374,18 +398,22 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
         assert cli_key, cli.stdout
         assert _http("GET", f"{api}/v1/tenants/me", key=cli_key.group(1))[1]["name"] == "Beta"
 
-        # The Temporal UI was started with the staff codec endpoint, and it decodes.
-        staff_key = (data_dir / "dev-staff.key").read_text().strip()
+        # The Temporal UI was started with a codec-only token, never an API key: neither its
+        # settings nor any command line of the stack shows one.
+        codec_token = (data_dir / "dev-codec.token").read_text().strip()
         ui = f"http://127.0.0.1:{ports['PM_DEV_TEMPORAL_UI_PORT']}/api/v1/settings"
         with urllib.request.urlopen(ui, timeout=10) as response:
             ui_settings = json.loads(response.read())
-        assert (
-            ui_settings["Codec"]["Endpoint"] == f"{env['PUBLIC_BASE_URL']}/staff/codec/{staff_key}"
-        )
+        endpoint = ui_settings["Codec"]["Endpoint"]
+        assert endpoint == f"{env['PUBLIC_BASE_URL']}/staff/codec/{codec_token}"
+        assert not re.search(r"pm_[0-9a-f]{12}_", json.dumps(ui_settings))
+        cmdlines = " ".join(_processes_of(data_dir))
+        assert "temporal" in cmdlines and codec_token in cmdlines
+        assert not re.search(r"pm_[0-9a-f]{12}_", cmdlines), cmdlines
+        # The token opens the codec endpoint and nothing else.
+        assert _http("GET", f"{api}/v1/companies", key=codec_token)[0] == 401
         # The browser asks first (CORS preflight) from the UI's origin.
-        preflight = urllib.request.Request(
-            f"{env['PUBLIC_BASE_URL']}/staff/codec/{staff_key}/decode", method="OPTIONS"
-        )
+        preflight = urllib.request.Request(f"{endpoint}/decode", method="OPTIONS")
         ui_origin = f"http://127.0.0.1:{ports['PM_DEV_TEMPORAL_UI_PORT']}"
         preflight.add_header("Origin", ui_origin)
         preflight.add_header("Access-Control-Request-Method", "POST")
@@ -393,7 +421,7 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
         with urllib.request.urlopen(preflight, timeout=10) as response:
             assert response.status == 200
             assert response.headers["access-control-allow-origin"] == ui_origin
-        decoded = asyncio.run(_provisioning_decoded_by_codec(env, signed["tenant_id"], staff_key))
+        decoded = asyncio.run(_provisioning_decoded_by_codec(env, signed["tenant_id"], codec_token))
         assert signed["tenant_id"] in decoded
     finally:
         code = run.interrupt(signal.SIGINT)
@@ -404,5 +432,5 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
     # Requests are logged once, by the API itself, with the codec key redacted.
     assert "uvicorn.access" not in output
     assert "/staff/codec/<redacted>/decode" in output
-    assert staff_key not in output and key not in output
+    assert codec_token not in output and key not in output
     print(f"ready in {run.ready_seconds} s")

@@ -6,6 +6,7 @@ import asyncio
 from uuid import UUID, uuid4
 
 import asyncpg
+import pytest
 from sqlalchemy import text
 
 from activities.lead_imports import load_plan
@@ -129,3 +130,27 @@ async def test_known_addresses_are_suppressed_listed_or_duplicates(db: Database)
     assert counts[0] == ChunkCounts(rows_total=2, accepted=1, suppressed=1, existing=1)
     assert counts[1] == ChunkCounts(rows_total=2, accepted=1, duplicates=1)
     assert await _members(db, tenant_id, plan) == {"kept@x.com", "new@x.com"}
+
+
+async def test_chunks_staged_ahead_load_from_their_own_tables(db: Database) -> None:
+    async with db.admin_session() as session:
+        tenant_id = (await TenantRepository(session).create(f"t-{uuid4()}")).id
+    # No parser window: the repeat of a@ in the second chunk is found by the database.
+    csv = "email\na@x.com\nb@x.com\nA@x.com\nc@x.com\n"
+    plan, chunks = await _import_chunks(db, tenant_id, csv, chunk_rows=2)
+    async with db.tenant_session(tenant_id) as session:
+        repo = LeadImportRepository(session)
+        with pytest.raises(ValueError, match="not a staging table name"):
+            await repo.stage(chunks[0].rows, "staged; DROP TABLE leads")
+        for n, chunk in enumerate(chunks):
+            await repo.stage(chunk.rows, f"staged_{n}", until_commit=False)
+        counts = [
+            await repo.load_staged(plan, len(chunk.rows), f"staged_{n}")
+            for n, chunk in enumerate(chunks)
+        ]
+        # Kept past the transaction (with the connection): dropped here, not left to a
+        # later test on the same pooled connection.
+        await session.execute(text("DROP TABLE staged_0, staged_1, staged_2"))
+    # (suppressed, repeats of this import, existing); the third chunk is the file's end.
+    assert counts == [(0, 0, 0), (0, 1, 0), (0, 0, 0)]
+    assert await _members(db, tenant_id, plan) == {"a@x.com", "b@x.com", "c@x.com"}

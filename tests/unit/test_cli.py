@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -82,3 +83,44 @@ def test_port_in_use_names_the_variable(tmp_path: Path) -> None:
         line = _one_line(_dev(tmp_path, PM_DEV_SMTP_PORT=str(port)))
     assert f"port {port} is already in use" in line
     assert "PM_DEV_SMTP_PORT" in line
+
+
+def test_the_ready_table_is_not_wrapped_when_piped() -> None:
+    """`penguinmails dev`'s table of URLs, printed into a pipe (a log, `| tee`): a long
+    value stays on its row's line whatever COLUMNS says."""
+    long_path = "/" + "a-long-folder-name/" * 12
+    script = (
+        "from types import SimpleNamespace\n"
+        "from cli.dev import _print_ready\n"
+        f"rows = [('API', 'http://127.0.0.1:8000'), ('State', {long_path!r})]\n"
+        f"stack = SimpleNamespace(urls=lambda: rows, data_dir={long_path!r})\n"
+        "_print_ready(stack, 1.0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert re.match(rf"^State\s+{re.escape(long_path)}\s*$", lines[1]), lines
+    assert lines[2].startswith("ready in 1.0 s") and long_path in lines[2], lines
+    assert len(lines) == 3, lines
+
+
+def test_usage_errors_are_one_line_when_piped(tmp_path: Path) -> None:
+    missing = tmp_path.joinpath(*["a-long-folder-name"] * 8, "leads.csv")
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "leads", "import", str(missing), "--list", "L"],
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "80", "PENGUINMAILS_API_KEY": "x"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert f"'{missing}' does not exist" in line

@@ -42,7 +42,9 @@ def test_topology(compose: dict[str, Any]) -> None:
         assert needed in services
     assert services["postgres"]["image"].startswith("postgres:16")
     assert services["temporal"]["environment"]["DB"].startswith("postgres")
-    assert services["api"]["command"][:3] == ["uvicorn", "api.app:create_app", "--factory"]
+    assert services["api"]["command"] == ["python", "-m", "api"]
+    api_env = _environment(services["api"])
+    assert {"API_HOST", "API_PORT", "API_WORKERS", "FORWARDED_ALLOW_IPS"} <= set(api_env)
     assert services["worker"]["command"] == ["python", "worker.py"]
     assert services["worker"]["deploy"]["replicas"] == 3
     for name in APP_SERVICES:
@@ -62,3 +64,42 @@ def test_api_and_worker_carry_no_admin_database_password(compose: dict[str, Any]
         env = _environment(compose["services"][name])
         assert "POSTGRES_PASSWORD" not in str(env.get("DATABASE_URL"))
         assert "POSTGRES_PASSWORD" not in str(env.get("ANALYTICS_DATABASE_URL"))
+
+
+def test_the_image_starts_the_api_launcher() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'CMD ["python", "-m", "api"]' in dockerfile
+    assert "uvicorn" not in dockerfile.split("CMD", 1)[1]
+
+
+# Connections kept free for what is not pooled: migrations, an operator's psql, and the
+# server's reserved superuser slots.
+ADMIN_MARGIN = 10
+
+
+def _pooled(env: dict[str, Any]) -> int:
+    """Connections one API or worker process may open: each engine's pool and overflow."""
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    total = 0
+    for engine in ("", "SYSTEM_", "ANALYTICS_"):
+        for part in ("POOL_SIZE", "MAX_OVERFLOW"):
+            name = f"DATABASE_{engine}{part}"
+            total += int(env.get(name, getattr(defaults, name.lower())))
+    return total
+
+
+def test_every_pool_together_stays_under_max_connections(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    command = services["postgres"]["command"]
+    max_connections = int(
+        next(c.split("=", 1)[1] for c in command if c.startswith("max_connections="))
+    )
+    api_env = _environment(services["api"])
+    worker_env = _environment(services["worker"])
+    api_processes = int(api_env.get("API_WORKERS", 1))
+    workers = int(services["worker"]["deploy"]["replicas"])
+    temporal = 2 * int(services["temporal"]["environment"]["SQL_MAX_CONNS"])  # two stores
+    total = api_processes * _pooled(api_env) + workers * _pooled(worker_env) + temporal
+    assert total + ADMIN_MARGIN <= max_connections, (
+        f"{total} pooled connections + {ADMIN_MARGIN} kept free > max_connections {max_connections}"
+    )

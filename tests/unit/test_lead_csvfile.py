@@ -127,3 +127,42 @@ def test_time_zones(raw: str, expected: str) -> None:
 def test_bad_time_zones(raw: str) -> None:
     with pytest.raises(ValueError):
         normalize_timezone(raw)
+
+
+def test_csv_export_cells_neutralise_formulas_and_quote_like_the_csv_module() -> None:
+    import csv
+    import io
+
+    from penguinmails.leads.csvsafe import neutralise_records, safe_row
+
+    plain = ["a", "", "b,c", 'say "hi"', "two\nlines", 7, None, "x'y", " =not first"]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(plain)
+    assert safe_row(plain) == out.getvalue()
+    assert safe_row([""]) == '""\r\n'
+    for start in ("=", "+", "-", "@", "\t", "\r"):
+        cell = f"{start}1+1"
+        written = safe_row([cell, "ok"])
+        assert written.startswith(f'"\'{start}1+1",ok')
+        assert next(csv.reader(io.StringIO(written, newline=""))) == [f"'{cell}", "ok"]
+    stored = io.StringIO()
+    csv.writer(stored, lineterminator="\r\n").writerows([["=A1", "x\r\ny", "3"], ["ok", "-", "4"]])
+    again = neutralise_records(stored.getvalue().encode())
+    assert list(csv.reader(io.StringIO(again.decode(), newline=""))) == [
+        ["'=A1", "x\r\ny", "3"],
+        ["ok", "'-", "4"],
+    ]
+
+
+def test_stored_rejected_rows_read_back_whatever_their_size() -> None:
+    import csv
+    import io
+
+    from penguinmails.leads.csvsafe import neutralise_records
+
+    # An unreadable row is stored whole: larger than the csv reader's field limit.
+    runaway = '=x,"' + "y" * (2 * csv.field_size_limit())
+    stored = io.StringIO()
+    csv.writer(stored, lineterminator="\r\n").writerows([[runaway, 7, "unreadable row"], [""]])
+    again = neutralise_records(stored.getvalue().encode()).decode()
+    assert again.startswith('"\'=x,""yyy') and again.endswith('",7,unreadable row\r\n""\r\n')
