@@ -106,7 +106,7 @@ class CampaignRepository:
                 updated = now()
             WHERE id = :id
             RETURNING status, started_at, completed_at
-            """,
+            """,  # noqa: S608 — only module constants (status lists, table names) are interpolated
             id=campaign_id,
             status=status,
         )
@@ -176,7 +176,7 @@ class ConditionRepository:
         row = (
             await self.session.execute(
                 text(
-                    f"SELECT EXISTS (SELECT 1 FROM {table} WHERE campaign_id = :campaign_id "
+                    f"SELECT EXISTS (SELECT 1 FROM {table} WHERE campaign_id = :campaign_id "  # noqa: S608 — only module constants (status lists, table names) are interpolated
                     f"AND lead_id = :lead_id{extra})"
                 ),
                 {"campaign_id": campaign_id, "lead_id": lead_id},

@@ -133,7 +133,7 @@ class DeliveryRepository:
         row = (
             await self.session.execute(
                 text(
-                    "SELECT status, attempts FROM inbox_message_refs WHERE id = :id"
+                    "SELECT status, attempts FROM inbox_message_refs WHERE id = :id"  # noqa: S608 — a constant clause chosen by a bool
                     + (" FOR UPDATE" if wait else "")
                 ),
                 {"id": row_id},

@@ -135,7 +135,7 @@ class OutboxRepository:
 
     async def _find(self, key: str, params: dict[str, Any]) -> Reservation | None:
         row = await self._one(
-            "SELECT id, message_id, status, email_account_id, attempts FROM inbox_message_refs "
+            "SELECT id, message_id, status, email_account_id, attempts FROM inbox_message_refs "  # noqa: S608 — the key is one of two module constants
             f"WHERE direction = 'outbound' AND {key}",
             params,
         )
