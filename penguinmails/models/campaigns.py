@@ -30,7 +30,7 @@ from penguinmails.models.base import (
 )
 
 CAMPAIGN_STATUSES = ("draft", "scheduled", "sending", "paused", "completed", "cancelled")
-# Who paused a campaign or a mailbox; it stays paused while any reason holds (migration 0007).
+# Who paused a campaign or a mailbox; it stays paused while any reason holds (migration 0008).
 PAUSE_REASONS = ("user", "billing", "breaker", "suspension")
 ENROLLMENT_STATUSES = (
     "pending",
@@ -90,7 +90,7 @@ class Campaign(TenantScoped, Timestamped, table=True):
     scheduled_at: dt.datetime | None = timestamp_field()
     started_at: dt.datetime | None = timestamp_field()
     completed_at: dt.datetime | None = timestamp_field()
-    # Migration 0007.
+    # Migration 0008.
     pause_reasons: list[str] = pause_reasons_field()
     stop_on_reply: bool = Field(default=True, sa_column_kwargs={"server_default": "true"})
     stop_for_company: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
@@ -172,7 +172,7 @@ class InboxMessageRef(TenantScoped, Timestamped, table=True):
     replied_at: dt.datetime | None = timestamp_field()
     bounced_at: dt.datetime | None = timestamp_field()
     processed_at: dt.datetime | None = timestamp_field()
-    # Migration 0007: the variant sent, test sends, the slot keys a give-back returns.
+    # Migration 0008: the variant sent, test sends, the slot keys a give-back returns.
     variant_id: UUID | None = None
     is_test: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     slot_day: dt.date | None = None

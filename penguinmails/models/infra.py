@@ -144,7 +144,7 @@ class EmailAccount(TenantScoped, Timestamped, table=True):
     signature: str | None = None
     last_tested_at: datetime | None = timestamp_field()
     last_test_result: dict[str, Any] = jsonb_field()
-    # Migration 0007: paused while any reason holds; the earliest next send (the gap).
+    # Migration 0008: paused while any reason holds; the earliest next send (the gap).
     pause_reasons: list[str] = Field(
         default_factory=list,
         sa_column=Column(ARRAY(Text()), nullable=False, server_default=text("'{}'")),

@@ -18,8 +18,8 @@ revised outbox contract (DESIGN "Outbox", "Capacity", "Enrollment", "Pause reaso
   `slot_month`), `variant_id`, `is_test` (test sends stay outside the (campaign, lead, step)
   key and every statistic) and `attempts`.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from migrations.rls import enable_tenant_rls
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
