@@ -1,13 +1,19 @@
 """Dependencies: services, the authenticated principal, role checks, the request's tenant
 transaction.
 
-An authenticated route declares `PrincipalDep` (or `AdminDep`/`OwnerDep`) and, when it reads
+An authenticated route declares `PrincipalDep` (or `AdminDep`/`OwnerDep`/`MemberDep`) and,
+when it reads
 or writes the tenant's rows, `SessionDep`: one pooled connection and one transaction of the
 tenant for the whole route, committed when the route returns and rolled back when it
 raises (before the response is sent). Its round trips: `BEGIN …; SELECT set_config(…)` as
 one message, the route's statements, COMMIT. A key verified within the last
 `api_key_cache_seconds` costs no database round trip; another one first goes through the
 `auth_api_key` function (one round trip, outside the transaction).
+
+Roles (the table in docs/architecture.md): `get_principal` refuses a key without the owner or
+admin role any method but GET/HEAD/OPTIONS, unless the route declares its own roles
+(`require_roles`: `OwnerDep` narrows, `MemberDep` lets members in, for a POST that only
+reads). A new write route that forgets to declare anything is closed to members.
 """
 
 from __future__ import annotations
@@ -93,6 +99,15 @@ async def authenticate(services: Services, token: str) -> Principal:
     return principal
 
 
+# Who may call a route that changes something when the route declares no roles of its own.
+WRITE_ROLES = ("owner", "admin")
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def writes(methods: set[str] | frozenset[str] | None) -> bool:
+    return bool(methods) and not set(methods or ()) <= READ_METHODS
+
+
 def _too_many(message: str, retry_after: int) -> ApiError:
     return ApiError(429, message, headers={"Retry-After": str(retry_after)})
 
@@ -128,6 +143,12 @@ async def get_principal(request: Request) -> Principal:
             raise _too_many("too many requests from this address", by_ip.retry_after)
     if not decision.allowed:
         raise _too_many("rate limit exceeded for this API key", decision.retry_after)
+    if (
+        request.method not in READ_METHODS
+        and not principal.has_any(*WRITE_ROLES)
+        and not _declares_roles(request)
+    ):
+        raise forbidden(WRITE_ROLES)
     # The key's last use is recorded once per rate-limit window (a minute), by the window's
     # first request: authentication does not turn every read into a write. A route with a
     # tenant transaction sends it ahead of its BEGIN, in the same message.
@@ -186,15 +207,41 @@ def _takes(dependant: Any) -> bool:
     return any(d.call is get_tenant_session or _takes(d) for d in dependant.dependencies)
 
 
+def _declares_roles(request: Request) -> bool:
+    """Whether the matched route has a `require_roles` check (decided once per route)."""
+    route = request.scope.get("route")
+    if route is None:
+        return False
+    known: bool | None = getattr(route, "_declares_roles", None)
+    if known is None:
+        known = has_role_check(route.dependant)
+        route._declares_roles = known
+    return known
+
+
+def has_role_check(dependant: Any) -> bool:
+    return any(
+        getattr(d.call, "roles", None) is not None or has_role_check(d)
+        for d in dependant.dependencies
+    )
+
+
+def forbidden(roles: tuple[str, ...]) -> ApiError:
+    return ApiError(403, f"this action needs one of the roles: {', '.join(roles)}")
+
+
 def require_roles(*roles: str) -> object:
     async def check(principal: PrincipalDep) -> Principal:
         if not principal.has_any(*roles):
-            raise ApiError(403, f"this action needs one of the roles: {', '.join(roles)}")
+            raise forbidden(roles)
         return principal
 
+    check.roles = frozenset(roles)  # type: ignore[attr-defined]
     return Depends(check)
 
 
-# Writes that change the tenant's setup; members may read.
-AdminDep = Annotated[Principal, require_roles("owner", "admin")]
+# Writes that change the tenant's setup or data; members may read.
+AdminDep = Annotated[Principal, require_roles(*WRITE_ROLES)]
 OwnerDep = Annotated[Principal, require_roles("owner")]
+# Any role: for a POST that only reads (a preview), which members may call too.
+MemberDep = Annotated[Principal, require_roles("owner", "admin", "member")]

@@ -7,7 +7,8 @@ each route's metadata (its dependencies, parameters, body and response class), s
 documented without anyone listing it:
 
 - 401: the route depends on the principal (api/deps.py `get_principal`);
-- 403: a role dependency (`require_roles`) is among its dependencies;
+- 403: a role dependency (`require_roles`) is among its dependencies, or it takes the principal
+  and writes (a member is refused any write the route does not open to members);
 - 404: the path has parameters;
 - 400: the route pages with a cursor, or takes a body (an unreadable `Content-Length`);
 - 413: the route takes a body;
@@ -32,10 +33,12 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 
-from api.deps import get_principal, get_services, require_roles
+from api.deps import get_principal, get_services, get_tenant_session, require_roles, writes
 from api.errors import STATUS_CODES
 from api.middleware import EXEMPT_PATHS
 from api.pagination import page_params
+
+SERVICE_USERS = {get_services, get_principal, get_tenant_session}
 
 ERROR_SCHEMA = "ErrorEnvelope"
 BEARER = "bearer"
@@ -234,7 +237,7 @@ def statuses_of(route: Any, has_body: bool) -> set[int]:
     out: set[int] = set()
     if get_principal in calls:
         out |= {401, 429}
-    if any(_is_role_check(c) for c in calls):
+    if any(_is_role_check(c) for c in calls) or (get_principal in calls and writes(route.methods)):
         out.add(403)
     if d.path_params:
         out.add(404)
@@ -246,7 +249,9 @@ def statuses_of(route: Any, has_body: bool) -> set[int]:
         out.add(422)
     if route.path_format not in EXEMPT_PATHS:
         out.add(429)
-    if get_services in calls and route.path_format not in EXEMPT_PATHS:
+    # The key's lookup and the tenant transaction reach Postgres even without the services
+    # dependency itself (they read the services from the app's state).
+    if SERVICE_USERS.intersection(calls) and route.path_format not in EXEMPT_PATHS:
         out.add(503)
     return out
 

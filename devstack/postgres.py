@@ -124,17 +124,17 @@ def start_postgres(pgdata: Path, port: int) -> EmbeddedPostgres:
 
 
 def create_database(admin_url: str, name: str) -> None:
-    """CREATE DATABASE if missing, through psql from the wheel (no driver needed)."""
+    """CREATE DATABASE if missing, through psql from the wheel (no driver needed). The name
+    travels as a psql variable and is quoted by the server (`%I`, `:'name'`), never spliced."""
     psql = str(POSTGRES_BIN_PATH / "psql")
-    exists = subprocess.run(
-        [psql, admin_url, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],  # noqa: S608 — every caller passes the stack's own database names, never input
+    script = (
+        "SELECT format('CREATE DATABASE %I', :'name') "
+        "WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'name') \\gexec\n"
+    )
+    subprocess.run(
+        [psql, admin_url, "-v", "ON_ERROR_STOP=1", "-v", f"name={name}", "-q"],
+        input=script,
         check=True,
         capture_output=True,
         text=True,
-    ).stdout.strip()
-    if exists != "1":
-        subprocess.run(
-            [psql, admin_url, "-c", f'CREATE DATABASE "{name}"'],
-            check=True,
-            capture_output=True,
-        )
+    )

@@ -27,15 +27,18 @@ log = logging.getLogger("penguinmails.api")
 
 @router.get("/{import_id}", response_model=ImportPublic)
 async def get_import(
-    import_id: UUID, principal: PrincipalDep, services: ServicesDep, session: SessionDep
+    import_id: UUID, principal: PrincipalDep, services: ServicesDep
 ) -> ImportPublic:
-    record = await LeadImportRepository(session).get(import_id)
+    # Short transactions of its own around the workflow query: no pooled connection is held
+    # while Temporal answers.
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        record = await LeadImportRepository(session).get(import_id)
     if record is None:
         raise not_found("import")
     public = ImportPublic(
         id=record.id,
         lead_list_id=record.lead_list_id,
-        status=record.status,  # type: ignore[arg-type]
+        status=record.status,
         rows_total=record.rows_total,
         accepted=record.accepted,
         rejected=record.rejected,
@@ -59,10 +62,9 @@ async def get_import(
         log.warning("import %s: progress query failed; answering from the database", import_id)
         return public
     if progress.status != "running":
-        # Finished between the two reads: the database has the final figures (read again,
-        # not from the session's identity map).
-        session.expire_all()
-        record = await LeadImportRepository(session).get(import_id)
+        # Finished between the two reads: the database has the final figures.
+        async with services.db.tenant_session(principal.tenant_id) as session:
+            record = await LeadImportRepository(session).get(import_id)
         assert record is not None
         return public.model_copy(
             update={

@@ -20,6 +20,7 @@ from api.pagination import Page, PageParamsDep, fields_of, json_page
 from api.schemas.leads import ImportStarted, LeadListCreate, LeadListPublic, LeadListUpdate
 from penguinmails.leads.csvfile import NotACsv
 from penguinmails.leads.csvsafe import SafeCsvWriter
+from penguinmails.models.leads import ON_DUPLICATE
 from penguinmails.repositories.companies import CompanyRepository
 from penguinmails.repositories.lead_lists import EXPORT_COLUMNS, LeadListRepository
 from penguinmails.uploads import TooLarge
@@ -137,7 +138,7 @@ async def upload_import(
         raise ApiError(422, "a multipart field `file` with the CSV is required")
     mapping = _mapping(form.get("mapping"))
     on_duplicate = str(form.get("on_duplicate") or "skip")
-    if on_duplicate not in ("skip", "update"):
+    if on_duplicate not in ON_DUPLICATE:
         raise ApiError(
             422, "on_duplicate must be skip or update", details={"field": "on_duplicate"}
         )

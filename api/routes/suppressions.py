@@ -4,7 +4,6 @@ do-not-contact list."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
@@ -14,6 +13,8 @@ from api.deps import PrincipalDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
 from api.pagination import Page, PageParamsDep, fields_of, json_page
 from api.schemas.suppressions import (
+    REASONS,
+    Kind,
     SuppressionCreate,
     SuppressionImportResult,
     SuppressionPublic,
@@ -43,7 +44,7 @@ async def list_suppressions(
     principal: PrincipalDep,
     session: SessionDep,
     params: PageParamsDep,
-    kind: Literal["address", "domain"] | None = None,
+    kind: Kind | None = None,
     email: str | None = None,
     domain: str | None = None,
 ) -> Response:
@@ -123,7 +124,7 @@ async def import_suppressions(
     if not isinstance(upload, UploadFile):
         raise ApiError(422, "a multipart field `file` with the CSV is required")
     reason = str(form.get("reason") or "manual")
-    if reason not in ("unsubscribed", "bounced", "complained", "manual"):
+    if reason not in REASONS:
         raise ApiError(422, "invalid reason", details={"field": "reason"})
     try:
         result = await _load(services, principal.tenant_id, upload, reason)

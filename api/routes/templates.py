@@ -9,7 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from api.deps import AdminDep, PrincipalDep, ServicesDep, SessionDep
+from api.deps import AdminDep, MemberDep, PrincipalDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
 from api.pagination import Page, PageParamsDep, page
 from api.schemas.templates import (
@@ -188,7 +188,7 @@ async def delete_template(template_id: UUID, principal: AdminDep, session: Sessi
 async def preview_template(
     template_id: UUID,
     body: PreviewRequest,
-    principal: PrincipalDep,
+    principal: MemberDep,  # only reads: members may preview
     session: SessionDep,
     services: ServicesDep,
 ) -> PreviewPublic:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from temporalio.service import RPCError
 
-from api.deps import PrincipalDep, ServicesDep, SessionDep
+from api.deps import PrincipalDep, ServicesDep
 from api.errors import ApiError, not_found
 from api.schemas.tenants import SignUp, SignUpResult, TenantPublic
 from penguinmails.repositories.tenants import TenantRepository
@@ -28,10 +28,11 @@ async def create_tenant(body: SignUp, services: ServicesDep) -> SignUpResult:
 
 
 @router.get("/me", response_model=TenantPublic)
-async def get_my_tenant(
-    principal: PrincipalDep, services: ServicesDep, session: SessionDep
-) -> TenantPublic:
-    tenant = await TenantRepository(session).get(principal.tenant_id)
+async def get_my_tenant(principal: PrincipalDep, services: ServicesDep) -> TenantPublic:
+    # Its own short transaction, ended before the workflow service is asked: no pooled
+    # connection waits on Temporal.
+    async with services.db.tenant_session(principal.tenant_id) as session:
+        tenant = await TenantRepository(session).get(principal.tenant_id)
     if tenant is None:
         raise not_found("tenant")
     handle = services.temporal.get_workflow_handle(

@@ -18,9 +18,15 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
 
 
 def _public(row: tuple[User, TenantUser]) -> UserPublic:
+    # Only what this tenant knows: the address it invited, the name it gave, when it did.
+    # The global user's own fields may have been written elsewhere and are never shown.
     user, member = row
     return UserPublic(
-        id=user.id, email=user.email, name=user.name, roles=member.roles, created=user.created
+        id=user.id,
+        email=member.email or user.email,
+        name=member.name,
+        roles=member.roles,
+        created=member.created,
     )
 
 
@@ -29,7 +35,7 @@ async def list_users(
     principal: PrincipalDep, session: SessionDep, params: PageParamsDep
 ) -> Page[UserPublic]:
     rows = await UserRepository(session).list_members(params.cursor, params.limit)
-    return page(rows, params.limit, _public, lambda r: (r[0].created, r[0].id))
+    return page(rows, params.limit, _public, lambda r: (r[1].created, r[1].user_id))
 
 
 @router.get("/{user_id}", response_model=UserPublic)
@@ -48,10 +54,11 @@ async def add_user(body: UserInvite, principal: AdminDep, services: ServicesDep)
     # carries the caller's tenant, taken from the key.
     async with services.db.admin_session() as session:
         users = UserRepository(session)
-        user = await users.find_by_email(str(body.email)) or await users.create(
-            str(body.email), body.name
+        email = str(body.email)
+        user = await users.find_by_email(email) or await users.create(email)
+        member = await users.add_membership(
+            principal.tenant_id, user, body.roles, email=email, name=body.name
         )
-        member = await users.add_membership(principal.tenant_id, user, body.roles)
     if member is None:
         raise ApiError(409, "this user is already a member", code="already_member")
     return _public((user, member))

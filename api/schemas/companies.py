@@ -1,12 +1,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Status = Literal["active", "inactive", "archived"]
+from api.schemas.base import Patch
+from penguinmails.models.tenancy import COMPANY_STATUSES
+
+if TYPE_CHECKING:
+    Status = str
+else:
+    Status = Literal[COMPANY_STATUSES]
 
 
 class CompanyBase(BaseModel):
@@ -22,14 +28,8 @@ class CompanyCreate(CompanyBase):
     pass
 
 
-class CompanyUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(default=None, min_length=1, max_length=255)
-    domain: str | None = Field(default=None, max_length=253)
-    industry: str | None = Field(default=None, max_length=100)
-    size: str | None = Field(default=None, max_length=50)
-    status: Status | None = None
+class CompanyUpdate(CompanyBase, Patch):
+    status: Status
 
 
 class CompanyPublic(CompanyBase):

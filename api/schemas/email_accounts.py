@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from api.schemas.base import Patch
 from penguinmails.mail.records import InvalidDomain, normalize_domain
 from penguinmails.mailboxes import InvalidAddress, normalize_address
 
@@ -84,12 +85,15 @@ class SendingSettings(BaseModel):
     _tz = field_validator("timezone")(lambda cls, v: _zone(v))
 
 
-class EmailAccountCreate(SendingSettings):
-    email: str = Field(min_length=3, max_length=320)
+class MailboxSettings(SendingSettings):
     smtp: ServerSettingsIn
     imap: ServerSettingsIn
     password: SecretStr = Field(min_length=1, max_length=1024)
     imap_password: SecretStr | None = Field(default=None, min_length=1, max_length=1024)
+
+
+class EmailAccountCreate(MailboxSettings):
+    email: str = Field(min_length=3, max_length=320)
 
     @field_validator("email")
     @classmethod
@@ -100,22 +104,8 @@ class EmailAccountCreate(SendingSettings):
             raise ValueError(str(exc)) from None
 
 
-class EmailAccountUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    from_name: str | None = Field(default=None, max_length=255)
-    daily_cap: int | None = Field(default=None, ge=1, le=10_000)
-    min_gap_seconds: int | None = Field(default=None, ge=0, le=86_400)
-    gap_jitter_seconds: int | None = Field(default=None, ge=0, le=86_400)
-    timezone: str | None = None
-    sending_window: SendingWindow | None = None
-    signature: str | None = Field(default=None, max_length=10_000)
-    smtp: ServerSettingsIn | None = None
-    imap: ServerSettingsIn | None = None
-    password: SecretStr | None = Field(default=None, min_length=1, max_length=1024)
-    imap_password: SecretStr | None = Field(default=None, min_length=1, max_length=1024)
-
-    _tz = field_validator("timezone")(lambda cls, v: v if v is None else _zone(v))
+class EmailAccountUpdate(MailboxSettings, Patch):
+    pass
 
 
 class EmailAccountPublic(BaseModel):

@@ -1,15 +1,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-LeadStatus = Literal["active", "bounced", "unsubscribed", "replied", "complained", "erased"]
+from api.schemas.base import Patch
+from penguinmails.models.leads import IMPORT_STATUSES, LEAD_STATUSES
+
+if TYPE_CHECKING:
+    LeadStatus = str
+    ImportStatus = str
+    SettableLeadStatus = str
+else:
+    LeadStatus = Literal[LEAD_STATUSES]
+    ImportStatus = Literal[IMPORT_STATUSES]
+    # Erasure is its own operation (DELETE), never a status to set.
+    SettableLeadStatus = Literal[tuple(s for s in LEAD_STATUSES if s != "erased")]
 
 
-class LeadListCreate(BaseModel):
+class LeadListBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=255)
@@ -17,12 +28,12 @@ class LeadListCreate(BaseModel):
     company_id: UUID | None = None
 
 
-class LeadListUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LeadListCreate(LeadListBase):
+    pass
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
-    description: str | None = Field(default=None, max_length=2000)
-    company_id: UUID | None = None
+
+class LeadListUpdate(LeadListBase, Patch):
+    pass
 
 
 class LeadListPublic(BaseModel):
@@ -49,7 +60,7 @@ class ImportStarted(BaseModel):
 class ImportPublic(BaseModel):
     id: UUID
     lead_list_id: UUID
-    status: Literal["running", "completed", "failed"]
+    status: ImportStatus
     rows_total: int
     accepted: int
     rejected: int
@@ -81,16 +92,14 @@ class LeadPublic(BaseModel):
     updated: datetime
 
 
-class LeadUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LeadUpdate(Patch):
     first_name: str | None = Field(default=None, max_length=255)
     last_name: str | None = Field(default=None, max_length=255)
     company: str | None = Field(default=None, max_length=255)
     position: str | None = Field(default=None, max_length=255)
     timezone: str | None = Field(default=None, max_length=64)
-    custom_fields: dict[str, Any] | None = None
-    status: Literal["active", "bounced", "unsubscribed", "replied", "complained"] | None = None
+    custom_fields: dict[str, Any]
+    status: SettableLeadStatus
 
 
 class ErasureStarted(BaseModel):

@@ -1,12 +1,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Reason = Literal["unsubscribed", "bounced", "complained", "manual"]
+from penguinmails.models.leads import SUPPRESSION_KINDS, SUPPRESSION_REASONS
+
+# `erased` is the erasure's own reason, never one to give.
+REASONS = tuple(r for r in SUPPRESSION_REASONS if r != "erased")
+if TYPE_CHECKING:
+    Reason = str
+    Kind = str
+else:
+    Reason = Literal[REASONS]
+    Kind = Literal[SUPPRESSION_KINDS]
 
 
 class SuppressionCreate(BaseModel):

@@ -5,10 +5,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-_Label = Field(min_length=1, max_length=100)
+from api.schemas.base import Patch
 
 
-class TemplateCreate(BaseModel):
+class TemplateBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=255)
@@ -19,15 +19,12 @@ class TemplateCreate(BaseModel):
     is_active: bool = True
 
 
-class TemplateUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TemplateCreate(TemplateBase):
+    pass
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
-    subject: str | None = Field(default=None, min_length=1, max_length=998)
-    body: str | None = Field(default=None, min_length=1, max_length=200_000)
-    folders: list[str] | None = Field(default=None, max_length=50)
-    tags: list[str] | None = Field(default=None, max_length=50)
-    is_active: bool | None = None
+
+class TemplateUpdate(TemplateBase, Patch):
+    pass
 
 
 class TemplatePublic(BaseModel):

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-Role = Literal["owner", "admin", "member"]
+from penguinmails.models.tenancy import ROLES
+
+if TYPE_CHECKING:
+    Role = str
+else:
+    Role = Literal[ROLES]
 
 
 class UserInvite(BaseModel):

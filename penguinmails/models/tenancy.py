@@ -19,6 +19,7 @@ from penguinmails.models.base import (
 )
 
 ROLES = ("owner", "admin", "member")
+COMPANY_STATUSES = ("active", "inactive", "archived")  # ck_companies_status
 
 
 class Tenant(Timestamped, table=True):
@@ -31,7 +32,8 @@ class Tenant(Timestamped, table=True):
 
 
 class User(Timestamped, table=True):
-    """Global: one person may belong to several tenants."""
+    """Global: one person may belong to several tenants. No tenant writes here beyond
+    creating the row for an address; what a tenant knows of a member is on `TenantUser`."""
 
     __tablename__ = "users"
 
@@ -59,7 +61,8 @@ class TenantUser(TenantScoped, Timestamped, table=True):
     tenant_id: UUID = Field(primary_key=True)
     user_id: UUID = Field(primary_key=True)
     roles: list[str] = jsonb_field(list)
-    email: str | None = None
+    email: str | None = None  # the address this tenant invited
+    name: str | None = None  # what this tenant calls the member; no other tenant sees it
     deleted: datetime | None = timestamp_field()
 
 
@@ -182,6 +185,7 @@ class UserPreference(Timestamped, table=True):
 
 
 __all__ = [
+    "COMPANY_STATUSES",
     "ROLES",
     "ApiKey",
     "Company",

@@ -30,7 +30,8 @@ def after(stmt: S, model: Any, cursor: Cursor | None, limit: int) -> S:
                 and_(model.created == cursor.created, model.id > cursor.id),
             )
         )
-    return stmt.order_by(model.created, model.id).limit(limit + 1)
+    ordered: S = stmt.order_by(model.created, model.id).limit(limit + 1)
+    return ordered
 
 
 # The SQL of each named page query with the driver's placeholders, compiled once per process.

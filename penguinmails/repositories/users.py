@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import func
+from sqlalchemy import and_, func, or_
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from penguinmails.models.base import utcnow
 from penguinmails.models.tenancy import TenantUser, User
-from penguinmails.repositories.pagination import Cursor, after
+from penguinmails.repositories.pagination import Cursor
 
 
 class UserRepository:
@@ -26,22 +26,37 @@ class UserRepository:
         )
         return result.first()
 
-    async def create(self, email: str, name: str | None = None) -> User:
-        user = User(email=email, name=name)
+    async def create(self, email: str) -> User:
+        # No name: the global row is the person's own, not any tenant's (see add_membership).
+        user = User(email=email)
         self.session.add(user)
         await self.session.flush()
         return user
 
     async def add_membership(
-        self, tenant_id: UUID, user: User, roles: Sequence[str]
+        self,
+        tenant_id: UUID,
+        user: User,
+        roles: Sequence[str],
+        email: str | None = None,
+        name: str | None = None,
     ) -> TenantUser | None:
-        """A new membership, or a removed one brought back; None when already a member."""
+        """A new membership, or a removed one brought back; None when already a member.
+        `email` and `name` are what this tenant sent: its view of the member, never another's."""
+        email = email or user.email
         stmt = (
             insert(TenantUser)
-            .values(tenant_id=tenant_id, user_id=user.id, roles=list(roles), email=user.email)
+            .values(tenant_id=tenant_id, user_id=user.id, roles=list(roles), email=email, name=name)
             .on_conflict_do_update(
                 index_elements=["tenant_id", "user_id"],
-                set_={"roles": list(roles), "deleted": None, "updated": func.now()},
+                set_={
+                    "roles": list(roles),
+                    "email": email,
+                    "name": name,
+                    "created": func.now(),
+                    "deleted": None,
+                    "updated": func.now(),
+                },
                 where=col(TenantUser.deleted).is_not(None),
             )
             .returning(TenantUser)
@@ -66,7 +81,19 @@ class UserRepository:
             .join(TenantUser, col(TenantUser.user_id) == col(User.id))
             .where(col(TenantUser.deleted).is_(None))
         )
-        rows = (await self.session.exec(after(stmt, User, cursor, limit))).all()
+        # Paged on the membership's own time: the user's global one is not this tenant's.
+        if cursor is not None:
+            stmt = stmt.where(
+                or_(
+                    col(TenantUser.created) > cursor.created,
+                    and_(
+                        col(TenantUser.created) == cursor.created,
+                        col(TenantUser.user_id) > cursor.id,
+                    ),
+                )
+            )
+        stmt = stmt.order_by(col(TenantUser.created), col(TenantUser.user_id)).limit(limit + 1)
+        rows = (await self.session.exec(stmt)).all()
         return [(u, m) for u, m in rows]
 
     async def set_roles(self, member: TenantUser, roles: Sequence[str]) -> TenantUser:

@@ -74,14 +74,7 @@ NOT_DRIVEN = {"/staff/codec/decode", "/staff/codec/encode"}
 
 # (operation, hostile kind) -> why it still answers 5xx: not sent until the fix lands (a
 # stored value would break the reads after it). Remove an entry with its fix.
-_PATCH_NULL = "PATCH with null for a non-nullable field: 500 (see PENDING in test_fuzz.py)"
-PENDING: dict[tuple[str, str], str] = {
-    ("PATCH /v1/companies/{company_id}", "null"): _PATCH_NULL,
-    ("PATCH /v1/email-accounts/{account_id}", "null"): _PATCH_NULL + ", some stored",
-    ("PATCH /v1/lead-lists/{list_id}", "null"): _PATCH_NULL,
-    ("PATCH /v1/leads/{lead_id}", "null"): _PATCH_NULL + ", custom_fields stored",
-    ("PATCH /v1/templates/{template_id}", "null"): _PATCH_NULL,
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 
 def _resolve(schema: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:

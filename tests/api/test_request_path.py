@@ -252,13 +252,14 @@ async def test_without_a_database_an_authenticated_request_answers_503(
             # A key this process verified a moment ago: the tenant transaction cannot begin.
             from uuid import UUID
 
-            from penguinmails.security import existing_key
+            from penguinmails.security import hash_key, key_prefix
 
-            known = existing_key(tenant_a.key)
+            prefix = key_prefix(tenant_a.key)
+            assert prefix is not None
             principal = Principal(
                 UUID(tenant_a.tenant_id), UUID(tenant_a.user_id), UUID(int=1), frozenset({"owner"})
             )
-            svc.keys.put(known.prefix, known.key_hash, principal, principal.api_key_id,
+            svc.keys.put(prefix, hash_key(tenant_a.key), principal, principal.api_key_id,
                          principal.user_id)  # fmt: skip
             r = await client.get("/v1/companies", headers=tenant_a.auth)
             assert r.status_code == 503

@@ -43,6 +43,58 @@ async def test_one_person_in_two_tenants_sees_only_each_tenant(
     ).status_code == 404
 
 
+async def test_a_tenant_never_sees_what_another_wrote_about_a_person(
+    api: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    address = f"person-{tenant_a.tenant_id[:8]}@example.com"
+    by_a = await api.post(
+        "/v1/users", json={"email": address, "name": "Ann from A"}, headers=tenant_a.auth
+    )
+    assert by_a.status_code == 201 and by_a.json()["name"] == "Ann from A"
+    # B invites the same person with the address in other case and no name: it learns the
+    # global id (to address its member) and nothing A wrote.
+    sent = address.split("@")[0].upper() + "@example.com"
+    by_b = await api.post("/v1/users", json={"email": sent}, headers=tenant_b.auth)
+    assert by_b.status_code == 201, by_b.text
+    person = by_b.json()
+    assert person["id"] == by_a.json()["id"]
+    assert person["name"] is None and person["email"] == sent
+    assert person["created"] > by_a.json()["created"]  # B's membership, not the user's time
+    for read in (
+        await api.get(f"/v1/users/{person['id']}", headers=tenant_b.auth),
+        await api.get("/v1/users", params={"limit": 100}, headers=tenant_b.auth),
+    ):
+        assert read.status_code == 200
+        assert "Ann from A" not in read.text
+    # A name B gives stays B's; A still sees its own.
+    other = f"other-{tenant_a.tenant_id[:8]}@example.com"
+    await api.post("/v1/users", json={"email": other, "name": "Bo by A"}, headers=tenant_a.auth)
+    r = await api.post("/v1/users", json={"email": other, "name": "Bo by B"}, headers=tenant_b.auth)
+    assert r.json()["name"] == "Bo by B"
+    seen_by_a = await api.get(f"/v1/users/{r.json()['id']}", headers=tenant_a.auth)
+    assert seen_by_a.json()["name"] == "Bo by A" and seen_by_a.json()["email"] == other
+    listed_by_a = (await api.get("/v1/users", headers=tenant_a.auth)).json()["items"]
+    assert "Bo by B" not in str(listed_by_a) and "Ann from A" in str(listed_by_a)
+
+
+async def test_members_page_in_the_order_they_joined(
+    api: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    emails = [f"p{i}-{tenant_a.tenant_id[:8]}@example.com" for i in range(5)]
+    for email in emails:
+        assert (await _invite(api, tenant_a, email, ["member"])).status_code == 201
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        body = (await api.get("/v1/users", params=params, headers=tenant_a.auth)).json()
+        seen += [u["email"] for u in body["items"]]
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    assert seen[1:] == emails and len(seen) == len(set(seen))
+
+
 async def test_roles_are_enforced_on_writes(api: httpx.AsyncClient, tenant_a: Tenant) -> None:
     admin = (await _invite(api, tenant_a, "adm@example.com", ["admin"])).json()
     member = (await _invite(api, tenant_a, "mem@example.com", ["member"])).json()

@@ -137,3 +137,44 @@ async def test_0006_rewrites_recipient_audit_rows_both_ways(fresh_settings: Sett
         ]
     finally:
         await conn.close()
+
+
+async def test_0007_moves_a_users_name_to_its_only_membership(fresh_settings: Settings) -> None:
+    from alembic import command
+
+    config = migrate.alembic_config(fresh_settings, "oltp")
+    await asyncio.to_thread(command.upgrade, config, "0006")
+    assert fresh_settings.database_url
+    conn = await asyncpg.connect(asyncpg_dsn(fresh_settings.database_url))
+    try:
+        a, b = uuid.uuid4(), uuid.uuid4()
+        alone, shared = uuid.uuid4(), uuid.uuid4()
+        for tenant in (a, b):
+            await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, 't')", tenant)
+        for user, name in ((alone, "Ann"), (shared, "Bo")):
+            await conn.execute(
+                "INSERT INTO users (id, email, name) VALUES ($1, $2, $3)",
+                user,
+                f"{name}@example.com",
+                name,
+            )
+        member = "INSERT INTO tenant_users (tenant_id, user_id, roles) VALUES ($1, $2, '[]')"
+        await conn.execute(member, a, alone)
+        await conn.execute(member, a, shared)
+        await conn.execute(member, b, shared)
+
+        await asyncio.to_thread(command.upgrade, config, "0007")
+        names = await conn.fetch("SELECT tenant_id, user_id, name FROM tenant_users")
+        # Which tenant named a shared user is unknown: none of them gets the name.
+        assert {(r["tenant_id"], r["user_id"]): r["name"] for r in names} == {
+            (a, alone): "Ann",
+            (a, shared): None,
+            (b, shared): None,
+        }
+        await asyncio.to_thread(command.downgrade, config, "0006")
+        columns = await conn.fetch(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'tenant_users'"
+        )
+        assert "name" not in {r["column_name"] for r in columns}
+    finally:
+        await conn.close()

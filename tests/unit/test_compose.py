@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,13 @@ def _pooled(env: dict[str, Any]) -> int:
     return total
 
 
+def _compose_int(value: Any) -> int:
+    """A number, or compose's `${NAME:-default}` read as its default."""
+    text = str(value)
+    match = re.fullmatch(r"\$\{\w+:-(\d+)\}", text)
+    return int(match.group(1) if match else text)
+
+
 def test_every_pool_together_stays_under_max_connections(compose: dict[str, Any]) -> None:
     services = compose["services"]
     command = services["postgres"]["command"]
@@ -96,7 +104,7 @@ def test_every_pool_together_stays_under_max_connections(compose: dict[str, Any]
     )
     api_env = _environment(services["api"])
     worker_env = _environment(services["worker"])
-    api_processes = int(api_env.get("API_WORKERS", 1))
+    api_processes = _compose_int(api_env.get("API_WORKERS", 1))
     workers = int(services["worker"]["deploy"]["replicas"])
     temporal = 2 * int(services["temporal"]["environment"]["SQL_MAX_CONNS"])  # two stores
     total = api_processes * _pooled(api_env) + workers * _pooled(worker_env) + temporal
