@@ -221,7 +221,8 @@ class OutboxRepository:
                 {"account": req.email_account_id},
             )
             raise Refused("gap", retry_at=row.next_send_at if row is not None else None)
-        return row.day
+        taken: dt.date = row.day
+        return taken
 
     async def take_campaign_slot(self, req: SendRequest) -> dt.date | None:
         """A slot of the campaign's daily limit (its day in its zone); None without a limit."""
@@ -239,7 +240,8 @@ class OutboxRepository:
             {"campaign_id": req.campaign_id},
         )
         if row is not None:
-            return row.day
+            taken: dt.date = row.day
+            return taken
         limited = await self._one(
             "SELECT daily_limit IS NOT NULL AS limited FROM campaigns WHERE id = :campaign_id",
             {"campaign_id": req.campaign_id},
@@ -264,7 +266,8 @@ class OutboxRepository:
         )
         if row is None:
             raise Refused("monthly_limit")
-        return row.month
+        taken: dt.date = row.month
+        return taken
 
     async def insert_reserved(
         self, req: SendRequest, slot_day: dt.date, campaign_day: dt.date | None, month: dt.date
