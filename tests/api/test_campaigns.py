@@ -14,8 +14,14 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
+from rich.console import Console
 
-from tests.api.conftest import Tenant, sign_up
+from api.services import Services
+from cli.campaign import fetch_status, progress_table
+from devstack.dovecot import Dovecot
+from tests.api.conftest import Tenant, client_for, sign_up
+from tests.fixtures.mail import AuthSmtpServer
 
 
 async def until(check: Callable[[], Awaitable[bool]]) -> None:
@@ -555,3 +561,96 @@ async def test_another_tenants_campaign_and_lead_answer_404(
     assert r.json()["items"] == []
     r = await api.get(base, headers=tenant_a.auth)
     assert r.json()["status"] == "draft" and r.json()["name"] == "Q4 outreach"
+
+
+async def test_test_send_goes_out_through_a_campaign_mailbox_outside_the_statistics(
+    api: httpx.AsyncClient,
+    tenant_a: Tenant,
+    admin_conn: asyncpg.Connection,
+    smtp_auth_server: AuthSmtpServer,
+    dovecot: Dovecot,
+) -> None:
+    auth = tenant_a.auth
+    s = await setup(api, admin_conn, tenant_a)
+    domain = f"t{uuid.uuid4().hex[:10]}.example.test"
+    r = await api.post("/v1/domains", json={"domain": domain}, headers=auth)
+    assert r.status_code == 201, r.text
+    sender, password = f"ada@{domain}", "s3cret-pw"
+    smtp_auth_server.users[sender] = password
+    dovecot.add_user(sender, password)
+    r = await api.post(
+        "/v1/email-accounts",
+        json={
+            "email": sender,
+            "from_name": "Ada",
+            "password": password,
+            "smtp": {
+                "host": smtp_auth_server.host,
+                "port": smtp_auth_server.port,
+                "security": "starttls",
+                "verify_tls": False,
+            },
+            "imap": {"host": dovecot.host, "port": dovecot.port, "security": "none"},
+        },
+        headers=auth,
+    )
+    assert r.status_code == 201, r.text
+    mailbox = r.json()["id"]
+    await admin_conn.execute(
+        "UPDATE email_accounts SET status = 'active', min_gap_seconds = 0, "
+        "gap_jitter_seconds = 0 WHERE id = $1",
+        uuid.UUID(mailbox),
+    )
+    campaign = await _campaign(api, s)
+    step = await _ready(api, s, campaign)
+    r = await api.put(
+        f"/v1/campaigns/{campaign}/mailboxes",
+        json={"mailboxes": [{"email_account_id": mailbox}]},
+        headers=auth,
+    )
+    assert r.status_code == 200
+    url = f"/v1/campaigns/{campaign}/test-send"
+
+    r = await api.post(url, json={"to": "not an address", "step_id": step}, headers=auth)
+    assert r.status_code == 422 and "body.to" in _fields(r)
+    r = await api.post(
+        url, json={"to": "qa@example.org", "step_id": str(uuid.uuid4())}, headers=auth
+    )
+    assert r.status_code == 404
+
+    r = await api.post(url, json={"to": "qa@example.org", "step_id": step}, headers=auth)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["outcome"] == "sent" and out["mailbox_id"] == mailbox, out
+    [(mail_from, rcpt, raw)] = [
+        m for m in smtp_auth_server.messages if out["message_id"] in m[2].decode(errors="replace")
+    ]
+    assert (mail_from, rcpt) == (sender, ["qa@example.org"])
+    assert b"Hello" in raw
+    stats = (await api.get(f"/v1/campaigns/{campaign}/stats", headers=auth)).json()
+    assert stats["outbox"] == {} and [x["sent"] for x in stats["steps"]] == [0]
+
+
+async def test_campaign_status_command_reads_the_api(
+    services: Services, tenant_a: Tenant, admin_conn: asyncpg.Connection
+) -> None:
+    async with client_for(services) as api:
+        s = await setup(api, admin_conn, tenant_a)
+        campaign = await _campaign(api, s)
+        await _ready(api, s, campaign)
+        leads = await _add_leads(admin_conn, tenant_a.tenant_id, 3)
+        r = await api.post(
+            f"/v1/campaigns/{campaign}/leads",
+            json={"lead_ids": [str(x) for x in leads]},
+            headers=tenant_a.auth,
+        )
+        assert r.json()["enrolled"] == 3
+        api.headers.update(tenant_a.auth)
+        got, stats = await fetch_status(api, campaign)
+        assert got["status"] == "draft" and stats["enrollments"] == {"pending": 3}
+        with pytest.raises(ValueError, match="campaign not found"):
+            await fetch_status(api, str(uuid.uuid4()))
+    out = Console(record=True, width=100)
+    out.print(progress_table(stats))
+    text = out.export_text()
+    assert "pending" in text and "100%" in text and "total" in text
