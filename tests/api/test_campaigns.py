@@ -468,6 +468,24 @@ async def test_lifecycle_through_workflow_updates_and_a_reply_through_the_api(
     r = await api.post(f"/v1/campaigns/{campaign}/resume", headers=auth)
     assert r.status_code == 409 and r.json()["error"]["details"]["status"] == "sending"
 
+    # A lead enrolled into the running campaign starts without waiting for the campaign's
+    # 15-minute refill interval (the `enrolled` signal wakes it).
+    [late] = await _add_leads(admin_conn, tenant_a.tenant_id, 1)
+    r = await api.post(
+        f"/v1/campaigns/{campaign}/leads", json={"lead_ids": [str(late)]}, headers=auth
+    )
+    assert r.json()["enrolled"] == 1
+
+    async def late_started() -> bool:
+        at = await admin_conn.fetchval(
+            "SELECT started_at FROM campaign_leads WHERE campaign_id = $1 AND lead_id = $2",
+            cid,
+            late,
+        )
+        return at is not None
+
+    await until(late_started)
+
     # A reply the client detected: that lead's sequence ends, the other runs on.
     r = await api.post(f"/v1/leads/{leads[0]}/reply", headers=auth)
     assert r.status_code == 200 and r.json()["signalled"] == 1, r.text
@@ -483,18 +501,18 @@ async def test_lifecycle_through_workflow_updates_and_a_reply_through_the_api(
     await until(replied)
     r = await api.get(f"/v1/campaigns/{campaign}/stats", headers=auth)
     assert r.status_code == 200
-    assert r.json()["enrollments"] == {"replied": 1, "active": 1}
+    assert r.json()["enrollments"] == {"replied": 1, "active": 2}
 
     r = await api.post(f"/v1/campaigns/{campaign}/cancel", headers=auth)
     assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
 
     async def stopped() -> bool:
-        status = await admin_conn.fetchval(
-            "SELECT status FROM campaign_leads WHERE campaign_id = $1 AND lead_id = $2",
+        rows = await admin_conn.fetch(
+            "SELECT status FROM campaign_leads WHERE campaign_id = $1 AND lead_id = ANY($2)",
             cid,
-            leads[1],
+            [leads[1], late],
         )
-        return bool(status == "stopped")
+        return [r["status"] for r in rows] == ["stopped", "stopped"]
 
     await until(stopped)
     for action in ("start", "pause", "resume", "cancel"):
