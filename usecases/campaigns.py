@@ -163,6 +163,37 @@ async def remove_enrollment(
     return True
 
 
+async def set_enrollment_paused(
+    db: Database, client: Client, tenant_id: UUID, campaign_id: UUID, lead_id: UUID, paused: bool
+) -> str:
+    """Hold back an enrollment that has not started, or let it go again (the running campaign
+    hears of it at once). Raises CampaignNotFound without such an enrollment, and
+    CampaignConflict (with the enrollment's status) when it cannot move: a lead whose sequence
+    runs is removed, not paused."""
+    async with db.tenant_session(tenant_id) as session:
+        repo = CampaignSetupRepository(session)
+        campaign = await repo.get(campaign_id)
+        found = await repo.set_enrollment_paused(campaign_id, lead_id, paused)
+    if campaign is None or found is None:
+        raise CampaignNotFound
+    status, moved = found
+    wanted = "paused" if paused else "pending"
+    if not moved and status != wanted:
+        raise CampaignConflict(
+            f"a {status} enrollment cannot be {'paused' if paused else 'resumed'}"
+            + (" (its sequence runs: remove it instead)" if paused and status == "active" else ""),
+            status,
+        )
+    if moved and not paused and campaign.status in RUNNING:
+        await _signal_quietly(
+            client,
+            campaign_workflow_id(tenant_id, campaign_id),
+            SIGNAL_ENROLLED,
+            CampaignNudge(str(tenant_id)),
+        )
+    return status
+
+
 def _failure_message(exc: BaseException) -> str:
     cause: BaseException | None = exc
     while cause is not None and getattr(cause, "cause", None) is not None:

@@ -26,6 +26,8 @@ from api.schemas.campaigns import (
     CampaignUpdate,
     EnrollIn,
     EnrollmentPublic,
+    EnrollmentStatus,
+    EnrollmentUpdate,
     EnrollResult,
     LifecycleResult,
     PauseResult,
@@ -425,6 +427,33 @@ async def list_enrollments(
     await _campaign(repo, campaign_id)
     rows = await repo.enrollment_page(campaign_id, params.cursor, params.limit)
     return json_page(rows, params.limit)
+
+
+@router.patch("/{campaign_id}/leads/{lead_id}", response_model=EnrollmentStatus, responses=CONFLICT)
+async def update_enrollment(
+    campaign_id: UUID,
+    lead_id: UUID,
+    body: EnrollmentUpdate,
+    principal: AdminDep,
+    services: ServicesDep,
+) -> EnrollmentStatus:
+    """`paused` holds back an enrollment whose sequence has not started (the campaign skips
+    it); `active` lets it go again. A lead whose sequence runs is removed, not paused (409,
+    `details.status`)."""
+    try:
+        status = await uc.set_enrollment_paused(
+            services.db,
+            services.temporal,
+            principal.tenant_id,
+            campaign_id,
+            lead_id,
+            body.status == "paused",
+        )
+    except uc.CampaignNotFound:
+        raise not_found("enrollment") from None
+    except uc.CampaignConflict as exc:
+        raise _conflict(str(exc), exc.status) from None
+    return EnrollmentStatus(lead_id=lead_id, status=status)
 
 
 @router.delete("/{campaign_id}/leads/{lead_id}", status_code=204)

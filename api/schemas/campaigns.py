@@ -258,6 +258,18 @@ class EnrollmentPublic(BaseModel):
     created: datetime
 
 
+class EnrollmentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # paused: a pending enrollment held back; active: let go again (pending until claimed).
+    status: Literal["paused", "active"]
+
+
+class EnrollmentStatus(BaseModel):
+    lead_id: UUID
+    status: str
+
+
 class StartIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

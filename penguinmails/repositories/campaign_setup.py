@@ -309,6 +309,32 @@ class CampaignSetupRepository:
         )
         return [dict(r._mapping) for r in rows]
 
+    async def set_enrollment_paused(
+        self, campaign_id: UUID, lead_id: UUID, paused: bool
+    ) -> tuple[str, bool] | None:
+        """A waiting enrollment held back (`pending -> paused`) or let go again (`paused ->
+        pending`): the campaign claims only pending rows, so a paused one never starts its
+        sequence. (status now, True when this call moved it); None without an enrollment."""
+        frm, to = ("pending", "paused") if paused else ("paused", "pending")
+        rows = await self._rows(
+            "UPDATE campaign_leads SET status = :to, updated = now() "
+            "WHERE campaign_id = :campaign_id AND lead_id = :lead_id AND status = :frm "
+            "RETURNING status",
+            campaign_id=campaign_id,
+            lead_id=lead_id,
+            frm=frm,
+            to=to,
+        )
+        if rows:
+            return str(rows[0][0]), True
+        rows = await self._rows(
+            "SELECT status FROM campaign_leads WHERE campaign_id = :campaign_id "
+            "AND lead_id = :lead_id",
+            campaign_id=campaign_id,
+            lead_id=lead_id,
+        )
+        return (str(rows[0][0]), False) if rows else None
+
     async def lead_email(self, lead_id: UUID) -> str | None:
         """The lead's address; None when the tenant has no such (undeleted) lead."""
         rows = await self._rows(

@@ -376,6 +376,19 @@ async def test_enrollment_counts_what_it_skips(
     page = r.json()["items"] + r2.json()["items"]
     assert {uuid.UUID(i["lead_id"]) for i in page} == set(good)
 
+    held = f"/v1/campaigns/{second}/leads/{good[1]}"
+    r = await api.patch(held, json={"status": "paused"}, headers=auth)
+    assert r.status_code == 200 and r.json()["status"] == "paused", r.text
+    r = await api.patch(held, json={"status": "paused"}, headers=auth)
+    assert r.status_code == 200 and r.json()["status"] == "paused"
+    r = await api.patch(held, json={"status": "stopped"}, headers=auth)
+    assert r.status_code == 422
+    r = await api.patch(held, json={"status": "active"}, headers=auth)
+    assert r.status_code == 200 and r.json()["status"] == "pending"
+    r = await api.patch(
+        f"/v1/campaigns/{second}/leads/{uuid.uuid4()}", json={"status": "paused"}, headers=auth
+    )
+    assert r.status_code == 404
     r = await api.delete(f"/v1/campaigns/{second}/leads/{good[0]}", headers=auth)
     assert r.status_code == 204
     status = await admin_conn.fetchval(
@@ -384,6 +397,10 @@ async def test_enrollment_counts_what_it_skips(
         good[0],
     )
     assert status == "removed"
+    r = await api.patch(
+        f"/v1/campaigns/{second}/leads/{good[0]}", json={"status": "paused"}, headers=auth
+    )
+    assert r.status_code == 409 and r.json()["error"]["details"]["status"] == "removed"
 
     # Another tenant's list and bad input.
     r = await api.post("/v1/lead-lists", json={"name": "B"}, headers=tenant_b.auth)
