@@ -52,9 +52,11 @@ from workflows.names import (
     CAMPAIGN_ID,
     CAMPAIGN_STATUS,
     TENANT_ID,
+    TEST_SEND,
     TaskQueue,
     campaign_workflow_id,
     lead_sequence_workflow_id,
+    workflow_id,
 )
 from workflows.test_send import TestSendInput, TestSendWorkflow
 
@@ -113,8 +115,8 @@ async def enroll(
     lead_ids: list[UUID] | None,
     allow_other_campaigns: bool,
 ) -> Enrolled:
-    """Raises CampaignNotFound (also for another tenant's list: LookupError), CampaignConflict
-    for an ended campaign."""
+    """Raises CampaignNotFound, LookupError for a list that is not the tenant's, and
+    CampaignConflict for an ended campaign."""
     async with db.tenant_session(tenant_id) as session:
         repo = CampaignSetupRepository(session)
         campaign = await repo.get(campaign_id, for_update=True)
@@ -413,7 +415,7 @@ async def test_send(
                 to,
                 key,
             ),
-            id=f"test-send:{tenant_id}:{campaign_id}:{key}",
+            id=workflow_id(TEST_SEND, tenant_id, f"{campaign_id}:{key}"),
             task_queue=TaskQueue.CAMPAIGNS,
             search_attributes=TypedSearchAttributes(
                 [
