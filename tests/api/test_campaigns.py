@@ -310,6 +310,7 @@ async def test_enrollment_counts_what_it_skips(
     good = await _add_leads(admin_conn, tenant_a.tenant_id, 3)
     unsubscribed = await _add_leads(admin_conn, tenant_a.tenant_id, 1, status="unsubscribed")
     bounced = await _add_leads(admin_conn, tenant_a.tenant_id, 1, status="bounced")
+    erased = await _add_leads(admin_conn, tenant_a.tenant_id, 1, status="erased")
     suppressed = await _add_leads(admin_conn, tenant_a.tenant_id, 1, domain="blockedcorp.com")
     r = await api.post("/v1/suppressions", json={"domain": "blockedcorp.com"}, headers=auth)
     assert r.status_code == 201, r.text
@@ -319,7 +320,9 @@ async def test_enrollment_counts_what_it_skips(
     r = await api.post(
         f"/v1/campaigns/{first}/leads",
         json={
-            "lead_ids": [str(x) for x in good[:1] + unsubscribed + bounced + suppressed + b_leads]
+            "lead_ids": [
+                str(x) for x in good[:1] + unsubscribed + bounced + erased + suppressed + b_leads
+            ]
         },
         headers=auth,
     )
@@ -331,7 +334,7 @@ async def test_enrollment_counts_what_it_skips(
         "suppressed": 1,
         "unsubscribed": 1,
         "bounced": 1,
-        "erased": 0,
+        "erased": 1,
         "inactive": 0,
         "not_found": 1,
     }
