@@ -40,6 +40,7 @@ from workflows.lead_sequence import LeadSequenceWorkflow
 from workflows.mailbox_test import MailboxTestWorkflow
 from workflows.names import ALL_TASK_QUEUES, TaskQueue
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
+from workflows.test_send import TestSendWorkflow
 
 log = logging.getLogger("penguinmails.worker")
 
@@ -59,7 +60,7 @@ def registrations(
     campaigns = CampaignActivities(db)
     return {
         TaskQueue.CAMPAIGNS: (
-            [CampaignWorkflow, LeadSequenceWorkflow],
+            [CampaignWorkflow, LeadSequenceWorkflow, TestSendWorkflow],
             [
                 campaigns.load_lead_sequence,
                 campaigns.next_send_slot,

@@ -61,6 +61,7 @@ DOMAIN_VERIFICATION = "domain-verification"
 MAILBOX_TEST = "mailbox-test"
 CAMPAIGN = "campaign"
 LEAD_SEQUENCE = "lead-sequence"
+TEST_SEND = "test-send"
 
 
 def campaign_workflow_id(tenant_id: UUID | str, campaign_id: UUID | str) -> str:
