@@ -18,6 +18,8 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.campaigns import CampaignActivities
+from activities.delivery import DeliveryActivities
 from activities.domains import DomainActivities
 from activities.erasure import ErasureActivities
 from activities.lead_imports import LeadImportActivities
@@ -30,12 +32,15 @@ from penguinmails.logging import configure_logging
 from penguinmails.runtime import secret_store, temporal_client
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings, get_settings
+from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.erasure import ErasureWorkflow
 from workflows.lead_import import LeadImportWorkflow
+from workflows.lead_sequence import LeadSequenceWorkflow
 from workflows.mailbox_test import MailboxTestWorkflow
 from workflows.names import ALL_TASK_QUEUES, TaskQueue
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
+from workflows.test_send import TestSendWorkflow
 
 log = logging.getLogger("penguinmails.worker")
 
@@ -51,9 +56,31 @@ def registrations(
     domains = DomainActivities(db, settings.dns_resolver)
     mailboxes = MailboxActivities(db, secrets)
     sending = SendingActivities(db, secrets)
+    delivery = DeliveryActivities(db, secrets, settings)
+    campaigns = CampaignActivities(db)
     return {
-        TaskQueue.CAMPAIGNS: ([], []),
-        TaskQueue.SENDING: ([], [sending.send_message, mailboxes.test_mailbox_login]),
+        TaskQueue.CAMPAIGNS: (
+            [CampaignWorkflow, LeadSequenceWorkflow, TestSendWorkflow],
+            [
+                campaigns.load_lead_sequence,
+                campaigns.next_send_slot,
+                campaigns.evaluate_condition,
+                campaigns.record_lead_progress,
+                campaigns.record_lead_ending,
+                campaigns.stop_company_leads,
+                campaigns.enrollment_window,
+                campaigns.claim_enrollments,
+                campaigns.set_campaign_status,
+                campaigns.pause_campaign,
+                campaigns.resume_campaign,
+                campaigns.notify_leads_resumed,
+                campaigns.cancel_lead_sequences,
+            ],
+        ),
+        TaskQueue.SENDING: (
+            [],
+            [sending.send_message, delivery.deliver_step, mailboxes.test_mailbox_login],
+        ),
         TaskQueue.IMPORTS: (
             [LeadImportWorkflow, ErasureWorkflow],
             [

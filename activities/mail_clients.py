@@ -13,7 +13,7 @@ import os
 import re
 import socket
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
@@ -147,16 +147,97 @@ class _Connection:
         self.settings = settings
         self.fingerprint = fingerprint
         self.client = smtp_client(settings)
-        self.lock = asyncio.Lock()
+
+
+class MailboxLink:
+    """The mailbox's connection while its lock is held (`SmtpConnections.hold`)."""
+
+    def __init__(
+        self, owner: SmtpConnections, conn: _Connection, username: str, password: str
+    ) -> None:
+        self._owner = owner
+        self._conn = conn
+        self._username = username
+        self._password = password
+
+    async def connect(self) -> None:
+        """Open the connection (TLS, EHLO, AUTH) unless it is open: the delivery does it
+        before its send transaction, so no lock waits on a slow server's greeting."""
+        if not self._conn.client.is_connected:
+            await self._owner._open(self._conn, self._username, self._password)
+
+    async def send(self, sender: str, recipients: Sequence[str], raw: bytes) -> tuple[int, str]:
+        """MAIL, RCPT, DATA; SmtpSendError with the stage that failed. A connection lost
+        before MAIL FROM is opened again (nothing was sent yet); one lost later is reported
+        unanswered (`answered=False`), and during DATA the server may have the message."""
+        conn = self._conn
+        client = conn.client
+        for attempt in (1, 2):
+            if not conn.client.is_connected:
+                await self._owner._open(conn, self._username, self._password)
+            client = conn.client
+            try:
+                await client.mail(sender)
+                break
+            except aiosmtplib.SMTPServerDisconnected:
+                if attempt == 2:
+                    raise SmtpSendError(
+                        SmtpFailure(421, "server disconnected", "mail", answered=False)
+                    ) from None
+                client.close()
+            except aiosmtplib.SMTPResponseException as exc:
+                await _reset(client)
+                raise SmtpSendError(SmtpFailure(exc.code, exc.message, "mail")) from None
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                client.close()
+                raise SmtpSendError(
+                    SmtpFailure(421, _reason(exc), "mail", answered=False)
+                ) from None
+        stage = "rcpt"
+        try:
+            refused: list[SmtpFailure] = []
+            for recipient in recipients:
+                try:
+                    await client.rcpt(recipient)
+                except aiosmtplib.SMTPResponseException as exc:
+                    refused.append(SmtpFailure(exc.code, exc.message, "rcpt"))
+            if refused and len(refused) == len(recipients):
+                await _reset(client)
+                raise SmtpSendError(refused[0])
+            stage = "data"
+            response = await client.data(raw)
+        except aiosmtplib.SMTPResponseException as exc:
+            await _reset(client)
+            raise SmtpSendError(SmtpFailure(exc.code, exc.message, stage)) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise SmtpSendError(SmtpFailure(421, _reason(exc), stage, answered=False)) from None
+        return response.code, response.message
 
 
 class SmtpConnections:
-    """One SMTP connection per mailbox within a worker process, reused send after send; a
-    connection the server closed is opened again before MAIL FROM (nothing was sent yet)."""
+    """One SMTP connection per mailbox within a worker process, reused send after send, and
+    one lock per mailbox: `hold` keeps it for as long as the caller needs (the delivery
+    activity holds it across its send transaction)."""
 
     def __init__(self) -> None:
         self._connections: dict[str, _Connection] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         self.opened = 0  # connections opened (for tests and metrics)
+
+    @contextlib.asynccontextmanager
+    async def hold(
+        self, mailbox_key: str, settings: ServerSettings, username: str, password: str
+    ) -> AsyncIterator[MailboxLink]:
+        lock = self._locks.setdefault(mailbox_key, asyncio.Lock())
+        async with lock:
+            fingerprint = (settings, username, hash(password))
+            conn = self._connections.get(mailbox_key)
+            if conn is None or conn.fingerprint != fingerprint:
+                if conn is not None:
+                    await _close(conn.client)
+                conn = self._connections[mailbox_key] = _Connection(settings, fingerprint)
+            yield MailboxLink(self, conn, username, password)
 
     async def send(
         self,
@@ -168,63 +249,39 @@ class SmtpConnections:
         recipients: Sequence[str],
         raw: bytes,
     ) -> tuple[int, str]:
-        fingerprint = (settings, username, hash(password))
-        conn = self._connections.get(mailbox_key)
-        if conn is None or conn.fingerprint != fingerprint:
-            if conn is not None:
-                await _close(conn.client)
-            conn = self._connections[mailbox_key] = _Connection(settings, fingerprint)
-        async with conn.lock:
-            for attempt in (1, 2):
-                if not conn.client.is_connected:
-                    await self._open(conn, username, password)
-                try:
-                    await conn.client.mail(sender)
-                    break
-                except aiosmtplib.SMTPServerDisconnected:
-                    if attempt == 2:
-                        raise SmtpSendError(
-                            SmtpFailure(421, "server disconnected", "mail")
-                        ) from None
-                    conn.client.close()
-                except aiosmtplib.SMTPResponseException as exc:
-                    await _reset(conn.client)
-                    raise SmtpSendError(SmtpFailure(exc.code, exc.message, "mail")) from None
-            try:
-                refused: list[SmtpFailure] = []
-                for recipient in recipients:
-                    try:
-                        await conn.client.rcpt(recipient)
-                    except aiosmtplib.SMTPResponseException as exc:
-                        refused.append(SmtpFailure(exc.code, exc.message, "rcpt"))
-                if refused and len(refused) == len(recipients):
-                    await _reset(conn.client)
-                    raise SmtpSendError(refused[0])
-                response = await conn.client.data(raw)
-            except aiosmtplib.SMTPResponseException as exc:
-                await _reset(conn.client)
-                raise SmtpSendError(SmtpFailure(exc.code, exc.message, "data")) from None
-            except (aiosmtplib.SMTPServerDisconnected, OSError) as exc:
-                conn.client.close()
-                raise SmtpSendError(SmtpFailure(421, _reason(exc), "data")) from None
-            return response.code, response.message
+        async with self.hold(mailbox_key, settings, username, password) as link:
+            return await link.send(sender, recipients, raw)
 
     async def _open(self, conn: _Connection, username: str, password: str) -> None:
         conn.client = smtp_client(conn.settings)
         try:
             await conn.client.connect()
         except aiosmtplib.SMTPResponseException as exc:
+            conn.client.close()
             raise SmtpSendError(SmtpFailure(exc.code, exc.message, "connect")) from None
         except (OSError, aiosmtplib.SMTPException, ssl.SSLError) as exc:
-            raise SmtpSendError(SmtpFailure(0, _reason(exc), "connect")) from None
+            conn.client.close()
+            raise SmtpSendError(SmtpFailure(0, _reason(exc), "connect", answered=False)) from None
         self.opened += 1
-        await conn.client.ehlo()
+        try:
+            await conn.client.ehlo()
+        except aiosmtplib.SMTPResponseException as exc:
+            conn.client.close()
+            raise SmtpSendError(SmtpFailure(exc.code, exc.message, "helo")) from None
+        except (OSError, aiosmtplib.SMTPException) as exc:
+            conn.client.close()
+            raise SmtpSendError(SmtpFailure(421, _reason(exc), "helo", answered=False)) from None
         if conn.client.supports_extension("auth"):
             try:
                 await conn.client.login(username, password)
             except aiosmtplib.SMTPResponseException as exc:
                 conn.client.close()
                 raise SmtpSendError(SmtpFailure(exc.code, exc.message, "auth")) from None
+            except (OSError, aiosmtplib.SMTPException) as exc:
+                conn.client.close()
+                raise SmtpSendError(
+                    SmtpFailure(421, _reason(exc), "auth", answered=False)
+                ) from None
 
     async def close(self) -> None:
         for conn in self._connections.values():
@@ -336,6 +393,7 @@ async def sent_folder_has(
 
 
 __all__ = [
+    "MailboxLink",
     "ServerSettings",
     "SmtpConnections",
     "SmtpSendError",

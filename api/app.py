@@ -18,6 +18,7 @@ from api.openapi import install_openapi
 from api.ratelimit import RateLimiter
 from api.routes import (
     api_keys,
+    campaigns,
     codec,
     companies,
     domains,
@@ -25,6 +26,7 @@ from api.routes import (
     health,
     imports,
     lead_lists,
+    lead_signals,
     leads,
     suppressions,
     tags,
@@ -114,6 +116,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in (templates, template_folders, tags):
         app.include_router(router.router)
     for router in (lead_lists, imports, leads, suppressions):
+        app.include_router(router.router)
+    for router in (campaigns, lead_signals):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
     install_openapi(app)

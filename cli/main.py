@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from cli.campaign import campaign_app
 from cli.dev import dev_app
 from cli.leads import leads_app
 from cli.migrate import migrate
@@ -31,3 +32,4 @@ app.command()(migrate)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(staff_app, name="staff")
 app.add_typer(leads_app, name="leads")
+app.add_typer(campaign_app, name="campaign")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import hvac
+import hvac.exceptions
 import requests
 
 from devstack import process as proc
@@ -118,6 +119,7 @@ def start_openbao(
         _wait_active(client, process, timeout)
         if f"{KV_MOUNT}/" not in client.sys.list_mounted_secrets_engines()["data"]:
             client.sys.enable_secrets_engine("kv", path=KV_MOUNT, options={"version": "2"})
+        _wait_kv_ready(client, timeout)
     except BaseException:
         proc.stop(process, pid_file=pid_file)
         raise
@@ -197,6 +199,25 @@ def _wait_health(
             return health
         if time.monotonic() > deadline:
             raise TimeoutError(f"OpenBao did not answer on {client.url} within {timeout:.0f}s")
+        time.sleep(0.05)
+
+
+def _wait_kv_ready(client: hvac.Client, timeout: float) -> None:
+    """A new KV v2 mount upgrades its storage in the background for a moment, refusing every
+    request meanwhile ("Upgrading from non-versioned to versioned data"): wait it out, so the
+    first write of whoever started the server does not fail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.secrets.kv.v2.read_secret_version(
+                path="penguinmails/.probe", mount_point=KV_MOUNT, raise_on_deleted_version=False
+            )
+            return
+        except hvac.exceptions.InvalidPath:  # ready: the probe simply does not exist
+            return
+        except hvac.exceptions.InvalidRequest as exc:
+            if "upgrading" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
         time.sleep(0.05)
 
 

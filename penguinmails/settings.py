@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
 
     redis_url: str | None = None
+    # The Redis stream every event goes through (sends, tracking hits, replies, bounces).
+    events_stream: str = "events"
 
     temporal_address: str | None = None
     temporal_namespace: str = "default"

@@ -24,12 +24,16 @@ CAMPAIGN_ID = SearchAttributeKey.for_keyword("CampaignId")
 LEAD_ID = SearchAttributeKey.for_keyword("LeadId")
 MAILBOX_ID = SearchAttributeKey.for_keyword("MailboxId")
 VPS_ID = SearchAttributeKey.for_keyword("VpsId")
+# Campaign workflows only, upserted as the status changes (draft, scheduled, sending, ...).
+CAMPAIGN_STATUS = SearchAttributeKey.for_keyword("CampaignStatus")
+# At most 10 Keyword attributes per namespace on the dev server (DESIGN rule 6).
 SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
     TENANT_ID,
     CAMPAIGN_ID,
     LEAD_ID,
     MAILBOX_ID,
     VPS_ID,
+    CAMPAIGN_STATUS,
 )
 
 
@@ -55,3 +59,23 @@ LEAD_IMPORT = "lead-import"
 ERASURE = "erasure"
 DOMAIN_VERIFICATION = "domain-verification"
 MAILBOX_TEST = "mailbox-test"
+CAMPAIGN = "campaign"
+LEAD_SEQUENCE = "lead-sequence"
+TEST_SEND = "test-send"
+
+
+def campaign_workflow_id(tenant_id: UUID | str, campaign_id: UUID | str) -> str:
+    return workflow_id(CAMPAIGN, tenant_id, campaign_id)
+
+
+def lead_sequence_workflow_id(
+    tenant_id: UUID | str, campaign_id: UUID | str, lead_id: UUID | str
+) -> str:
+    """`lead-sequence:{tenant}:{campaign}:{lead}`: the entity is the (campaign, lead) pair, so
+    the same lead in two campaigns has two workflows."""
+    return lead_sequence_prefix(tenant_id, campaign_id) + str(lead_id)
+
+
+def lead_sequence_prefix(tenant_id: UUID | str, campaign_id: UUID | str) -> str:
+    """What the ids of a campaign's lead workflows start with (activities append the lead)."""
+    return workflow_id(LEAD_SEQUENCE, tenant_id, f"{campaign_id}:")

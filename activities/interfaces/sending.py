@@ -42,4 +42,7 @@ class SendMessageOutput:
 class SmtpFailure:
     code: int
     message: str
-    stage: str  # connect, auth, mail, rcpt, data
+    stage: str  # connect, helo, auth, mail, rcpt, data
+    # False: no reply, the connection was lost or timed out (`code` is then 0 at connect and
+    # 421 elsewhere). Lost during DATA, the server may have taken the message.
+    answered: bool = True

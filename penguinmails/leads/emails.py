@@ -155,3 +155,18 @@ def is_disposable(domain: str) -> bool:
     domains = disposable_domains()
     parts = domain.split(".")
     return any(".".join(parts[i:]) in domains for i in range(len(parts) - 1))
+
+
+@lru_cache(maxsize=1)
+def free_mail_domains() -> frozenset[str]:
+    text = resources.files("penguinmails.leads").joinpath("data/free_mail_domains.txt")
+    return frozenset(
+        line.strip().lower()
+        for line in text.read_text("utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+
+
+def is_free_mail(domain: str) -> bool:
+    """A free-mail provider's domain: it names no company (stop-for-company skips it)."""
+    return domain.strip().lower() in free_mail_domains()

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from sqlalchemy import Numeric, UniqueConstraint
 from sqlalchemy.orm import registry
-from sqlmodel import SQLModel
+from sqlmodel import Field, SQLModel
 
 from penguinmails.models.base import (
     created_field,
@@ -49,6 +49,7 @@ class _Event(AnalyticsModel):
     step_id: UUID | None = None
     mailbox_id: UUID | None = None
     lead_id: UUID | None = None
+    variant_id: UUID | None = None  # the step's A/B variant (migration a0002)
     created: dt.datetime = created_field()
 
 
@@ -64,6 +65,7 @@ class EmailOpen(_Event, table=True):
     opened: dt.datetime = now_field()
     ip_address: str | None = inet_field()
     user_agent: str | None = None
+    bot: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
 
 
 class EmailClick(_Event, table=True):
@@ -73,6 +75,7 @@ class EmailClick(_Event, table=True):
     clicked: dt.datetime = now_field()
     ip_address: str | None = inet_field()
     user_agent: str | None = None
+    bot: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
 
 
 class EmailBounce(_Event, table=True):

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import ARRAY, Column, Text, UniqueConstraint, text
 from sqlmodel import Field
 
 from penguinmails.models.base import (
@@ -144,6 +144,12 @@ class EmailAccount(TenantScoped, Timestamped, table=True):
     signature: str | None = None
     last_tested_at: datetime | None = timestamp_field()
     last_test_result: dict[str, Any] = jsonb_field()
+    # Migration 0008: paused while any reason holds; the earliest next send (the gap).
+    pause_reasons: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(Text()), nullable=False, server_default=text("'{}'")),
+    )
+    next_send_at: datetime | None = timestamp_field()
 
 
 class DomainIpAssignment(TenantScoped, Timestamped, table=True):

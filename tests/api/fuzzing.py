@@ -275,6 +275,15 @@ async def seed_resources(client: httpx.AsyncClient, owner_auth: dict[str, str]) 
             )
         )["id"],
     }
+    campaign = await create(
+        "/v1/campaigns", {"name": f"Campaign {tag}", "company_id": seeds["company_id"]}
+    )
+    seeds["campaign_id"] = campaign["id"]
+    step = await create(
+        f"/v1/campaigns/{campaign['id']}/steps",
+        {"step_type": "email", "template_id": seeds["template_id"]},
+    )
+    seeds["step_id"] = step["id"]
     list_id = (await create("/v1/lead-lists", {"name": f"List {tag}"}))["id"]
     seeds["list_id"] = list_id
     csv = f"email,first_name\nlead-{tag}@example.com,Ada\n".encode()

@@ -68,6 +68,17 @@ NEEDS_SEED = {
         "smtp": {"host": "127.0.0.1", "port": 9, "security": "none"},
         "imap": {"host": "127.0.0.1", "port": 9, "security": "none"},
     },
+    "/v1/campaigns": lambda t, s: {"name": f"C {t}", "company_id": s["company_id"]},
+    "/v1/campaigns/{campaign_id}/steps": lambda t, s: {
+        "step_type": "email",
+        "template_id": s["template_id"],
+    },
+    "/v1/campaigns/{campaign_id}/leads": lambda t, s: {"lead_ids": [s["lead_id"]]},
+    "/v1/campaigns/{campaign_id}/start": lambda t, s: {},
+    "/v1/campaigns/{campaign_id}/test-send": lambda t, s: {
+        "to": f"t{t}@example.com",
+        "step_id": s["step_id"],
+    },
 }
 # Not driven here: the staff codec (protobuf payloads, staff key).
 NOT_DRIVEN = {"/staff/codec/decode", "/staff/codec/encode"}

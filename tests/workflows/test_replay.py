@@ -10,13 +10,17 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.lead_import import LeadImportWorkflow
+from workflows.lead_sequence import LeadSequenceWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
 WORKFLOWS = {
     "domain_verification": DomainVerificationWorkflow,
     "lead_import": LeadImportWorkflow,
+    "lead_sequence": LeadSequenceWorkflow,  # a completed sequence (with a deferral), a reply
+    "campaign": CampaignWorkflow,  # a run that continued as new (start, pause, resume), the last
 }
 
 

@@ -1,0 +1,71 @@
+"""Delivering one step of a lead's sequence (or a test send): the activity the lead-sequence
+workflow calls for each e-mail step, on the `sending` queue.
+
+`deliver_step` is idempotent: it reserves (one committed transaction: every check and every
+capacity slot), then sends under the outbox contract (DESIGN "Outbox"). A retry finds its own
+row: `sent` is returned as sent, a row whose earlier attempt may have reached DATA is resolved
+through the mailbox's Sent folder (or the dev sink), else `unknown` (never resent). The
+message is built inside the activity from ids: nothing personal travels through Temporal.
+
+Outcomes (`DeliverOutput.outcome`):
+- `sent`: the server took it (250); `message_id` and the mailbox used (sticky for follow-ups).
+- `deferred`: not sent, nothing lost; try again at `retry_at` (UTC ISO-8601) or, without one,
+  after the workflow's own backoff. `reason`: `gap`, `mailbox_daily_cap`,
+  `campaign_daily_limit`, `monthly_limit`, `no_mailbox` (none active or with capacity),
+  `campaign_not_sending` (paused: the workflow waits for its resume), `mailbox_not_active`,
+  `smtp_transient` (a 4xx or an unreachable server), `mailbox_failure` (5.7.x, or a 5xx at
+  connect/HELO/MAIL/DATA: the mailbox's or the content's fault, never the lead's).
+- `stopped`: the lead must get nothing more from this campaign. `reason`: `lead_stopped`
+  (unsubscribed, bounced, complained, erased or deleted), `suppressed`, `bounced` (this send's
+  5.1.x at RCPT: the lead is marked bounced and suppressed before this returns), `not_found`
+  (the campaign or the step no longer exists).
+- `unknown`: an earlier attempt may have reached DATA and the mailbox cannot tell; never
+  resent, shown to the tenant.
+
+Errors raised (after the row is written): only what Temporal should retry (a database, Redis
+or secret-store outage, `ConcurrentChange` when another attempt changed the row meanwhile), a
+non-retryable `TemplateError` for a template that cannot render, and non-retryable `BadInput`
+(no lead for a non-test send) or `NotAnEmailStep`. A test send without `test_key` is keyed by
+its activity attempt (the same across Temporal's retries).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DELIVER_STEP = "deliver_step"
+
+OUTCOME_SENT = "sent"
+OUTCOME_DEFERRED = "deferred"
+OUTCOME_STOPPED = "stopped"
+OUTCOME_UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class DeliverInput:
+    tenant_id: str
+    campaign_id: str
+    lead_id: str
+    step_id: str
+    # The lead's sticky mailbox once its first touch went out (follow-ups thread from it);
+    # None: the campaign mailbox with the most capacity left.
+    mailbox_id: str | None = None
+    # The lead's enrollment draw in [0, 1): picks the variant of a step that has variants.
+    variant_draw: float = 0.0
+    # The Message-ID of the lead's first message in this campaign: follow-ups thread under it.
+    thread_message_id: str | None = None
+    # A test send: this address instead of the lead's (no lead needed: sample data), outside
+    # the (campaign, lead, step) key and every statistic, inside the mailbox's daily cap.
+    test_to: str | None = None
+    test_key: str | None = None  # makes a test send's Message-ID unique per request
+
+
+@dataclass(frozen=True)
+class DeliverOutput:
+    outcome: str
+    reason: str = ""
+    retry_at: str | None = None
+    mailbox_id: str | None = None
+    message_id: str | None = None
+    outbox_id: str | None = None
+    variant_id: str | None = None
