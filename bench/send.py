@@ -36,6 +36,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -213,7 +214,14 @@ async def measure(args: argparse.Namespace, settings: Settings, store: SecretSto
                       "baseline": 0, "ratio": None, "unit": "messages"}))  # fmt: skip
 
 
-async def run(args: argparse.Namespace, tmp: Path, stack: AsyncExitStack) -> None:
+Measure = Callable[[argparse.Namespace, Settings, SecretStore], Awaitable[None]]
+
+
+async def run(
+    args: argparse.Namespace, tmp: Path, stack: AsyncExitStack, measure: Measure, **extra: Any
+) -> None:
+    """`measure` with the services up and a migrated database of its own (`extra`: more
+    settings)."""
     admin_url = os.environ.get("DATABASE_URL")
     if admin_url:
         admin_url = _with_db(admin_url, "postgres")
@@ -243,6 +251,7 @@ async def run(args: argparse.Namespace, tmp: Path, stack: AsyncExitStack) -> Non
             analytics_database_url=_with_db(admin_url, f"{name}_analytics"),
             redis_url=redis_url,
             events_stream=f"bench-events-{uuid.uuid4().hex[:8]}",
+            **extra,
         )
         await asyncio.to_thread(migrate.upgrade, settings)
         await measure(args, settings, SecretStore(vault.addr, vault.token, mount="secret"))
@@ -251,24 +260,29 @@ async def run(args: argparse.Namespace, tmp: Path, stack: AsyncExitStack) -> Non
             await _admin(admin_url, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 
 
+def with_services(args: argparse.Namespace, measure: Measure, **extra: Any) -> None:
+    print(f"load average before: {load_average()}", file=sys.stderr)
+    tmp = Path(tempfile.mkdtemp(prefix="pm-bench-"))
+    tmp.chmod(0o755)  # the embedded Postgres runs as another user
+    try:
+        asyncio.run(_with_stack(args, tmp, measure, extra))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _with_stack(
+    args: argparse.Namespace, tmp: Path, measure: Measure, extra: dict[str, Any]
+) -> None:
+    async with AsyncExitStack() as stack:
+        await run(args, tmp, stack, measure, **extra)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--leads", type=int, default=500)
     parser.add_argument("--mailboxes", type=int, default=4)
     parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    print(f"load average before: {load_average()}", file=sys.stderr)
-    tmp = Path(tempfile.mkdtemp(prefix="pm-bench-send-"))
-    tmp.chmod(0o755)  # the embedded Postgres runs as another user
-    try:
-        asyncio.run(with_stack(args, tmp))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-async def with_stack(args: argparse.Namespace, tmp: Path) -> None:
-    async with AsyncExitStack() as stack:
-        await run(args, tmp, stack)
+    with_services(parser.parse_args(), measure)
 
 
 if __name__ == "__main__":
