@@ -1,6 +1,6 @@
 """Campaign enrollment: lead sequences started per second through a CampaignWorkflow whose
 sending window is closed, against a bare parent starting ABANDON children on the same
-Temporal dev server.
+Temporal dev server (a fresh one each run).
 
 The project's path: a `CampaignWorkflow` with `--leads` pending enrollments and a window
 that holds them all (`--window`, default `--leads`), pages of 100, continue-as-new every
@@ -341,10 +341,11 @@ async def main() -> None:
         (lifecycle_project, lifecycle_baseline) if life else (enroll_project, enroll_baseline)
     )
     print(f"load average before: {load_average()}", file=sys.stderr)
-    async with dev_server() as server:
-        client = await Client.connect(server.address)
-        values, bases = [], []
-        for run in range(args.runs):
+    values, bases = [], []
+    for run in range(args.runs):
+        # A fresh server each run: the waiting workflows of one run would slow the next.
+        async with dev_server() as server:
+            client = await Client.connect(server.address)
             values.append(await project(client, args))
             bases.append(await baseline(client, args))
             print(
