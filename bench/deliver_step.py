@@ -195,17 +195,17 @@ async def baseline(
     mailbox: (sends per second, per-send latencies in ms)."""
     messages: list[list[tuple[str, bytes]]] = [[] for _ in world.mailboxes]
     for n in range(count):
-        lane = n % len(world.mailboxes)
+        box = n % len(world.mailboxes)
         to = f"base-{n}@example.org"
         spec = MessageSpec(
             tenant_id=str(world.tenant_id),
             message_id=outbound_message_id(
                 str(world.tenant_id), "base", str(n), "s", world.domain
             ),
-            from_email=world.mailboxes[lane], to_email=to, subject="A question, Grace",
+            from_email=world.mailboxes[box], to_email=to, subject="A question, Grace",
             html=BODY, date=datetime.now(UTC), tracking_base_url=f"https://track.{world.domain}",
         )  # fmt: skip
-        messages[lane].append((to, build_message(spec, token_key, world.dkim).raw))
+        messages[box].append((to, build_message(spec, token_key, world.dkim).raw))
     latencies: list[float] = []
 
     async def lane(sender: str, batch: list[tuple[str, bytes]]) -> None:

@@ -90,6 +90,7 @@ FAN_OUT_TIMEOUT = timedelta(hours=2)
 FAN_OUT_HEARTBEAT = timedelta(minutes=1)
 MAX_CHILDREN_PER_RUN = 1000
 ENDED = ("completed", "cancelled")
+LATE_ENDINGS_PATCH = "keep-endings-told-during-count"
 
 
 @dataclass
@@ -227,10 +228,16 @@ class CampaignWorkflow:
     async def _refill(self, data: CampaignInput, budget: int) -> int | None:
         """One look at the window: claim and start what fits. None when nothing is open."""
         ref = CampaignRef(data.tenant_id, data.campaign_id)
+        # Only the endings told before the count are in it: one told while the activity
+        # ran may be of a lead the count still saw active, and must wake the next wait.
+        told = self._finished
         window: WindowOutput = await self._activity(
             ENROLLMENT_WINDOW, ref, WindowOutput, "capacity and enrollments"
         )
-        self._last, self._finished, self._running = window, 0, window.active
+        self._last, self._running = window, window.active
+        # Histories recorded before this reset everything (a lost wake-up: the campaign
+        # then waited for its refill interval); they replay as they ran.
+        self._finished = self._finished - told if workflow.patched(LATE_ENDINGS_PATCH) else 0
         self._window = data.window or max(1, window.capacity_today)
         if window.open == 0:
             return None
