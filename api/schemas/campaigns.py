@@ -2,56 +2,29 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from api.schemas.email_accounts import SendingWindow, iana_zone
 from penguinmails.mailboxes import InvalidAddress, normalize_address
 
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 StepType = Literal["email", "wait", "condition"]
 ConditionType = Literal["always", "no_reply", "no_open", "no_click"]
 
 
-class Schedule(BaseModel):
+class Schedule(SendingWindow):
     """The sending window, in wall-clock time of `timezone` (a lead's own zone wins when it
     has one): ISO weekdays, start and end (an end before the start runs overnight), holidays
     as local dates."""
 
-    model_config = ConfigDict(extra="forbid")
-
     timezone: str = "UTC"
     days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], max_length=7)
-    start: str = "09:00"
-    end: str = "17:00"
     holidays: list[date] = Field(default_factory=list, max_length=1000)
 
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone") from None
-        return value
-
-    @field_validator("start", "end")
-    @classmethod
-    def _time(cls, value: str) -> str:
-        if not _HHMM.match(value):
-            raise ValueError("a time is HH:MM (24 h)")
-        return value
-
-    @field_validator("days")
-    @classmethod
-    def _days(cls, value: list[int]) -> list[int]:
-        if not value or any(d < 1 or d > 7 for d in value):
-            raise ValueError("days are ISO weekdays 1 (Monday) to 7 (Sunday), at least one")
-        return sorted(set(value))
+    _tz = field_validator("timezone")(lambda cls, v: iana_zone(v))
 
     @model_validator(mode="after")
     def _not_empty(self) -> Schedule:

@@ -42,6 +42,9 @@ class ServerSettingsIn(BaseModel):
 
 
 class SendingWindow(BaseModel):
+    """Wall-clock sending hours: HH:MM start and end, ISO weekdays (shared by mailboxes and
+    campaigns' schedules)."""
+
     model_config = ConfigDict(extra="forbid")
 
     start: str = "09:00"
@@ -63,7 +66,7 @@ class SendingWindow(BaseModel):
         return sorted(set(value))
 
 
-def _zone(value: str) -> str:
+def iana_zone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
@@ -82,7 +85,7 @@ class SendingSettings(BaseModel):
     sending_window: SendingWindow = Field(default_factory=SendingWindow)
     signature: str | None = Field(default=None, max_length=10_000)
 
-    _tz = field_validator("timezone")(lambda cls, v: _zone(v))
+    _tz = field_validator("timezone")(lambda cls, v: iana_zone(v))
 
 
 class MailboxSettings(SendingSettings):
