@@ -8,6 +8,8 @@ or paused (409 otherwise): a sending campaign's leads are mid-sequence.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -82,6 +84,18 @@ def _conflict(message: str, status: str, missing: list[str] | None = None) -> Ap
     if missing:
         details["missing"] = missing
     return ApiError(409, message, details=details)
+
+
+@contextmanager
+def _campaign_errors(what: str = "campaign") -> Iterator[None]:
+    """The use cases' refusals as the API answers them: 404 for what is not there, 409 with
+    the campaign's status (and what a start lacks)."""
+    try:
+        yield
+    except uc.CampaignNotFound:
+        raise not_found(what) from None
+    except uc.CampaignConflict as exc:
+        raise _conflict(str(exc), exc.status, exc.missing) from None
 
 
 async def _campaign(
@@ -400,21 +414,18 @@ async def enroll_leads(
     and already enrolled leads are skipped, and so are leads an open campaign of the tenant
     holds unless `allow_other_campaigns`. A running campaign hears of them at once."""
     try:
-        done = await uc.enroll(
-            services.db,
-            services.temporal,
-            principal.tenant_id,
-            campaign_id,
-            list_id=body.list_id,
-            lead_ids=body.lead_ids,
-            allow_other_campaigns=body.allow_other_campaigns,
-        )
-    except uc.CampaignNotFound:
-        raise not_found("campaign") from None
+        with _campaign_errors():
+            done = await uc.enroll(
+                services.db,
+                services.temporal,
+                principal.tenant_id,
+                campaign_id,
+                list_id=body.list_id,
+                lead_ids=body.lead_ids,
+                allow_other_campaigns=body.allow_other_campaigns,
+            )
     except LookupError:
         raise not_found("lead list") from None
-    except uc.CampaignConflict as exc:
-        raise _conflict(str(exc), exc.status) from None
     keys = EnrollResult.model_fields
     return EnrollResult(**{k: done.counts.get(k, 0) for k in keys})
 
@@ -440,7 +451,7 @@ async def update_enrollment(
     """`paused` holds back an enrollment whose sequence has not started (the campaign skips
     it); `active` lets it go again. A lead whose sequence runs is removed, not paused (409,
     `details.status`)."""
-    try:
+    with _campaign_errors("enrollment"):
         status = await uc.set_enrollment_paused(
             services.db,
             services.temporal,
@@ -449,10 +460,6 @@ async def update_enrollment(
             lead_id,
             body.status == "paused",
         )
-    except uc.CampaignNotFound:
-        raise not_found("enrollment") from None
-    except uc.CampaignConflict as exc:
-        raise _conflict(str(exc), exc.status) from None
     return EnrollmentStatus(lead_id=lead_id, status=status)
 
 
@@ -495,7 +502,7 @@ async def start_campaign(
 ) -> LifecycleResult:
     """A draft starts sending (or is scheduled for `scheduled_at`). 409 names what is
     missing: enrolled leads, an active email step, a verified domain, an active mailbox."""
-    try:
+    with _campaign_errors():
         view = await uc.start_campaign(
             services.db,
             services.temporal,
@@ -503,10 +510,6 @@ async def start_campaign(
             campaign_id,
             body.scheduled_at if body else None,
         )
-    except uc.CampaignNotFound:
-        raise not_found("campaign") from None
-    except uc.CampaignConflict as exc:
-        raise _conflict(str(exc), exc.status, exc.missing) from None
     return _view(view)
 
 
@@ -516,14 +519,10 @@ async def pause_campaign(
 ) -> PauseResult:
     """Answers once no send of the campaign is in flight (`drained`), or says it could not
     wait that long: the pause holds anyway, no new send starts."""
-    try:
+    with _campaign_errors():
         out = await uc.pause_campaign(
             services.db, services.temporal, principal.tenant_id, campaign_id
         )
-    except uc.CampaignNotFound:
-        raise not_found("campaign") from None
-    except uc.CampaignConflict as exc:
-        raise _conflict(str(exc), exc.status) from None
     return PauseResult(
         status=out.status, pause_reasons=list(out.reasons), drained=out.drained, note=out.note
     )
@@ -534,14 +533,10 @@ async def resume_campaign(
     campaign_id: UUID, principal: AdminDep, services: ServicesDep
 ) -> LifecycleResult:
     """Lifts the user's pause; the campaign sends again once no other reason holds."""
-    try:
+    with _campaign_errors():
         view = await uc.resume_campaign(
             services.db, services.temporal, principal.tenant_id, campaign_id
         )
-    except uc.CampaignNotFound:
-        raise not_found("campaign") from None
-    except uc.CampaignConflict as exc:
-        raise _conflict(str(exc), exc.status) from None
     return _view(view)
 
 
@@ -549,14 +544,10 @@ async def resume_campaign(
 async def cancel_campaign(
     campaign_id: UUID, principal: AdminDep, services: ServicesDep
 ) -> LifecycleResult:
-    try:
+    with _campaign_errors():
         view = await uc.cancel_campaign(
             services.db, services.temporal, principal.tenant_id, campaign_id
         )
-    except uc.CampaignNotFound:
-        raise not_found("campaign") from None
-    except uc.CampaignConflict as exc:
-        raise _conflict(str(exc), exc.status) from None
     return _view(view)
 
 

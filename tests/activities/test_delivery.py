@@ -9,7 +9,7 @@ import asyncio
 import datetime as dt
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -260,15 +260,25 @@ async def _world(
 
 
 @pytest.fixture
-async def world(
+def make_world(
     db: Database,
     secret_store: SecretStore,
     settings: Settings,
     admin_conn: asyncpg.Connection,
     smtp: ScriptedSmtp,
     dovecot: Dovecot,
-) -> World:
-    return await _world(db, secret_store, settings, admin_conn, smtp, dovecot)
+) -> Callable[..., Awaitable[World]]:
+    """A tenant ready to send on the session's services, shaped by `_world`'s options."""
+
+    async def make(**options: Any) -> World:
+        return await _world(db, secret_store, settings, admin_conn, smtp, dovecot, **options)
+
+    return make
+
+
+@pytest.fixture
+async def world(make_world: Callable[..., Awaitable[World]]) -> World:
+    return await make_world()
 
 
 async def _deliver(acts: DeliveryActivities, data: DeliverInput) -> DeliverOutput:
@@ -369,14 +379,11 @@ async def test_a_send_lands_once_with_its_variant_and_unsubscribe_headers_and_a_
 
 async def test_a_follow_up_threads_under_the_first_message_on_the_sticky_mailbox(
     acts: DeliveryActivities,
-    db: Database,
-    secret_store: SecretStore,
-    settings: Settings,
+    make_world: Callable[..., Awaitable[World]],
     admin_conn: asyncpg.Connection,
     smtp: ScriptedSmtp,
-    dovecot: Dovecot,
 ) -> None:
-    world = await _world(db, secret_store, settings, admin_conn, smtp, dovecot, mailboxes=2)
+    world = await make_world(mailboxes=2)
     await admin_conn.execute(
         "UPDATE campaigns SET tracking_enabled = false WHERE id = $1", world.campaign_id
     )
@@ -477,16 +484,11 @@ async def test_without_a_copy_and_a_mailbox_that_cannot_tell_the_outcome_is_unkn
 
 async def test_a_mailbox_that_keeps_copies_and_has_none_is_sent_again(
     acts: DeliveryActivities,
-    db: Database,
-    secret_store: SecretStore,
-    settings: Settings,
+    make_world: Callable[..., Awaitable[World]],
     admin_conn: asyncpg.Connection,
     smtp: ScriptedSmtp,
-    dovecot: Dovecot,
 ) -> None:
-    world = await _world(
-        db, secret_store, settings, admin_conn, smtp, dovecot, saves_sent_copy=True
-    )
+    world = await make_world(saves_sent_copy=True)
     message_id = world.message_id()
     # An attempt was counted, then the worker died before DATA: the server never saw it,
     # and this mailbox's Sent folder would hold it if it had.
@@ -649,14 +651,11 @@ async def test_a_refused_login_marks_the_mailbox_and_tells_the_tenant(
 
 async def test_a_paused_mailbox_holds_its_follow_ups_and_first_touches_move_on(
     acts: DeliveryActivities,
-    db: Database,
-    secret_store: SecretStore,
-    settings: Settings,
+    make_world: Callable[..., Awaitable[World]],
     admin_conn: asyncpg.Connection,
     smtp: ScriptedSmtp,
-    dovecot: Dovecot,
 ) -> None:
-    world = await _world(db, secret_store, settings, admin_conn, smtp, dovecot, mailboxes=2)
+    world = await make_world(mailboxes=2)
     (a, _), (b, _) = world.mailboxes
     await admin_conn.execute(
         "UPDATE email_accounts SET pause_reasons = '{breaker}' WHERE id = $1", a
@@ -674,16 +673,11 @@ async def test_a_paused_mailbox_holds_its_follow_ups_and_first_touches_move_on(
 
 async def test_a_full_daily_cap_defers_to_the_mailbox_s_next_local_midnight(
     acts: DeliveryActivities,
-    db: Database,
-    secret_store: SecretStore,
-    settings: Settings,
+    make_world: Callable[..., Awaitable[World]],
     admin_conn: asyncpg.Connection,
     smtp: ScriptedSmtp,
-    dovecot: Dovecot,
 ) -> None:
-    world = await _world(
-        db, secret_store, settings, admin_conn, smtp, dovecot, daily_cap=1, timezone="Asia/Tokyo"
-    )
+    world = await make_world(daily_cap=1, timezone="Asia/Tokyo")
     assert (await _deliver(acts, world.input(lead=0))).outcome == "sent"
     midnight = await admin_conn.fetchval(
         "SELECT (date_trunc('day', now() AT TIME ZONE 'Asia/Tokyo') + interval '1 day') "
@@ -753,16 +747,10 @@ async def test_a_paused_campaign_defers_its_sends(
 
 async def test_rotation_picks_the_mailbox_with_the_most_capacity_left_and_spreads(
     acts: DeliveryActivities,
-    db: Database,
-    secret_store: SecretStore,
-    settings: Settings,
+    make_world: Callable[..., Awaitable[World]],
     admin_conn: asyncpg.Connection,
-    smtp: ScriptedSmtp,
-    dovecot: Dovecot,
 ) -> None:
-    world = await _world(
-        db, secret_store, settings, admin_conn, smtp, dovecot, mailboxes=3, leads=4, daily_cap=10
-    )
+    world = await make_world(mailboxes=3, leads=4, daily_cap=10)
     (a, _), (b, _), (c, _) = world.mailboxes
     for mailbox, used in ((a, 6), (b, 2), (c, 4)):
         await admin_conn.execute(
@@ -794,15 +782,12 @@ async def test_rotation_picks_the_mailbox_with_the_most_capacity_left_and_spread
 
 async def test_a_test_send_counts_in_the_cap_and_stays_out_of_the_step_key(
     acts: DeliveryActivities,
-    db: Database,
-    secret_store: SecretStore,
-    settings: Settings,
+    make_world: Callable[..., Awaitable[World]],
     admin_conn: asyncpg.Connection,
     smtp: ScriptedSmtp,
-    dovecot: Dovecot,
     events: tuple[Settings, Redis],
 ) -> None:
-    world = await _world(db, secret_store, settings, admin_conn, smtp, dovecot, daily_cap=2)
+    world = await make_world(daily_cap=2)
     await admin_conn.execute(
         "UPDATE campaigns SET status = 'draft' WHERE id = $1", world.campaign_id
     )
@@ -842,16 +827,11 @@ async def test_a_test_send_counts_in_the_cap_and_stays_out_of_the_step_key(
 
 async def test_concurrent_sends_stay_within_the_cap_each_once(
     acts: DeliveryActivities,
-    db: Database,
-    secret_store: SecretStore,
-    settings: Settings,
+    make_world: Callable[..., Awaitable[World]],
     admin_conn: asyncpg.Connection,
     smtp: ScriptedSmtp,
-    dovecot: Dovecot,
 ) -> None:
-    world = await _world(
-        db, secret_store, settings, admin_conn, smtp, dovecot, leads=10, daily_cap=4
-    )
+    world = await make_world(leads=10, daily_cap=4)
     outs = await asyncio.gather(*(_deliver(acts, world.input(lead=n)) for n in range(10)))
     sent = {o.message_id for o in outs if o.outcome == "sent"}
     assert len(sent) == 4, outs
