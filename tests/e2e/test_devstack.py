@@ -1,8 +1,5 @@
-"""`penguinmails dev` as a subprocess, in a temporary data dir, on free ports.
-
-Every child the stack starts inherits `DATA_DIR` (or names it on its command line), so after
-the stack stops, a scan of /proc for it finds any process left behind.
-"""
+"""`penguinmails dev` as a subprocess, in a temporary data dir, on free ports: it starts,
+prints what the README shows, keeps its state across a restart and stops cleanly."""
 
 from __future__ import annotations
 
@@ -10,17 +7,11 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
-import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from uuid import uuid4
@@ -29,108 +20,16 @@ import pytest
 
 from devstack.ports import DevPorts, free_dev_ports
 from devstack.stack import SERVICE_URL_VARS
+from tests.e2e.devrun import (
+    CONSOLE_SCRIPT,
+    ROOT,
+    dev_env,
+    http,
+    processes_of,
+    start_stack,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-STANDINS = Path(__file__).with_name("standins.py")
-CONSOLE_SCRIPT = Path(sys.executable).with_name("penguinmails")
 pytestmark = pytest.mark.e2e
-
-
-@dataclass
-class DevRun:
-    process: subprocess.Popen[str]
-    api_port: int
-    lines: list[str] = field(default_factory=list)
-    ready_seconds: float | None = None
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                found = re.search(r"ready in ([\d.]+) s", line)
-                if found:
-                    self.ready_seconds = float(found.group(1))
-                    return
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise AssertionError("no ready line:\n" + "".join(self.lines))
-
-    def healthz(self) -> dict[str, str]:
-        url = f"http://127.0.0.1:{self.api_port}/healthz"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            assert response.status == 200
-            return json.loads(response.read() or b"{}")
-
-    def interrupt(self, sig: int = signal.SIGINT, timeout: float = 90) -> int:
-        self.process.send_signal(sig)
-        return self.process.wait(timeout)
-
-
-def _start(data_dir: Path, ports: dict[str, str], api_port: int, standins: bool = True) -> DevRun:
-    env = {k: v for k, v in os.environ.items() if k not in SERVICE_URL_VARS}
-    env.update(ports)
-    env["DATA_DIR"] = str(data_dir)
-    env["COLUMNS"] = "80"  # piped output ignores it: nothing is wrapped
-    # The installed console script, as `make run` starts it (not `python -m`, which would put
-    # the working directory on the import path and hide a missing one).
-    args = [str(CONSOLE_SCRIPT), "dev", "--api-port", str(api_port)]
-    if standins:
-        args += [
-            "--api-cmd",
-            f"{sys.executable} {STANDINS} api {api_port}",
-            "--worker-cmd",
-            f"{sys.executable} {STANDINS} worker",
-        ]
-    process = subprocess.Popen(
-        args,
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    run = DevRun(process, api_port)
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            run.lines.append(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    return run
-
-
-def _processes_of(data_dir: Path) -> list[str]:
-    """Processes whose command line or environment names `data_dir`."""
-    marker = str(data_dir).encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            environ = (entry / "environ").read_bytes()
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        if "State:\tZ" in status:
-            continue
-        if marker in cmdline or b"DATA_DIR=" + marker + b"\0" in environ + b"\0":
-            found.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
-    return found
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    # Not under pytest's tmp_path: every new pytest session (any on this machine) resets its
-    # base dir to 0700, which cuts the unprivileged Postgres user off from files it needs.
-    root = Path(tempfile.mkdtemp(prefix="pm-e2e-"))
-    path = root / "data"
-    yield path
-    leftovers = _processes_of(path)
-    shutil.rmtree(root, ignore_errors=True)
-    assert not leftovers, f"processes left behind: {leftovers}"
 
 
 async def _create_state(env: dict[str, str], workflow_id: str, message_id: str) -> None:
@@ -211,7 +110,7 @@ def test_dev_stack_stops_cleanly_and_keeps_its_state(data_dir: Path) -> None:
     workflow_id = f"devstack-probe-{uuid4().hex}"
     message_id = f"<{uuid4().hex}@penguinmails.test>"
 
-    run = _start(data_dir, ports, api_port)
+    run = start_stack(data_dir, ports, api_port)
     try:
         run.wait_ready()
         env = run.healthz()
@@ -224,10 +123,10 @@ def test_dev_stack_stops_cleanly_and_keeps_its_state(data_dir: Path) -> None:
     output = "".join(run.lines)
     assert code == 0, output
     assert "Traceback" not in output
-    assert not _processes_of(data_dir), output
+    assert not processes_of(data_dir), output
     print(f"first start: ready in {run.ready_seconds} s")
 
-    run = _start(data_dir, ports, api_port)
+    run = start_stack(data_dir, ports, api_port)
     try:
         run.wait_ready()
         env2 = run.healthz()
@@ -236,7 +135,7 @@ def test_dev_stack_stops_cleanly_and_keeps_its_state(data_dir: Path) -> None:
     finally:
         code = run.interrupt(signal.SIGTERM)
     assert code == 0, "".join(run.lines)
-    assert not _processes_of(data_dir), "".join(run.lines)
+    assert not processes_of(data_dir), "".join(run.lines)
     print(f"restart: ready in {run.ready_seconds} s")
 
 
@@ -271,28 +170,6 @@ def _readme_rows_for(ports: dict[str, str], data_dir: Path) -> list[tuple[str, s
     return rows
 
 
-def _dev_env(data_dir: Path) -> dict[str, str]:
-    """What the running stack leaves for operator commands (KEY="json string" lines)."""
-    env = {}
-    for line in (data_dir / "dev.env").read_text().splitlines():
-        key, _, value = line.partition("=")
-        env[key] = json.loads(value)
-    return env
-
-
-def _http(method: str, url: str, body: object = None, key: str | None = None) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("content-type", "application/json")
-    if key:
-        request.add_header("authorization", f"Bearer {key}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"{}")
-
-
 async def _provisioning_decoded_by_codec(
     env: dict[str, str], tenant_id: str, credential: str
 ) -> str:
@@ -313,7 +190,7 @@ async def _provisioning_decoded_by_codec(
     sealed = history.events[0].workflow_execution_started_event_attributes.input
     assert tenant_id.encode() not in sealed.SerializeToString()
     body = json.loads(json_format.MessageToJson(sealed))
-    status, decoded = _http(
+    status, decoded = http(
         "POST", f"{env['PUBLIC_BASE_URL']}/staff/codec/{credential}/decode", body
     )
     assert status == 200, decoded
@@ -327,7 +204,7 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
     endpoint the Temporal UI is configured with."""
     ports = free_dev_ports()
     api_port = int(ports["API_PORT"])
-    run = _start(data_dir, ports, api_port, standins=False)
+    run = start_stack(data_dir, ports, api_port, standins=False)
     try:
         run.wait_ready()
         run.healthz()
@@ -335,25 +212,25 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
         readme_rows = _readme_rows_for(ports, data_dir)
         assert _printed_rows(output, len(readme_rows)) == readme_rows, output
         api = f"http://127.0.0.1:{api_port}"
-        env = _dev_env(data_dir)
+        env = dev_env(data_dir)
 
-        status, signed = _http(
+        status, signed = http(
             "POST", f"{api}/v1/tenants", {"name": "Acme", "owner_email": "ops@acme.example.com"}
         )
         assert status == 201, signed
         key = signed["api_key"]
-        status, company = _http("POST", f"{api}/v1/companies", {"name": "Sales EU"}, key)
+        status, company = http("POST", f"{api}/v1/companies", {"name": "Sales EU"}, key)
         assert status == 201, company
-        status, listed = _http("GET", f"{api}/v1/companies", key=key)
+        status, listed = http("GET", f"{api}/v1/companies", key=key)
         assert company["id"] in {c["id"] for c in listed["items"]}
 
         # Add domain -> the dev DNS publishes its records -> the workflow verifies it.
-        status, domain = _http("POST", f"{api}/v1/domains", {"domain": "acme-mail.test"}, key)
+        status, domain = http("POST", f"{api}/v1/domains", {"domain": "acme-mail.test"}, key)
         assert status == 201, domain
         for _ in range(60):
-            _http("POST", f"{api}/v1/domains/{domain['id']}/verify", key=key)
+            http("POST", f"{api}/v1/domains/{domain['id']}/verify", key=key)
             time.sleep(1)
-            status, domain = _http("GET", f"{api}/v1/domains/{domain['id']}", key=key)
+            status, domain = http("GET", f"{api}/v1/domains/{domain['id']}", key=key)
             if domain["verification_status"] == "verified":
                 break
         assert domain["verification_status"] == "verified", domain
@@ -361,7 +238,7 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
         # A mailbox on the dev servers: its login test passes against the sink and Dovecot.
         imap_port = int(ports["PM_DEV_IMAP_PORT"])
         smtp_port = int(ports["PM_DEV_SMTP_PORT"])
-        status, mailbox = _http(
+        status, mailbox = http(
             "POST",
             f"{api}/v1/email-accounts",
             {
@@ -374,7 +251,7 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
         )
         assert status == 201, mailbox
         for _ in range(30):
-            status, tested = _http("POST", f"{api}/v1/email-accounts/{mailbox['id']}/test", {}, key)
+            status, tested = http("POST", f"{api}/v1/email-accounts/{mailbox['id']}/test", {}, key)
             if tested.get("status") == "active":
                 break
             time.sleep(1)
@@ -396,7 +273,7 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
         assert cli.returncode == 0, cli.stderr
         cli_key = re.search(r"api_key\s+(\S+)", cli.stdout)
         assert cli_key, cli.stdout
-        assert _http("GET", f"{api}/v1/tenants/me", key=cli_key.group(1))[1]["name"] == "Beta"
+        assert http("GET", f"{api}/v1/tenants/me", key=cli_key.group(1))[1]["name"] == "Beta"
 
         # The Temporal UI was started with a codec-only token, never an API key: neither its
         # settings nor any command line of the stack shows one.
@@ -407,11 +284,11 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
         endpoint = ui_settings["Codec"]["Endpoint"]
         assert endpoint == f"{env['PUBLIC_BASE_URL']}/staff/codec/{codec_token}"
         assert not re.search(r"pm_[0-9a-f]{12}_", json.dumps(ui_settings))
-        cmdlines = " ".join(_processes_of(data_dir))
+        cmdlines = " ".join(processes_of(data_dir))
         assert "temporal" in cmdlines and codec_token in cmdlines
         assert not re.search(r"pm_[0-9a-f]{12}_", cmdlines), cmdlines
         # The token opens the codec endpoint and nothing else.
-        assert _http("GET", f"{api}/v1/companies", key=codec_token)[0] == 401
+        assert http("GET", f"{api}/v1/companies", key=codec_token)[0] == 401
         # The browser asks first (CORS preflight) from the UI's origin.
         preflight = urllib.request.Request(f"{endpoint}/decode", method="OPTIONS")
         ui_origin = f"http://127.0.0.1:{ports['PM_DEV_TEMPORAL_UI_PORT']}"
@@ -427,7 +304,7 @@ def test_dev_stack_with_the_real_api_and_worker(data_dir: Path) -> None:
         code = run.interrupt(signal.SIGINT)
     output = "".join(run.lines)
     assert code == 0, output
-    assert not _processes_of(data_dir)
+    assert not processes_of(data_dir)
     assert not (data_dir / "dev.env").exists()
     # Requests are logged once, by the API itself, with the codec key redacted.
     assert "uvicorn.access" not in output
