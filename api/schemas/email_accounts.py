@@ -74,6 +74,13 @@ def iana_zone(value: str) -> str:
     return value
 
 
+class SmtpSettingsIn(ServerSettingsIn):
+    # The server files a copy of each message in the mailbox's Sent folder by itself (Gmail,
+    # Microsoft 365): a send whose outcome was lost is then looked up there before it is
+    # judged `unknown` (DESIGN "Outbox"). Servers that do not would find nothing.
+    saves_sent_copy: bool = False
+
+
 class SendingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -89,7 +96,7 @@ class SendingSettings(BaseModel):
 
 
 class MailboxSettings(SendingSettings):
-    smtp: ServerSettingsIn
+    smtp: SmtpSettingsIn
     imap: ServerSettingsIn
     password: SecretStr = Field(min_length=1, max_length=1024)
     imap_password: SecretStr | None = Field(default=None, min_length=1, max_length=1024)

@@ -187,6 +187,9 @@ async def test_bad_input_and_isolation(
         ("sending_window", {"start": "09:00", "end": "17:00", "days": [0]}),
         ("smtp", {"host": "bad host", "port": 25}),
         ("smtp", {"host": "mx.example.test", "port": 70000}),
+        ("smtp", {**good["smtp"], "saves_sent_copy": "sometimes"}),
+        # An IMAP server files nothing: the flag belongs to SMTP only.
+        ("imap", {**good["imap"], "saves_sent_copy": True}),
         ("password", ""),
     ):
         r = await api.post("/v1/email-accounts", json={**good, field: value}, headers=tenant_a.auth)
@@ -198,6 +201,14 @@ async def test_bad_input_and_isolation(
     r = await api.post("/v1/email-accounts", json=good, headers=tenant_a.auth)
     assert r.status_code == 201
     account_id = r.json()["id"]
+    assert r.json()["smtp_settings"]["saves_sent_copy"] is False
+    # A server that files its own Sent copies (the outbox looks a lost send up there).
+    smtp = {**good["smtp"], "saves_sent_copy": True}
+    r = await api.patch(
+        f"/v1/email-accounts/{account_id}", json={"smtp": smtp}, headers=tenant_a.auth
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["smtp_settings"]["saves_sent_copy"] is True
     r = await api.post("/v1/email-accounts", json=good, headers=tenant_a.auth)
     assert r.status_code == 409
     for method, path in (("GET", ""), ("POST", "/test"), ("PATCH", ""), ("DELETE", "")):
