@@ -26,6 +26,7 @@ from activities.lead_imports import LeadImportActivities
 from activities.mailboxes import MailboxActivities
 from activities.sending import SendingActivities
 from activities.tenancy import TenancyActivities
+from activities.webhooks import WebhookActivities
 from penguinmails.checks import ServiceUnavailable, check_postgres, check_temporal
 from penguinmails.db import Database
 from penguinmails.logging import configure_logging
@@ -41,6 +42,7 @@ from workflows.mailbox_test import MailboxTestWorkflow
 from workflows.names import ALL_TASK_QUEUES, TaskQueue
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
 from workflows.test_send import TestSendWorkflow
+from workflows.webhook_endpoint import WebhookEndpointWorkflow
 
 log = logging.getLogger("penguinmails.worker")
 
@@ -58,6 +60,7 @@ def registrations(
     sending = SendingActivities(db, secrets)
     delivery = DeliveryActivities(db, secrets, settings)
     campaigns = CampaignActivities(db)
+    webhooks = WebhookActivities(db, secrets, settings)
     return {
         TaskQueue.CAMPAIGNS: (
             [CampaignWorkflow, LeadSequenceWorkflow, TestSendWorkflow],
@@ -95,6 +98,7 @@ def registrations(
             [TenantProvisioningWorkflow, DomainVerificationWorkflow, MailboxTestWorkflow],
             [tenancy.provision_tenant, domains.check_domain_dns],
         ),
+        TaskQueue.WEBHOOKS: ([WebhookEndpointWorkflow], [webhooks.deliver_webhooks]),
     }
 
 

@@ -35,6 +35,7 @@ from api.routes import (
     tenants,
     unsubscribe,
     users,
+    webhooks,
 )
 from api.services import Services
 from api.validation import install_unstorable_handler
@@ -117,7 +118,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.include_router(router.router)
     for router in (lead_lists, imports, leads, suppressions):
         app.include_router(router.router)
-    for router in (campaigns, lead_signals):
+    for router in (campaigns, lead_signals, webhooks):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
     install_openapi(app)

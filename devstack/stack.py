@@ -226,6 +226,8 @@ class DevStack:
             "SMTP_SINK_HOST": "127.0.0.1",
             "SMTP_SINK_PORT": str(self.ports.smtp),
             "SMTP_SINK_DIR": str(self.sink_dir or ""),
+            # Webhook receivers on this machine (loopback, plain http) are fine in development.
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
         }
         if s.dns_resolver:
             env["DNS_RESOLVER"] = s.dns_resolver

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     lead_import_load_concurrency: int = Field(default=2, ge=1, le=16)
     # The MX check of imported addresses (through DNS_RESOLVER), unless an upload says.
     lead_import_check_mx: bool = False
+    # Outbound webhooks: targets in private, loopback or link-local ranges are refused (at
+    # registration and when each delivery resolves the host) unless this is on, which the
+    # development stack does so endpoints on this machine can be used; plain http likewise.
+    webhook_allow_private_targets: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     rate_limit_per_key_per_minute: int = 600
     # How long an API process trusts a verified key without asking the database: a revoked
     # key stops working on every process within this time (at most 5 s).

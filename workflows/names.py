@@ -15,6 +15,8 @@ class TaskQueue(StrEnum):
     IMPORTS = "imports"
     INBOUND = "inbound"
     INFRA = "infra"  # tenant provisioning, domains, IPs, VPS
+    # Outbound webhook deliveries: slow or failing endpoints wait apart from the mail.
+    WEBHOOKS = "webhooks"
 
 
 ALL_TASK_QUEUES: tuple[str, ...] = tuple(q.value for q in TaskQueue)

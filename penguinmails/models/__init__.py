@@ -15,6 +15,7 @@ from penguinmails.models import (
     platform,
     staff,
     tenancy,
+    webhooks,
 )
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "platform",
     "staff",
     "tenancy",
+    "webhooks",
 ]

@@ -284,6 +284,10 @@ async def seed_resources(client: httpx.AsyncClient, owner_auth: dict[str, str]) 
         {"step_type": "email", "template_id": seeds["template_id"]},
     )
     seeds["step_id"] = step["id"]
+    endpoint = await create(
+        "/v1/webhooks", {"url": f"https://hooks-{tag}.example.com/pm", "event_types": ["sent"]}
+    )
+    seeds["endpoint_id"] = endpoint["id"]
     list_id = (await create("/v1/lead-lists", {"name": f"List {tag}"}))["id"]
     seeds["list_id"] = list_id
     csv = f"email,first_name\nlead-{tag}@example.com,Ada\n".encode()

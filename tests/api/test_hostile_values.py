@@ -58,6 +58,9 @@ BASELINES: dict[str, Any] = {
     "/v1/lead-lists": lambda t: {"name": f"L {t}"},
     "/v1/suppressions": lambda t: {"email": f"s-{t}@example.com"},
     "/v1/templates/{template_id}/preview": lambda t: {},
+    "/v1/webhooks": lambda t: {"url": f"https://hooks-{t}.example.com/pm", "event_types": ["sent"]},
+    "/v1/webhooks/{endpoint_id}/test": lambda t: {},
+    "/v1/webhooks/{endpoint_id}/rotate-secret": lambda t: {},
 }
 # Routes whose bodies need state a generic body cannot have (a domain of the tenant for a
 # mailbox): driven with the seeded domain.

@@ -1,0 +1,308 @@
+"""Outbound webhooks end to end: the API registers an endpoint (secret to Vault, shown once),
+the real worker's endpoint workflow delivers a signed test event to a local receiver, and the
+delivery activity, run against the real database and receiver, retries failures with
+backoff, never follows a redirect, refuses inward targets, gives up after three days and
+disables an endpoint failing for a day, telling the tenant."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.interfaces.webhooks import DeliverWebhooksInput
+from activities.webhooks import TargetRefused, WebhookActivities, post_signed
+from api.services import Services
+from penguinmails.models.base import utcnow
+from penguinmails.repositories.webhooks import WebhookRepository
+from penguinmails.secrets import SecretStore
+from penguinmails.settings import Settings
+from penguinmails.webhooks import verify_signature
+from tests.api.conftest import Tenant
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on loopback: records every request, answers from `script` (a
+    status, or a status and a Location) and then 200."""
+
+    url: str = ""
+    requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
+    script: list[tuple[int, str | None]] = field(default_factory=list)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            state.requests.append((self.path, dict(self.headers), body))
+            status, location = state.script.pop(0) if state.script else (200, None)
+            self.send_response(status)
+            if location:
+                self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def dev_targets(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loopback receivers allowed, as in the development stack (the API and the worker
+    share this settings object)."""
+    monkeypatch.setattr(settings, "webhook_allow_private_targets", True)
+
+
+async def _until(check: Any, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.usefixtures("dev_targets")
+async def test_register_and_deliver_a_signed_test_event_through_the_worker(
+    api: httpx.AsyncClient,
+    tenant_a: Tenant,
+    tenant_b: Tenant,
+    receiver: Receiver,
+    secret_store: SecretStore,
+    admin_conn: asyncpg.Connection,
+) -> None:
+    r = await api.post(
+        "/v1/webhooks",
+        json={"url": f"{receiver.url}/hooks", "event_types": ["replied", "bounced", "replied"]},
+        headers=tenant_a.auth,
+    )
+    assert r.status_code == 201, r.text
+    created = r.json()
+    secret = created["secret"]
+    assert secret.startswith("whsec_") and created["event_types"] == ["bounced", "replied"]
+    # The secret is in Vault under the row's path, and nowhere in the database.
+    path = await admin_conn.fetchval(
+        "SELECT vault_key_path FROM webhook_endpoints WHERE id = $1", uuid.UUID(created["id"])
+    )
+    assert await secret_store.read(path) == {"secret": secret}
+    got = await api.get(f"/v1/webhooks/{created['id']}", headers=tenant_a.auth)
+    assert got.status_code == 200 and "secret" not in got.json()
+
+    r = await api.post(f"/v1/webhooks/{created['id']}/test", headers=tenant_a.auth)
+    assert r.status_code == 202, r.text
+    event_id = r.json()["event_id"]
+    await _until(lambda: len(receiver.requests) == 1)
+    path_seen, headers, body = receiver.requests[0]
+    assert path_seen == "/hooks"
+    assert headers["PenguinMails-Event-Id"] == event_id
+    assert verify_signature(secret, headers["PenguinMails-Signature"], body, int(time.time()))
+    event = json.loads(body)
+    assert (event["id"], event["type"]) == (event_id, "test")
+
+    async def logged() -> list[dict[str, Any]]:
+        r = await api.get(f"/v1/webhooks/{created['id']}/deliveries", headers=tenant_a.auth)
+        assert r.status_code == 200, r.text
+        return list(r.json()["items"])
+
+    for _ in range(50):
+        items = await logged()
+        if items and items[0]["status"] == "delivered":
+            break
+        await asyncio.sleep(0.1)
+    assert items[0]["status"] == "delivered" and items[0]["attempts"] == 1
+    assert items[0]["attempt_log"][0]["status_code"] == 200
+
+    # A rotated secret signs what follows; the old one no longer verifies.
+    r = await api.post(f"/v1/webhooks/{created['id']}/rotate-secret", headers=tenant_a.auth)
+    new_secret = r.json()["secret"]
+    assert new_secret != secret and await secret_store.read(path) == {"secret": new_secret}
+    await api.post(f"/v1/webhooks/{created['id']}/test", headers=tenant_a.auth)
+    await _until(lambda: len(receiver.requests) == 2)
+    _, headers, body = receiver.requests[1]
+    now = int(time.time())
+    assert verify_signature(new_secret, headers["PenguinMails-Signature"], body, now)
+    assert not verify_signature(secret, headers["PenguinMails-Signature"], body, now)
+
+    # Another tenant sees none of it.
+    for method, suffix in (("GET", ""), ("PATCH", ""), ("DELETE", ""), ("POST", "/test"),
+                           ("GET", "/deliveries"), ("POST", "/rotate-secret")):  # fmt: skip
+        kwargs: dict[str, Any] = {"json": {"description": "x"}} if method == "PATCH" else {}
+        r = await api.request(
+            method, f"/v1/webhooks/{created['id']}{suffix}", headers=tenant_b.auth, **kwargs
+        )
+        assert r.status_code == 404, (method, suffix, r.text)
+    assert (await api.get("/v1/webhooks", headers=tenant_b.auth)).json()["items"] == []
+
+    # Disabled by the tenant: no test event; deleted: gone.
+    r = await api.patch(
+        f"/v1/webhooks/{created['id']}", json={"status": "disabled"}, headers=tenant_a.auth
+    )
+    assert r.json()["status"] == "disabled"
+    r = await api.post(f"/v1/webhooks/{created['id']}/test", headers=tenant_a.auth)
+    assert r.status_code == 409
+    assert (
+        await api.delete(f"/v1/webhooks/{created['id']}", headers=tenant_a.auth)
+    ).status_code == 204
+    assert (
+        await api.get(f"/v1/webhooks/{created['id']}", headers=tenant_a.auth)
+    ).status_code == 404
+
+
+async def test_bad_input_is_refused_with_the_field(
+    api: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    good = {"url": "https://hooks.example.com/pm", "event_types": ["sent"]}
+    for field_name, value in (
+        ("url", "http://hooks.example.com/pm"),  # plain http outside development
+        ("url", "https://10.0.0.7/pm"),
+        ("url", "https://[::1]/pm"),
+        ("url", "https://localhost/pm"),
+        ("url", "https://user:pw@hooks.example.com/pm"),
+        ("url", "x" * 3000),
+        ("event_types", []),
+        ("event_types", ["sent", "nope"]),
+        ("description", "d" * 501),
+    ):
+        r = await api.post("/v1/webhooks", json={**good, field_name: value}, headers=tenant_a.auth)
+        assert r.status_code == 422, (field_name, value, r.text)
+        assert f"body.{field_name}" in r.text, r.text
+    r = await api.post("/v1/webhooks", json=good, headers=tenant_a.auth)
+    assert r.status_code == 201, r.text
+    endpoint = r.json()["id"]
+    r = await api.patch(f"/v1/webhooks/{endpoint}", json={"url": None}, headers=tenant_a.auth)
+    assert r.status_code == 422
+    r = await api.patch(
+        f"/v1/webhooks/{endpoint}", json={"url": "https://10.1.1.1/"}, headers=tenant_a.auth
+    )
+    assert r.status_code == 422
+    assert (await api.get(f"/v1/webhooks/{uuid.uuid4()}", headers=tenant_a.auth)).status_code == 404
+
+
+async def test_a_name_resolving_inward_is_refused_at_delivery_time() -> None:
+    # Registration checks literal addresses; a name is checked each time it is resolved.
+    with pytest.raises(TargetRefused, match="loopback"):
+        await post_signed(
+            "http://localhost:9/hook", b"{}", {}, timeout_seconds=2, allow_private=False
+        )
+
+
+async def test_failures_retry_with_backoff_redirects_are_not_followed_and_a_day_of_failure_disables(
+    services: Services,
+    tenant_a: Tenant,
+    receiver: Receiver,
+    settings: Settings,
+    secret_store: SecretStore,
+    admin_conn: asyncpg.Connection,
+    dev_targets: None,
+) -> None:
+    from usecases.webhooks import create_endpoint
+
+    tenant = uuid.UUID(tenant_a.tenant_id)
+    endpoint, _ = await create_endpoint(
+        services.db, secret_store, tenant, f"{receiver.url}/h", ["replied"], None
+    )
+    async with services.db.tenant_session(tenant) as session:
+        queued = await WebhookRepository(session).enqueue(
+            "evt_retry", "replied", utcnow(), json.dumps({"lead_id": "l1"})
+        )
+        # Published twice (a replayed stream entry): still one delivery.
+        again = await WebhookRepository(session).enqueue(
+            "evt_retry", "replied", utcnow(), json.dumps({"lead_id": "l1"})
+        )
+        # Not subscribed: nothing.
+        other = await WebhookRepository(session).enqueue("evt_x", "opened", utcnow(), "{}")
+    assert (queued, again, other) == ([endpoint.id], [], [])
+
+    activities = WebhookActivities(services.db, secret_store, settings)
+    run = ActivityEnvironment().run
+    target = DeliverWebhooksInput(str(tenant), str(endpoint.id))
+
+    async def delivery() -> asyncpg.Record:
+        row = await admin_conn.fetchrow(
+            "SELECT * FROM webhook_deliveries WHERE endpoint_id = $1 AND event_id = 'evt_retry'",
+            endpoint.id,
+        )
+        assert row is not None
+        return row
+
+    # 1. A 500: retried after 30 s, the attempt logged.
+    receiver.script = [(500, None)]
+    started = utcnow()
+    out = await run(activities.deliver_webhooks, target)
+    assert (out.active, out.retrying, out.delivered) == (True, 1, 0)
+    row = await delivery()
+    assert (row["status"], row["attempts"], row["last_status_code"]) == ("pending", 1, 500)
+    assert timedelta(seconds=29) < row["next_attempt_at"] - started < timedelta(seconds=35)
+    assert out.next_due_seconds is not None and 25 < out.next_due_seconds <= 30
+    # Not due yet: nothing is posted.
+    assert (await run(activities.deliver_webhooks, target)).retrying == 0
+    assert len(receiver.requests) == 1
+
+    # 2. A redirect elsewhere: recorded, never followed; the next retry waits twice as long.
+    await admin_conn.execute("UPDATE webhook_deliveries SET next_attempt_at = now()")
+    receiver.script = [(302, f"{receiver.url}/elsewhere")]
+    await run(activities.deliver_webhooks, target)
+    assert [p for p, _, _ in receiver.requests] == ["/h", "/h"]
+    row = await delivery()
+    assert row["last_error"] == "redirect (302) not followed" and row["attempts"] == 2
+    assert timedelta(seconds=55) < row["next_attempt_at"] - utcnow() <= timedelta(seconds=60)
+
+    # 3. Three days after the event: the last failure gives up.
+    await admin_conn.execute(
+        "UPDATE webhook_deliveries SET next_attempt_at = now(), created = now() - interval '3 days 1 minute'"
+    )
+    receiver.script = [(503, None)]
+    out = await run(activities.deliver_webhooks, target)
+    assert out.failed == 1 and (await delivery())["status"] == "failed"
+
+    # 4. Failing for over a day: the endpoint is disabled, what was pending fails, the
+    # tenant is told, and the workflow would end (active False).
+    async with services.db.tenant_session(tenant) as session:
+        await WebhookRepository(session).enqueue("evt_late", "replied", utcnow(), "{}")
+    await admin_conn.execute(
+        "UPDATE webhook_endpoints SET failing_since = now() - interval '25 hours' WHERE id = $1",
+        endpoint.id,
+    )
+    receiver.script = [(500, None)]
+    out = await run(activities.deliver_webhooks, target)
+    assert out.active is False
+    state = await admin_conn.fetchrow(
+        "SELECT status, disabled_reason FROM webhook_endpoints WHERE id = $1", endpoint.id
+    )
+    assert state["status"] == "disabled" and "a day" in state["disabled_reason"]
+    pending = await admin_conn.fetchval(
+        "SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'pending'",
+        endpoint.id,
+    )
+    assert pending == 0
+    told = await admin_conn.fetchval(
+        "SELECT count(*) FROM notifications WHERE tenant_id = $1 "
+        "AND type = 'webhook_endpoint_disabled'",
+        tenant,
+    )
+    assert told == 1
+    assert (await run(activities.deliver_webhooks, target)).active is False
