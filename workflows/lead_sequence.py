@@ -81,7 +81,9 @@ with workflow.unsafe.imports_passed_through():
         StopCompanyOutput,
     )
     from activities.interfaces.delivery import (
+        DELIVER_HEARTBEAT_TIMEOUT,
         DELIVER_STEP,
+        DELIVER_TIMEOUT,
         OUTCOME_DEFERRED,
         OUTCOME_SENT,
         OUTCOME_STOPPED,
@@ -98,8 +100,10 @@ T = TypeVar("T")
 NON_RETRYABLE = ["InvalidCampaignInput", "TemplateError"]
 RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE)
 DB_TIMEOUT = timedelta(seconds=60)
-# deliver_step: an SMTP exchange plus, on a retry, the mailbox's Sent-folder search.
-DELIVER_TIMEOUT = timedelta(minutes=5)
+# deliver_step before it heartbeated: 5 minutes, so a send whose worker was killed waited
+# that long for its retry. Histories from before the patch replay with it.
+LEGACY_DELIVER_TIMEOUT = timedelta(minutes=5)
+DELIVER_HEARTBEAT_PATCH = "deliver-step-heartbeat"
 CAMPAIGN_NOT_SENDING = "campaign_not_sending"
 TOO_MANY_DEFERRALS = "too_many_deferrals"
 
@@ -330,6 +334,7 @@ class LeadSequenceWorkflow:
             )
             self._state = replace(self._state, phase="sending", next_action_at=None)
             self._resumed = False  # a resume signalled from now on is not missed
+            heartbeats = workflow.patched(DELIVER_HEARTBEAT_PATCH)
             out: DeliverOutput = await workflow.execute_activity(
                 DELIVER_STEP,
                 DeliverInput(
@@ -343,7 +348,8 @@ class LeadSequenceWorkflow:
                 ),
                 result_type=DeliverOutput,
                 task_queue=data.sending_queue,
-                start_to_close_timeout=DELIVER_TIMEOUT,
+                start_to_close_timeout=DELIVER_TIMEOUT if heartbeats else LEGACY_DELIVER_TIMEOUT,
+                heartbeat_timeout=DELIVER_HEARTBEAT_TIMEOUT if heartbeats else None,
                 retry_policy=RETRY,
                 summary=f"step {step.step_order}: deliver",
             )

@@ -32,8 +32,17 @@ its activity attempt (the same across Temporal's retries).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 DELIVER_STEP = "deliver_step"
+
+# How long one call may run: a send's SMTP exchange (each command bounded at 15 s, the whole
+# about a minute), which is also how long a pause waits for the sends in flight. A retry
+# after this finds the row held by the attempt still in DATA and waits for its outcome.
+DELIVER_TIMEOUT = timedelta(seconds=60)
+# The call heartbeats every third of this: a worker killed mid-send is noticed, and the
+# send retried, within seconds instead of at the end of DELIVER_TIMEOUT.
+DELIVER_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
 
 OUTCOME_SENT = "sent"
 OUTCOME_DEFERRED = "deferred"

@@ -41,7 +41,13 @@ from activities.interfaces.campaigns import (
     StopCompanyInput,
     StopCompanyOutput,
 )
-from activities.interfaces.delivery import DELIVER_STEP, DeliverInput, DeliverOutput
+from activities.interfaces.delivery import (
+    DELIVER_HEARTBEAT_TIMEOUT,
+    DELIVER_STEP,
+    DELIVER_TIMEOUT,
+    DeliverInput,
+    DeliverOutput,
+)
 from workflows.lead_sequence import LeadSequenceInput, LeadSequenceOutput, LeadSequenceWorkflow
 from workflows.names import lead_sequence_workflow_id, tenant_attributes
 
@@ -157,7 +163,20 @@ async def test_three_steps_over_days_complete_with_the_sticky_mailbox_and_thread
     fakes = Fakes(EMAIL_WAIT_CONDITION_EMAIL, slot_delay=timedelta(hours=5))
     async with running(temporal_time_skipping, fakes) as handle:
         out = await handle.result()
+        history = await handle.fetch_history()
     assert (out.status, out.steps_done, out.sent) == ("completed", 4, 2)
+    # Each send heartbeats: a killed worker's send is retried within seconds.
+    sends = [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.activity_task_scheduled_event_attributes.activity_type.name == DELIVER_STEP
+    ]
+    assert len(sends) == 2
+    assert all(
+        (a.heartbeat_timeout.ToTimedelta(), a.start_to_close_timeout.ToTimedelta())
+        == (DELIVER_HEARTBEAT_TIMEOUT, DELIVER_TIMEOUT)
+        for a in sends
+    )
     (first_at, first), (second_at, second) = fakes.delivered
     assert (first.mailbox_id, first.thread_message_id, first.variant_draw) == (None, None, 0.25)
     # Follow-ups go from the first touch's mailbox, threaded under its Message-ID.
