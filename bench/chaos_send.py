@@ -5,7 +5,10 @@ is counted at the SMTP sink.
 The path: the production worker (`python worker.py`, serving `campaigns` and `sending`) as a
 process of its own, on a Temporal dev server; a campaign of an e-mail step, a wait of 0 h
 and a follow-up to `--leads` leads over `--mailboxes` mailboxes, nothing binding (caps of
-100,000, no gap, the window open all day). The mailboxes send into the dev stack's SMTP sink
+100,000, no gap, the window open all day), at most `--window` (100) sequences running at
+once, as a campaign sized by its mailboxes' capacity runs them: a restarted worker replays
+every running sequence before it makes progress, and 1,000 of them on two cores took longer
+than the 20 s between kills (each workflow task past its 10 s timeout). The mailboxes send into the dev stack's SMTP sink
 (which writes each message as a file) and are Dovecot users whose Sent folder gets a copy
 of every message they send, as Gmail and Microsoft 365 keep one: a send whose worker was
 killed in its SMTP exchange is resolved by its retry through that folder (DESIGN "Outbox").
@@ -24,7 +27,7 @@ Services: the Postgres and Redis of `DATABASE_URL`/`REDIS_URL` when set (a datab
 own, dropped at the end), else embedded ones; an OpenBao dev server, Dovecot, a Temporal dev
 server.
 
-    python bench/chaos_send.py [--leads 1000] [--mailboxes 4] [--kill-every 20]
+    python bench/chaos_send.py [--leads 1000] [--mailboxes 4] [--kill-every 20] [--window 100]
 """
 
 from __future__ import annotations
@@ -215,7 +218,7 @@ async def measure(args: argparse.Namespace, settings: Settings, store: SecretSto
             tenant, campaign = str(world.tenant_id), str(world.campaign_id)
             handle = await client.start_workflow(
                 CampaignWorkflow.run,
-                CampaignInput(tenant, campaign),
+                CampaignInput(tenant, campaign, window=args.window),
                 id=campaign_workflow_id(tenant, campaign),
                 task_queue=TaskQueue.CAMPAIGNS.value,
                 search_attributes=tenant_attributes(tenant, campaign_id=campaign),
@@ -310,7 +313,12 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=1000)
     parser.add_argument("--mailboxes", type=int, default=4)
     parser.add_argument("--kill-every", type=float, default=20.0, help="seconds")
+    parser.add_argument(
+        "--window", type=int, default=100, help="lead sequences running at once (the campaign's)"
+    )
     parser.add_argument("--max-minutes", type=float, default=90.0)
+    # A TERM stops the run as Ctrl-C does, its services stopped on the way out.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with_services(parser.parse_args(), measure)
 
 

@@ -251,6 +251,35 @@ async def test_a_paused_campaign_holds_the_lead_until_the_resume_signal(
     assert sent_at - paused_at < timedelta(hours=24)  # the signal, not the daily re-check
 
 
+async def test_a_paused_lead_waits_for_its_resume_uncounted_and_goes_on_from_its_step(
+    temporal_time_skipping: WorkflowEnvironment,
+) -> None:
+    # Step 1 went out; the tenant paused the lead before step 2 (its send refused).
+    fakes = Fakes(
+        [SequenceStep("s1", 1, "email"), SequenceStep("s2", 2, "email")],
+        outcomes=[
+            DeliverOutput("sent", mailbox_id="mb-1", message_id="<m1@send.test>"),
+            DeliverOutput("deferred", "lead_paused"),
+        ],
+    )
+    # One deferral allowed: a paused lead's wait must not count as one.
+    async with running(temporal_time_skipping, fakes, max_deferrals=1) as handle:
+        for _ in range(200):
+            state = await handle.query(LeadSequenceWorkflow.get_state)
+            if state.phase == "paused_lead":
+                break
+            await asyncio.sleep(0.05)
+        assert (state.phase, state.step_order) == ("paused_lead", 2)
+        await handle.signal(SIGNAL_CAMPAIGN_RESUMED, LeadSignal(TENANT, "lead resumed"))
+        out = await handle.result()
+    assert (out.status, out.sent) == ("completed", 2)
+    steps = [d.step_id for _, d in fakes.delivered]
+    assert steps == ["s1", "s2", "s2"]  # step 2 again, step 1 not resent
+    (_, _), (paused_at, _), (sent_at, second) = fakes.delivered
+    assert sent_at - paused_at < timedelta(hours=24)  # the signal, not the daily re-check
+    assert (second.mailbox_id, second.thread_message_id) == ("mb-1", "<m1@send.test>")
+
+
 async def test_stopped_ends_the_lead_and_unknown_moves_on_unconfirmed(
     temporal_time_skipping: WorkflowEnvironment,
 ) -> None:
