@@ -294,11 +294,19 @@ class CampaignActivities:
     async def set_campaign_status(self, data: SetStatusInput) -> CampaignStatusOutput:
         if data.status not in CAMPAIGN_STATUSES:
             raise _invalid(f"unknown campaign status {data.status!r}")
+        applied = True
         async with self.db.tenant_session(data.tenant_id) as session:
-            row = await CampaignRepository(session).set_status(UUID(data.campaign_id), data.status)
+            repo = CampaignRepository(session)
+            if data.when_done and data.status == "completed":
+                found = await repo.complete_when_done(UUID(data.campaign_id))
+                row, applied = found if found is not None else (None, False)
+            else:
+                row = await repo.set_status(UUID(data.campaign_id), data.status)
         if row is None:
             raise _invalid("no such campaign")
-        return CampaignStatusOutput(row.status, _iso(row.started_at), _iso(row.completed_at))
+        return CampaignStatusOutput(
+            row.status, _iso(row.started_at), _iso(row.completed_at), applied
+        )
 
     @activity.defn(name=PAUSE_CAMPAIGN)
     async def pause_campaign(self, data: PauseInput) -> PauseOutput:

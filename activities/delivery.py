@@ -41,6 +41,13 @@ back, the lead untouched); 4xx and no connection are transient (`deferred`/`smtp
 slots back); a connection lost during DATA leaves the row reserved with its attempt counted,
 so the next call asks the mailbox.
 
+Kill-safety: the call heartbeats (every third of `DELIVER_HEARTBEAT_TIMEOUT`) for as long as it
+runs, so a worker killed mid-send is noticed within seconds and the retry resolves the row
+as above. A call Temporal cancels (its timeout passed, the workflow cancelled, the worker
+shutting down) is not cut: it finishes in the background, since an SMTP exchange cut in DATA
+would leave the connection unusable and the row's outcome to be asked of the mailbox; the
+retry waits for the row it holds.
+
 After `sent` (and again on a retry that finds `sent`), a `sent` event goes to the Redis
 stream `EVENTS_STREAM`, its `id` the outbox row's id (the consumer is idempotent on it); a
 bounce at RCPT writes a `bounced` event the same way (no DSN will come for it). Test sends
@@ -50,6 +57,7 @@ write no event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import imaplib
 import logging
@@ -57,7 +65,7 @@ import random
 import ssl
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -68,6 +76,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.interfaces.delivery import (
+    DELIVER_HEARTBEAT_TIMEOUT,
     DELIVER_STEP,
     OUTCOME_DEFERRED,
     OUTCOME_SENT,
@@ -149,6 +158,28 @@ def _uuid(value: str | None) -> UUID | None:
     return UUID(value) if value else None
 
 
+@contextlib.asynccontextmanager
+async def _heartbeating() -> AsyncIterator[None]:
+    """Heartbeats while the body runs (a no-op outside an activity, as in the benchmarks)."""
+    if not activity.in_activity():
+        yield
+        return
+    every = DELIVER_HEARTBEAT_TIMEOUT.total_seconds() / 3
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class DeliveryActivities:
     def __init__(
         self,
@@ -165,6 +196,8 @@ class DeliveryActivities:
         self.connections = connections or SmtpConnections()
         self._token_key: bytes | None = None
         self._secret_cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
+        # Calls whose activity was cancelled, finishing in the background (kept referenced).
+        self._orphans: set[asyncio.Task[DeliverOutput]] = set()
 
     @property
     def redis(self) -> Redis:
@@ -211,6 +244,22 @@ class DeliveryActivities:
 
     @activity.defn(name=DELIVER_STEP)
     async def deliver_step(self, data: DeliverInput) -> DeliverOutput:
+        async with _heartbeating():
+            task = asyncio.create_task(self._deliver(data))
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.done():  # finishes on its own; its retry waits for the row
+                    self._orphans.add(task)
+                    task.add_done_callback(self._orphan_done)
+                raise
+
+    def _orphan_done(self, task: asyncio.Task[DeliverOutput]) -> None:
+        self._orphans.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a cancelled send ended with %r", task.exception())
+
+    async def _deliver(self, data: DeliverInput) -> DeliverOutput:
         try:
             return await _Delivery(self, data).run()
         except SecretStoreError as exc:
@@ -221,6 +270,8 @@ class DeliveryActivities:
             ) from None
 
     async def close(self) -> None:
+        if self._orphans:
+            await asyncio.wait(self._orphans)
         await self.connections.close()
         if self._redis is not None:
             await self._redis.aclose()

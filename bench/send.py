@@ -251,6 +251,8 @@ async def run(
             analytics_database_url=_with_db(admin_url, f"{name}_analytics"),
             redis_url=redis_url,
             events_stream=f"bench-events-{uuid.uuid4().hex[:8]}",
+            vault_addr=vault.addr,  # for a worker started as its own process
+            vault_token=vault.token,
             **extra,
         )
         await asyncio.to_thread(migrate.upgrade, settings)

@@ -26,6 +26,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.interfaces.campaigns import (
+    SIGNAL_CAMPAIGN_RESUMED,
     SIGNAL_ENROLLED,
     SIGNAL_REPLY,
     SIGNAL_UNSUBSCRIBE,
@@ -168,10 +169,12 @@ async def remove_enrollment(
 async def set_enrollment_paused(
     db: Database, client: Client, tenant_id: UUID, campaign_id: UUID, lead_id: UUID, paused: bool
 ) -> str:
-    """Hold back an enrollment that has not started, or let it go again (the running campaign
-    hears of it at once). Raises CampaignNotFound without such an enrollment, and
-    CampaignConflict (with the enrollment's status) when it cannot move: a lead whose sequence
-    runs is removed, not paused."""
+    """Hold one lead, or let it go again. A lead whose sequence runs is held where it is: its
+    next send is refused (at reserve, and at the send's re-check after the campaign lock), and
+    the sequence waits; its resume signals the sequence, which goes on from that step. One
+    not started yet is skipped by the campaign until resumed (the campaign hears of it at
+    once). Raises CampaignNotFound without such an enrollment, and CampaignConflict (with the
+    enrollment's status) for one that has ended."""
     async with db.tenant_session(tenant_id) as session:
         repo = CampaignSetupRepository(session)
         campaign = await repo.get(campaign_id)
@@ -179,14 +182,19 @@ async def set_enrollment_paused(
     if campaign is None or found is None:
         raise CampaignNotFound
     status, moved = found
-    wanted = "paused" if paused else "pending"
-    if not moved and status != wanted:
+    already = ("paused",) if paused else ("pending", "active")
+    if not moved and status not in already:
         raise CampaignConflict(
-            f"a {status} enrollment cannot be {'paused' if paused else 'resumed'}"
-            + (" (its sequence runs: remove it instead)" if paused and status == "active" else ""),
-            status,
+            f"a {status} enrollment cannot be {'paused' if paused else 'resumed'}", status
         )
-    if moved and not paused and campaign.status in RUNNING:
+    if moved and status == "active":  # its sequence waits for this
+        await _signal_quietly(
+            client,
+            lead_sequence_workflow_id(tenant_id, campaign_id, lead_id),
+            SIGNAL_CAMPAIGN_RESUMED,
+            LeadSignal(str(tenant_id), "lead resumed"),
+        )
+    elif moved and status == "pending" and campaign.status in RUNNING:
         await _signal_quietly(
             client,
             campaign_workflow_id(tenant_id, campaign_id),

@@ -91,6 +91,10 @@ FAN_OUT_HEARTBEAT = timedelta(minutes=1)
 MAX_CHILDREN_PER_RUN = 1000
 ENDED = ("completed", "cancelled")
 LATE_ENDINGS_PATCH = "keep-endings-told-during-count"
+# Completion re-counts the open enrollments under the campaign's row lock (which enrolling
+# takes too): an enrollment committed after the window's count but before the completion
+# was left pending for ever. Histories from before complete as they ran.
+COMPLETE_WHEN_DONE_PATCH = "complete-when-no-enrollment-is-open"
 
 
 @dataclass
@@ -213,7 +217,11 @@ class CampaignWorkflow:
             if started is None:  # nothing open: every lead has ended
                 async with self._lock:  # not while a pause or a cancel is answering
                     if self._state.status == "sending":
-                        await self._set_db_status("completed")
+                        # Not completed when a lead was enrolled meanwhile: the loop
+                        # refills and starts it.
+                        await self._set_db_status(
+                            "completed", when_done=workflow.patched(COMPLETE_WHEN_DONE_PATCH)
+                        )
                 continue
             started_this_run += started
             if started_this_run >= per_run or workflow.info().is_continue_as_new_suggested():
@@ -495,11 +503,11 @@ class CampaignWorkflow:
     def _publish_status(self) -> None:
         workflow.upsert_search_attributes([CAMPAIGN_STATUS.value_set(self._state.status)])
 
-    async def _set_db_status(self, status: str) -> None:
+    async def _set_db_status(self, status: str, when_done: bool = False) -> None:
         assert self._data is not None
         out: CampaignStatusOutput = await self._activity(
             SET_CAMPAIGN_STATUS,
-            SetStatusInput(self._data.tenant_id, self._data.campaign_id, status),
+            SetStatusInput(self._data.tenant_id, self._data.campaign_id, status, when_done),
             CampaignStatusOutput,
             f"status {status}",
         )

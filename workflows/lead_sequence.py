@@ -7,7 +7,8 @@ It walks the campaign's active steps after the enrollment's `current_step`:
   code), sleep until the slot, and call `deliver_step` on the `sending` queue. `deferred`:
   the slot is asked again from `retry_at` (or a doubling backoff), at most `max_deferrals`
   times per step, then the lead ends `failed`; `campaign_not_sending` (paused) waits for the
-  campaign's resume signal, with a daily re-check as a safety net, and is not counted.
+  campaign's resume signal, with a daily re-check as a safety net, and is not counted; so
+  does `lead_paused` (the tenant paused this lead: its resume signals it).
   `stopped` ends the lead (`bounced`, or `stopped` with the reason). `unknown` (an earlier
   attempt may have reached DATA, the mailbox cannot tell) is never resent: the step counts
   as done, unconfirmed (`last_skip_reason = delivery_unknown`), and the sequence moves on,
@@ -81,11 +82,15 @@ with workflow.unsafe.imports_passed_through():
         StopCompanyOutput,
     )
     from activities.interfaces.delivery import (
+        DELIVER_HEARTBEAT_TIMEOUT,
         DELIVER_STEP,
+        DELIVER_TIMEOUT,
         OUTCOME_DEFERRED,
         OUTCOME_SENT,
         OUTCOME_STOPPED,
         OUTCOME_UNKNOWN,
+        REASON_CAMPAIGN_NOT_SENDING,
+        REASON_LEAD_PAUSED,
         DeliverInput,
         DeliverOutput,
     )
@@ -98,9 +103,20 @@ T = TypeVar("T")
 NON_RETRYABLE = ["InvalidCampaignInput", "TemplateError"]
 RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE)
 DB_TIMEOUT = timedelta(seconds=60)
-# deliver_step: an SMTP exchange plus, on a retry, the mailbox's Sent-folder search.
-DELIVER_TIMEOUT = timedelta(minutes=5)
-CAMPAIGN_NOT_SENDING = "campaign_not_sending"
+# The sequence's own database activities are a statement or two each: past 15 s the worker
+# that ran one is taken for dead (killed, cut off) and it is retried elsewhere, instead of
+# the sequence waiting a minute. Stop-for-company (many rows, cancels) keeps DB_TIMEOUT.
+# Histories from before the patch replay with DB_TIMEOUT.
+SHORT_DB_TIMEOUT = timedelta(seconds=15)
+SHORT_DB_TIMEOUT_PATCH = "short-db-timeouts"
+# deliver_step before it heartbeated: 5 minutes, so a send whose worker was killed waited
+# that long for its retry. Histories from before the patch replay with it.
+LEGACY_DELIVER_TIMEOUT = timedelta(minutes=5)
+DELIVER_HEARTBEAT_PATCH = "deliver-step-heartbeat"
+# Deferrals that wait for a resume signal (the campaign's, or the lead's own), uncounted. A
+# lead could not be paused while its sequence ran before `lead_paused` existed, so no
+# earlier history holds one: the branch replays as it ran.
+WAIT_FOR_RESUME = frozenset({REASON_CAMPAIGN_NOT_SENDING, REASON_LEAD_PAUSED})
 TOO_MANY_DEFERRALS = "too_many_deferrals"
 
 
@@ -129,7 +145,8 @@ class LeadSequenceOutput:
 
 @dataclass(frozen=True)
 class LeadState:
-    phase: str = "starting"  # starting | waiting | sending | paused_campaign | ended
+    # starting | waiting | sending | paused_campaign | paused_lead | ended
+    phase: str = "starting"
     step_order: int = 0
     next_action_at: str | None = None
     sent: int = 0
@@ -330,6 +347,7 @@ class LeadSequenceWorkflow:
             )
             self._state = replace(self._state, phase="sending", next_action_at=None)
             self._resumed = False  # a resume signalled from now on is not missed
+            heartbeats = workflow.patched(DELIVER_HEARTBEAT_PATCH)
             out: DeliverOutput = await workflow.execute_activity(
                 DELIVER_STEP,
                 DeliverInput(
@@ -343,7 +361,8 @@ class LeadSequenceWorkflow:
                 ),
                 result_type=DeliverOutput,
                 task_queue=data.sending_queue,
-                start_to_close_timeout=DELIVER_TIMEOUT,
+                start_to_close_timeout=DELIVER_TIMEOUT if heartbeats else LEGACY_DELIVER_TIMEOUT,
+                heartbeat_timeout=DELIVER_HEARTBEAT_TIMEOUT if heartbeats else None,
                 retry_policy=RETRY,
                 summary=f"step {step.step_order}: deliver",
             )
@@ -352,8 +371,9 @@ class LeadSequenceWorkflow:
             )
             if out.outcome != OUTCOME_DEFERRED:
                 return out
-            if out.reason == CAMPAIGN_NOT_SENDING:
-                await self._wait_for_resume(data)
+            if out.reason in WAIT_FOR_RESUME:
+                phase = "paused_lead" if out.reason == REASON_LEAD_PAUSED else "paused_campaign"
+                await self._wait_for_resume(data, phase)
                 not_before = workflow.now()
                 continue
             deferrals += 1
@@ -366,10 +386,10 @@ class LeadSequenceWorkflow:
                 else workflow.now() + timedelta(seconds=backoff)
             )
 
-    async def _wait_for_resume(self, data: LeadSequenceInput) -> None:
-        """Paused: the campaign's resume fans a signal out to its active leads; the daily
-        re-check only covers a signal that could not reach this lead."""
-        self._state = replace(self._state, phase="paused_campaign")
+    async def _wait_for_resume(self, data: LeadSequenceInput, phase: str) -> None:
+        """Paused: the campaign's resume fans a signal out to its active leads, a lead's own
+        resume signals it; the daily re-check only covers a signal that could not reach it."""
+        self._state = replace(self._state, phase=phase)
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: self._resumed or self._ended(),
@@ -452,11 +472,12 @@ class LeadSequenceWorkflow:
         )
 
     async def _activity(self, name: str, arg: object, result: type[T], summary: str) -> T:
+        short = name != STOP_COMPANY_LEADS and workflow.patched(SHORT_DB_TIMEOUT_PATCH)
         out: T = await workflow.execute_activity(
             name,
             arg,
             result_type=result,
-            start_to_close_timeout=DB_TIMEOUT,
+            start_to_close_timeout=SHORT_DB_TIMEOUT if short else DB_TIMEOUT,
             retry_policy=RETRY,
             summary=summary,
         )

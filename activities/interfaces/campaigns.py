@@ -236,6 +236,9 @@ class SetStatusInput:
     tenant_id: str
     campaign_id: str
     status: str
+    # `completed` only when no enrollment is open (checked under the campaign's row lock,
+    # which enrolling takes too); otherwise nothing changes and `applied` is False.
+    when_done: bool = False
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,7 @@ class CampaignStatusOutput:
     status: str
     started_at: str | None = None
     completed_at: str | None = None
+    applied: bool = True  # False: `when_done` found an open enrollment
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,14 @@ Outcomes (`DeliverOutput.outcome`):
 - `deferred`: not sent, nothing lost; try again at `retry_at` (UTC ISO-8601) or, without one,
   after the workflow's own backoff. `reason`: `gap`, `mailbox_daily_cap`,
   `campaign_daily_limit`, `monthly_limit`, `no_mailbox` (none active or with capacity),
-  `campaign_not_sending` (paused: the workflow waits for its resume), `mailbox_not_active`,
+  `campaign_not_sending` (paused: the workflow waits for its resume), `lead_paused` (the
+  tenant paused this lead's enrollment: the workflow waits for its resume signal),
+  `mailbox_not_active`,
   `smtp_transient` (a 4xx or an unreachable server), `mailbox_failure` (5.7.x, or a 5xx at
   connect/HELO/MAIL/DATA: the mailbox's or the content's fault, never the lead's).
 - `stopped`: the lead must get nothing more from this campaign. `reason`: `lead_stopped`
-  (unsubscribed, bounced, complained, erased or deleted), `suppressed`, `bounced` (this send's
+  (unsubscribed, bounced, complained, erased or deleted, or its enrollment ended: removed
+  by the tenant, stopped), `suppressed`, `bounced` (this send's
   5.1.x at RCPT: the lead is marked bounced and suppressed before this returns), `not_found`
   (the campaign or the step no longer exists).
 - `unknown`: an earlier attempt may have reached DATA and the mailbox cannot tell; never
@@ -32,13 +35,25 @@ its activity attempt (the same across Temporal's retries).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 DELIVER_STEP = "deliver_step"
+
+# How long one call may run: a send's SMTP exchange (each command bounded at 15 s, the whole
+# about a minute), which is also how long a pause waits for the sends in flight. A retry
+# after this finds the row held by the attempt still in DATA and waits for its outcome.
+DELIVER_TIMEOUT = timedelta(seconds=60)
+# The call heartbeats every third of this: a worker killed mid-send is noticed, and the
+# send retried, within seconds instead of at the end of DELIVER_TIMEOUT.
+DELIVER_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
 
 OUTCOME_SENT = "sent"
 OUTCOME_DEFERRED = "deferred"
 OUTCOME_STOPPED = "stopped"
 OUTCOME_UNKNOWN = "unknown"
+
+REASON_CAMPAIGN_NOT_SENDING = "campaign_not_sending"
+REASON_LEAD_PAUSED = "lead_paused"
 
 
 @dataclass(frozen=True)

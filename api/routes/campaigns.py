@@ -448,9 +448,10 @@ async def update_enrollment(
     principal: AdminDep,
     services: ServicesDep,
 ) -> EnrollmentStatus:
-    """`paused` holds back an enrollment whose sequence has not started (the campaign skips
-    it); `active` lets it go again. A lead whose sequence runs is removed, not paused (409,
-    `details.status`)."""
+    """`paused` holds one lead: a sequence not started yet is skipped by the campaign, a
+    running one sends nothing more (a send that is due is refused) and waits; `active` lets
+    it go again, from where it was (the answer is `pending` for a lead whose sequence has
+    not started yet). An enrollment that has ended answers 409 (`details.status`)."""
     with _campaign_errors("enrollment"):
         status = await uc.set_enrollment_paused(
             services.db,

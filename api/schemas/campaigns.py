@@ -234,7 +234,8 @@ class EnrollmentPublic(BaseModel):
 class EnrollmentUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # paused: a pending enrollment held back; active: let go again (pending until claimed).
+    # paused: the lead held (not started: skipped; running: its sends refused, it waits);
+    # active: let go again, where it was (pending until claimed when it had not started).
     status: Literal["paused", "active"]
 
 

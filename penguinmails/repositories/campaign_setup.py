@@ -312,19 +312,25 @@ class CampaignSetupRepository:
     async def set_enrollment_paused(
         self, campaign_id: UUID, lead_id: UUID, paused: bool
     ) -> tuple[str, bool] | None:
-        """A waiting enrollment held back (`pending -> paused`) or let go again (`paused ->
-        pending`): the campaign claims only pending rows, so a paused one never starts its
-        sequence. (status now, True when this call moved it); None without an enrollment."""
-        frm, to = ("pending", "paused") if paused else ("paused", "pending")
-        rows = await self._rows(
-            "UPDATE campaign_leads SET status = :to, updated = now() "
-            "WHERE campaign_id = :campaign_id AND lead_id = :lead_id AND status = :frm "
-            "RETURNING status",
-            campaign_id=campaign_id,
-            lead_id=lead_id,
-            frm=frm,
-            to=to,
-        )
+        """An open enrollment held (`pending`/`active -> paused`) or let go again (`paused ->
+        active` when its sequence has started, `pending` when not: the campaign claims it
+        then). A held lead's sequence runs on, but its sends are refused at reserve and at
+        the send's re-check, and it waits for its resume. (status now, True when this call
+        moved it); None without an enrollment."""
+        if paused:
+            sql = (
+                "UPDATE campaign_leads SET status = 'paused', updated = now() "
+                "WHERE campaign_id = :campaign_id AND lead_id = :lead_id "
+                "AND status IN ('pending', 'active') RETURNING status"
+            )
+        else:
+            sql = (
+                "UPDATE campaign_leads SET updated = now(), "
+                "status = CASE WHEN started_at IS NULL THEN 'pending' ELSE 'active' END "
+                "WHERE campaign_id = :campaign_id AND lead_id = :lead_id "
+                "AND status = 'paused' RETURNING status"
+            )
+        rows = await self._rows(sql, campaign_id=campaign_id, lead_id=lead_id)
         if rows:
             return str(rows[0][0]), True
         rows = await self._rows(

@@ -16,6 +16,8 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from penguinmails.models.campaigns import OPEN_ENROLLMENT_STATUSES
+
 # Status moves the engine makes; an ended campaign never moves again.
 ENDED = ("completed", "cancelled")
 
@@ -111,6 +113,29 @@ class CampaignRepository:
             status=status,
         )
         return StatusRow(*rows[0]) if rows else None
+
+    async def complete_when_done(self, campaign_id: UUID) -> tuple[StatusRow, bool] | None:
+        """`completed`, unless an enrollment is open: (the row, True when this call completed
+        it); None without the campaign. The row lock comes first and the count in a statement
+        of its own after it (READ COMMITTED: a fresh snapshot), so it cannot miss an
+        enrollment committed meanwhile: enrolling locks the same row and refuses an ended
+        campaign, so either the enrollment committed before this count sees it, or it waits
+        and finds the campaign completed."""
+        rows = await self._rows(
+            "SELECT status, started_at, completed_at FROM campaigns WHERE id = :id FOR UPDATE",
+            id=campaign_id,
+        )
+        if not rows:
+            return None
+        still_open = await self._rows(
+            f"SELECT 1 FROM campaign_leads WHERE campaign_id = :id AND status IN "  # noqa: S608 — a module constant
+            f"{_sql_list(OPEN_ENROLLMENT_STATUSES)} LIMIT 1",
+            id=campaign_id,
+        )
+        if still_open:
+            return StatusRow(*rows[0]), False
+        row = await self.set_status(campaign_id, "completed")
+        return (row, True) if row is not None else None
 
     async def window_capacity(self, campaign_id: UUID) -> int:
         """Sends the campaign can make in a day: the daily caps of its active, unpaused

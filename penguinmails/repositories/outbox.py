@@ -88,6 +88,8 @@ class Recheck:
     mailbox_ok: bool
     lead_ok: bool
     suppressed: bool
+    # The lead's enrollment in the campaign (None: none, or a test send).
+    enrollment_status: str | None = None
 
     @property
     def blocked_by(self) -> str | None:
@@ -97,9 +99,21 @@ class Recheck:
             return "mailbox_not_active"
         if not self.lead_ok:
             return "lead_stopped"
+        enrolled = enrollment_blocks(self.enrollment_status)
+        if enrolled is not None:
+            return enrolled
         if self.suppressed:
             return "suppressed"
         return None
+
+
+def enrollment_blocks(status: str | None) -> str | None:
+    """What the lead's enrollment says about a send: `lead_paused` while the tenant holds
+    the lead (the sequence waits for its resume), `lead_stopped` once it has ended
+    (removed, stopped, ...: whatever the sequence is doing, nothing more goes out)."""
+    if status is None or status in ("pending", "active"):
+        return None
+    return "lead_paused" if status == "paused" else "lead_stopped"
 
 
 def campaign_lock_key(campaign_id: UUID) -> str:
@@ -160,6 +174,8 @@ class OutboxRepository:
               EXISTS (SELECT 1 FROM suppressions
                       WHERE (kind = 'address' AND value = :hash)
                          OR (kind = 'domain' AND value = :domain)) AS suppressed,
+              (SELECT status FROM campaign_leads WHERE campaign_id = :campaign_id
+                AND lead_id = :lead_id) AS enrollment_status,
               clock_timestamp() AS now
             """,
             {
@@ -176,6 +192,9 @@ class OutboxRepository:
             raise Refused("mailbox_not_active")
         if not req.is_test and not row.lead_ok:
             raise Refused("lead_stopped")
+        enrolled = None if req.is_test else enrollment_blocks(row.enrollment_status)
+        if enrolled is not None:
+            raise Refused(enrolled)
         if not req.is_test and row.suppressed:
             raise Refused("suppressed")
         if row.next_send_at is not None and row.next_send_at > row.now:
@@ -383,10 +402,13 @@ class OutboxRepository:
     async def recheck(self, row_id: UUID, address_hash: str, to_domain: str) -> Recheck:
         """After the campaign lock, in a statement of its own (one statement with the lock,
         or REPEATABLE READ, would read the status from before a committed pause): the row
-        `FOR UPDATE` and every status that can stop the send."""
+        `FOR UPDATE` and every status that can stop the send, the lead's enrollment in the
+        campaign included (a lead the tenant paused or removed is never sent to)."""
         row = await self._one(
             """
             SELECT m.status AS row_status, m.attempts, m.is_test,
+              (SELECT e.status FROM campaign_leads e WHERE e.campaign_id = m.campaign_id
+                AND e.lead_id = m.lead_id) AS enrollment_status,
               (c.status = 'sending' AND c.pause_reasons = '{}') AS campaign_ok,
               (ea.status = 'active' AND ea.pause_reasons = '{}' AND ea.deleted IS NULL)
                 AS mailbox_ok,
@@ -414,6 +436,7 @@ class OutboxRepository:
             mailbox_ok=bool(row.mailbox_ok),
             lead_ok=test or bool(row.lead_ok),
             suppressed=not test and bool(row.suppressed),
+            enrollment_status=None if test else row.enrollment_status,
         )
 
     async def mark_sent(self, row_id: UUID) -> None:

@@ -26,6 +26,7 @@ from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from activities import delivery
 from activities.delivery import DeliveryActivities
 from activities.interfaces.delivery import DELIVER_STEP, DeliverInput, DeliverOutput
 from devstack.dovecot import Dovecot
@@ -745,6 +746,88 @@ async def test_a_paused_campaign_defers_its_sends(
     assert await _sent_today(admin_conn, world.mailboxes[0][0]) == 0
 
 
+async def _enroll(conn: asyncpg.Connection, world: World, lead: int, status: str) -> None:
+    await conn.execute(
+        "INSERT INTO campaign_leads (tenant_id, campaign_id, lead_id, status, started_at, "
+        "variant_draw) VALUES ($1, $2, $3, $4, now(), 0.5)",
+        world.tenant_id,
+        world.campaign_id,
+        world.leads[lead][0],
+        status,
+    )
+
+
+async def _set_enrollment(conn: asyncpg.Connection, world: World, lead: int, status: str) -> None:
+    await conn.execute(
+        "UPDATE campaign_leads SET status = $3 WHERE campaign_id = $1 AND lead_id = $2",
+        world.campaign_id,
+        world.leads[lead][0],
+        status,
+    )
+
+
+async def test_a_paused_lead_is_refused_at_reserve_and_at_the_send_s_recheck(
+    acts: DeliveryActivities, world: World, smtp: ScriptedSmtp, admin_conn: asyncpg.Connection
+) -> None:
+    mailbox = world.mailboxes[0][0]
+    await _enroll(admin_conn, world, 0, "paused")
+    out = await _deliver(acts, world.input())
+    assert (out.outcome, out.reason) == ("deferred", "lead_paused")
+    assert await _row(admin_conn, world.message_id()) is None
+    assert await _sent_today(admin_conn, mailbox) == 0
+
+    # Paused after the reservation committed, while the send waits for the mailbox: the
+    # re-check after the campaign lock reads the enrollment, gives the slots back, defers.
+    await _set_enrollment(admin_conn, world, 0, "active")
+    lock = acts.connections._locks.setdefault(str(mailbox), asyncio.Lock())
+    await lock.acquire()
+    try:
+        sending = asyncio.ensure_future(_deliver(acts, world.input()))
+        for _ in range(3000):
+            if await _row(admin_conn, world.message_id()) is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert (await _row(admin_conn, world.message_id()))["status"] == "reserved"
+        await _set_enrollment(admin_conn, world, 0, "paused")
+    finally:
+        lock.release()
+    out = await sending
+    assert (out.outcome, out.reason) == ("deferred", "lead_paused")
+    assert (await _row(admin_conn, world.message_id()))["status"] == "deferred"
+    assert await _sent_today(admin_conn, mailbox) == 0
+    assert smtp.received(world.message_id()) == []
+
+    # Resumed: the same step goes out, once.
+    await _set_enrollment(admin_conn, world, 0, "active")
+    out = await _deliver(acts, world.input())
+    assert out.outcome == "sent"
+    assert len(smtp.received(world.message_id())) == 1
+
+
+async def test_a_removed_lead_is_stopped_at_the_send_s_recheck(
+    acts: DeliveryActivities, world: World, smtp: ScriptedSmtp, admin_conn: asyncpg.Connection
+) -> None:
+    mailbox = world.mailboxes[0][0]
+    await _enroll(admin_conn, world, 1, "active")
+    lock = acts.connections._locks.setdefault(str(mailbox), asyncio.Lock())
+    await lock.acquire()
+    try:
+        sending = asyncio.ensure_future(_deliver(acts, world.input(lead=1)))
+        for _ in range(3000):
+            if await _row(admin_conn, world.message_id(lead=1)) is not None:
+                break
+            await asyncio.sleep(0.01)
+        await _set_enrollment(admin_conn, world, 1, "removed")
+    finally:
+        lock.release()
+    out = await sending
+    assert (out.outcome, out.reason) == ("stopped", "lead_stopped")
+    assert smtp.received(world.message_id(lead=1)) == []
+    assert await _sent_today(admin_conn, mailbox) == 0
+    again = await _deliver(acts, world.input(lead=1))  # and at reserve
+    assert (again.outcome, again.reason) == ("stopped", "lead_stopped")
+
+
 async def test_rotation_picks_the_mailbox_with_the_most_capacity_left_and_spreads(
     acts: DeliveryActivities,
     make_world: Callable[..., Awaitable[World]],
@@ -890,6 +973,78 @@ async def test_a_pause_waits_for_the_send_in_flight_and_the_next_send_waits_for_
     after = await _deliver(acts, world.input(lead=1))
     assert (after.outcome, after.reason) == ("deferred", "campaign_not_sending")
     assert smtp.received(world.message_id(lead=1)) == []
+
+
+# --- kill-safety ---------------------------------------------------------------------------------
+
+
+async def test_a_send_heartbeats_while_its_smtp_exchange_is_held(
+    acts: DeliveryActivities,
+    world: World,
+    smtp: ScriptedSmtp,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A short heartbeat timeout so a held DATA spans several beats.
+    monkeypatch.setattr(delivery, "DELIVER_HEARTBEAT_TIMEOUT", dt.timedelta(seconds=0.3))
+    address = world.leads[0][1]
+    smtp.answers[address] = ("hold", "")
+    smtp.arrived.clear()
+    smtp.release.clear()
+    beats: list[tuple[Any, ...]] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details)
+    try:
+        sending = asyncio.ensure_future(env.run(acts.deliver_step, world.input()))
+        assert await asyncio.to_thread(smtp.arrived.wait, 30)  # in DATA at the server
+        held_at = len(beats)
+        for _ in range(3000):  # the beats go on while the server holds DATA
+            if len(beats) >= held_at + 2:
+                break
+            await asyncio.sleep(0.01)
+        assert len(beats) >= held_at + 2
+    finally:
+        smtp.release.set()
+    out = await sending
+    del smtp.answers[address]
+    assert out.outcome == "sent"
+    after = len(beats)
+    await asyncio.sleep(0.5)
+    assert len(beats) == after  # the beating stops with the call
+
+
+async def test_a_cancelled_send_is_not_cut_and_its_retry_waits_for_its_outcome(
+    acts: DeliveryActivities,
+    world: World,
+    smtp: ScriptedSmtp,
+    admin_conn: asyncpg.Connection,
+) -> None:
+    # Temporal cancels a call whose heartbeat or start-to-close timeout passed; the SMTP
+    # exchange it is in finishes anyway, and the retry answers its outcome without resending.
+    address = world.leads[0][1]
+    smtp.answers[address] = ("hold", "")
+    smtp.arrived.clear()
+    smtp.release.clear()
+    env = ActivityEnvironment()
+    try:
+        first = asyncio.ensure_future(env.run(acts.deliver_step, world.input()))
+        assert await asyncio.to_thread(smtp.arrived.wait, 30)
+        env.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        retry = asyncio.ensure_future(_deliver(acts, world.input()))
+        assert await _waiting_on_lock(admin_conn, "inbox_message_refs")  # on the held row
+        assert not retry.done()
+    finally:
+        smtp.release.set()
+    out = await retry
+    del smtp.answers[address]
+    message_id = world.message_id()
+    row = await _row(admin_conn, message_id)
+    assert (out.outcome, out.outbox_id) == ("sent", str(row["id"]))
+    assert (row["status"], row["attempts"]) == ("sent", 1)
+    assert len(smtp.received(message_id)) == 1
+    await acts.close()  # waits for nothing left behind
+    assert not acts._orphans
 
 
 # --- through Temporal ----------------------------------------------------------------------------

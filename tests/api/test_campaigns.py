@@ -16,12 +16,15 @@ import asyncpg
 import httpx
 import pytest
 from rich.console import Console
+from temporalio.client import WorkflowExecutionStatus
 
+from activities.interfaces.campaigns import SIGNAL_CAMPAIGN_RESUMED
 from api.services import Services
 from cli.campaign import fetch_status, progress_table
 from devstack.dovecot import Dovecot
 from tests.api.conftest import Tenant, client_for, sign_up
 from tests.fixtures.mail import AuthSmtpServer
+from workflows.names import lead_sequence_workflow_id
 
 
 async def until(check: Callable[[], Awaitable[bool]]) -> None:
@@ -539,6 +542,81 @@ async def test_lifecycle_through_workflow_updates_and_a_reply_through_the_api(
         r = await api.post(f"/v1/campaigns/{campaign}/{action}", headers=auth)
         assert r.status_code == 409, (action, r.text)
         assert r.json()["error"]["details"]["status"] == "cancelled"
+
+
+async def test_a_running_lead_is_paused_resumed_and_removed(
+    api: httpx.AsyncClient, tenant_a: Tenant, admin_conn: asyncpg.Connection, services: Services
+) -> None:
+    s = await setup(api, admin_conn, tenant_a)
+    auth = tenant_a.auth
+    campaign = await _campaign(api, s)
+    await _ready(api, s, campaign)
+    leads = await _add_leads(admin_conn, tenant_a.tenant_id, 2)
+    r = await api.post(
+        f"/v1/campaigns/{campaign}/leads", json={"lead_ids": [str(x) for x in leads]}, headers=auth
+    )
+    assert r.json()["enrolled"] == 2
+    cid = uuid.UUID(campaign)
+    r = await api.post(f"/v1/campaigns/{campaign}/start", json={}, headers=auth)
+    assert r.status_code == 200, r.text
+
+    async def enrollment(lead: uuid.UUID) -> asyncpg.Record:
+        return await admin_conn.fetchrow(
+            "SELECT status, started_at FROM campaign_leads WHERE campaign_id = $1 AND lead_id = $2",
+            cid,
+            lead,
+        )
+
+    async def started() -> bool:
+        rows = [await enrollment(lead) for lead in leads]
+        return all(row["started_at"] is not None for row in rows)
+
+    await until(started)  # both sequences run (waiting for their window)
+    lead_wf = services.temporal.get_workflow_handle(
+        lead_sequence_workflow_id(tenant_a.tenant_id, campaign, str(leads[0]))
+    )
+
+    # Paused while its sequence runs (its sends refused until the resume), then resumed:
+    # `active` again, and the sequence told.
+    one = f"/v1/campaigns/{campaign}/leads/{leads[0]}"
+    for _ in range(2):  # twice: the same answer
+        r = await api.patch(one, json={"status": "paused"}, headers=auth)
+        assert r.status_code == 200 and r.json()["status"] == "paused", r.text
+    assert (await enrollment(leads[0]))["status"] == "paused"
+    assert (await lead_wf.describe()).status == WorkflowExecutionStatus.RUNNING
+    r = await api.get(f"/v1/campaigns/{campaign}/stats", headers=auth)
+    assert r.json()["enrollments"] == {"paused": 1, "active": 1}
+    r = await api.patch(one, json={"status": "active"}, headers=auth)
+    assert r.status_code == 200 and r.json()["status"] == "active", r.text
+    assert (await enrollment(leads[0]))["status"] == "active"
+    signals = [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        async for e in lead_wf.fetch_history_events()
+        if e.HasField("workflow_execution_signaled_event_attributes")
+    ]
+    assert signals == [SIGNAL_CAMPAIGN_RESUMED]
+    r = await api.patch(one, json={"status": "active"}, headers=auth)
+    assert r.status_code == 200 and r.json()["status"] == "active"
+
+    # Removed while its sequence runs: the enrollment ends and the sequence is cancelled.
+    other = f"/v1/campaigns/{campaign}/leads/{leads[1]}"
+    r = await api.delete(other, headers=auth)
+    assert r.status_code == 204
+    assert (await enrollment(leads[1]))["status"] == "removed"
+    other_wf = services.temporal.get_workflow_handle(
+        lead_sequence_workflow_id(tenant_a.tenant_id, campaign, str(leads[1]))
+    )
+
+    async def cancelled() -> bool:
+        return (await other_wf.describe()).status == WorkflowExecutionStatus.CANCELED
+
+    await until(cancelled)
+    assert (await enrollment(leads[1]))["status"] == "removed"  # the cancel keeps it
+    for body in ({"status": "paused"}, {"status": "active"}):
+        r = await api.patch(other, json=body, headers=auth)
+        assert r.status_code == 409 and r.json()["error"]["details"]["status"] == "removed"
+    r = await api.post(f"/v1/campaigns/{campaign}/cancel", headers=auth)
+    assert r.status_code == 200, r.text
 
 
 async def test_unsubscribe_through_the_api_suppresses_and_cancelling_a_draft(

@@ -21,9 +21,15 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.campaigns import CampaignActivities
-from activities.interfaces.campaigns import SIGNAL_REPLY, LeadSignal
+from activities.interfaces.campaigns import (
+    SIGNAL_ENROLLED,
+    SIGNAL_REPLY,
+    CampaignNudge,
+    LeadSignal,
+)
 from activities.interfaces.delivery import DELIVER_STEP, DeliverInput, DeliverOutput
 from penguinmails.db import Database
+from penguinmails.repositories.campaign_setup import CampaignSetupRepository
 from penguinmails.repositories.outbox import campaign_lock_key
 from penguinmails.settings import Settings, asyncpg_dsn
 from tests.fixtures.campaigns import EngineCampaign, engine_campaign
@@ -244,6 +250,58 @@ async def test_pause_waits_for_sends_in_flight_and_resume_reaches_the_waiting_le
         "SELECT status, pause_reasons FROM campaigns WHERE id = $1", c.tenant.campaign_id
     )
     assert (campaign["status"], campaign["pause_reasons"]) == ("completed", [])
+
+
+async def test_a_lead_enrolled_while_the_campaign_completes_is_not_left_pending(
+    temporal_dev_server: WorkflowEnvironment, db: Database, admin_conn: asyncpg.Connection
+) -> None:
+    # The interleaving, made deterministic: the campaign counts no open enrollment (its last
+    # lead has ended) while an enrollment is written but not committed; the completion then
+    # meets the enrollment's lock on the campaign row, and the enrollment commits.
+    c = await engine_campaign(admin_conn, emails=["first@late.test"])
+    late: uuid.UUID = await admin_conn.fetchval(
+        "INSERT INTO leads (id, tenant_id, email) VALUES (gen_random_uuid(), $1, "
+        "'late@late.test') RETURNING id",
+        c.tenant.tenant_id,
+    )
+    deliveries = Deliveries(db, gate=asyncio.Event())
+    async with engine(temporal_dev_server, db, c, deliveries) as handle:
+        await handle.execute_update(CampaignWorkflow.start, StartRequest(c.tenant_id))
+        await until(lambda: _true(len(deliveries.calls) == 1))  # the only lead is sending
+        async with db.tenant_session(c.tenant.tenant_id) as session:
+            # What enrolling does (usecases.campaigns.enroll): the campaign's row, then rows.
+            repo = CampaignSetupRepository(session)
+            campaign = await repo.get(c.tenant.campaign_id, for_update=True)
+            assert campaign is not None and campaign.status == "sending"
+            counts = await repo.enroll(
+                c.tenant.tenant_id,
+                c.tenant.campaign_id,
+                list_id=None,
+                lead_ids=[late],
+                allow_other=False,
+            )
+            assert counts["enrolled"] == 1
+            assert deliveries.gate is not None
+            deliveries.gate.set()  # the first lead ends; the campaign finds nothing open
+
+            async def completing() -> bool:
+                return bool(
+                    await admin_conn.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND datname = current_database() AND query ILIKE '%campaigns%'"
+                    )
+                )
+
+            await until(completing)  # the completion waits for the enrollment's commit
+        await handle.signal(SIGNAL_ENROLLED, CampaignNudge(c.tenant_id))  # as enroll does
+        view = await handle.result()
+    assert view.status == "completed"
+    rows = await enrollments(admin_conn, c)
+    assert {lead: r["status"] for lead, r in rows.items()} == {
+        c.leads[0]: "completed",
+        late: "completed",
+    }
+    assert deliveries.per_lead() == Counter({str(c.leads[0]): 1, str(late): 1})
 
 
 async def test_cancel_fans_out_from_the_enrollment_table(

@@ -41,7 +41,13 @@ from activities.interfaces.campaigns import (
     StopCompanyInput,
     StopCompanyOutput,
 )
-from activities.interfaces.delivery import DELIVER_STEP, DeliverInput, DeliverOutput
+from activities.interfaces.delivery import (
+    DELIVER_HEARTBEAT_TIMEOUT,
+    DELIVER_STEP,
+    DELIVER_TIMEOUT,
+    DeliverInput,
+    DeliverOutput,
+)
 from workflows.lead_sequence import LeadSequenceInput, LeadSequenceOutput, LeadSequenceWorkflow
 from workflows.names import lead_sequence_workflow_id, tenant_attributes
 
@@ -157,7 +163,20 @@ async def test_three_steps_over_days_complete_with_the_sticky_mailbox_and_thread
     fakes = Fakes(EMAIL_WAIT_CONDITION_EMAIL, slot_delay=timedelta(hours=5))
     async with running(temporal_time_skipping, fakes) as handle:
         out = await handle.result()
+        history = await handle.fetch_history()
     assert (out.status, out.steps_done, out.sent) == ("completed", 4, 2)
+    # Each send heartbeats: a killed worker's send is retried within seconds.
+    sends = [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.activity_task_scheduled_event_attributes.activity_type.name == DELIVER_STEP
+    ]
+    assert len(sends) == 2
+    assert all(
+        (a.heartbeat_timeout.ToTimedelta(), a.start_to_close_timeout.ToTimedelta())
+        == (DELIVER_HEARTBEAT_TIMEOUT, DELIVER_TIMEOUT)
+        for a in sends
+    )
     (first_at, first), (second_at, second) = fakes.delivered
     assert (first.mailbox_id, first.thread_message_id, first.variant_draw) == (None, None, 0.25)
     # Follow-ups go from the first touch's mailbox, threaded under its Message-ID.
@@ -230,6 +249,35 @@ async def test_a_paused_campaign_holds_the_lead_until_the_resume_signal(
     assert (out.status, out.sent) == ("completed", 1)
     (paused_at, _), (sent_at, _) = fakes.delivered
     assert sent_at - paused_at < timedelta(hours=24)  # the signal, not the daily re-check
+
+
+async def test_a_paused_lead_waits_for_its_resume_uncounted_and_goes_on_from_its_step(
+    temporal_time_skipping: WorkflowEnvironment,
+) -> None:
+    # Step 1 went out; the tenant paused the lead before step 2 (its send refused).
+    fakes = Fakes(
+        [SequenceStep("s1", 1, "email"), SequenceStep("s2", 2, "email")],
+        outcomes=[
+            DeliverOutput("sent", mailbox_id="mb-1", message_id="<m1@send.test>"),
+            DeliverOutput("deferred", "lead_paused"),
+        ],
+    )
+    # One deferral allowed: a paused lead's wait must not count as one.
+    async with running(temporal_time_skipping, fakes, max_deferrals=1) as handle:
+        for _ in range(200):
+            state = await handle.query(LeadSequenceWorkflow.get_state)
+            if state.phase == "paused_lead":
+                break
+            await asyncio.sleep(0.05)
+        assert (state.phase, state.step_order) == ("paused_lead", 2)
+        await handle.signal(SIGNAL_CAMPAIGN_RESUMED, LeadSignal(TENANT, "lead resumed"))
+        out = await handle.result()
+    assert (out.status, out.sent) == ("completed", 2)
+    steps = [d.step_id for _, d in fakes.delivered]
+    assert steps == ["s1", "s2", "s2"]  # step 2 again, step 1 not resent
+    (_, _), (paused_at, _), (sent_at, second) = fakes.delivered
+    assert sent_at - paused_at < timedelta(hours=24)  # the signal, not the daily re-check
+    assert (second.mailbox_id, second.thread_message_id) == ("mb-1", "<m1@send.test>")
 
 
 async def test_stopped_ends_the_lead_and_unknown_moves_on_unconfirmed(

@@ -19,8 +19,12 @@ HISTORIES = Path(__file__).with_name("histories")
 WORKFLOWS = {
     "domain_verification": DomainVerificationWorkflow,
     "lead_import": LeadImportWorkflow,
-    "lead_sequence": LeadSequenceWorkflow,  # a completed sequence (with a deferral), a reply
-    "campaign": CampaignWorkflow,  # a run that continued as new (start, pause, resume), the last
+    # A completed sequence (with a deferral), a reply; a lead paused and resumed between its
+    # two sends (heartbeating sends, short database timeouts).
+    "lead_sequence": LeadSequenceWorkflow,
+    # A run that continued as new (start, pause, resume), the last; a lead enrolled while
+    # the campaign was completing.
+    "campaign": CampaignWorkflow,
 }
 
 
