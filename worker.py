@@ -1,8 +1,9 @@
 """Worker process: settings -> client -> activities with their dependencies -> Workers.
 
 One Temporal Worker per task queue it serves (`WORKER_TASK_QUEUES`, default all), so
-operators can scale the `sending` queue apart from the rest. SIGTERM/SIGINT drain
-in-flight activities and stop cleanly.
+operators can scale the `sending` queue apart from the rest. Each process also runs one
+consumer of the events stream (usecases/events.py; `EVENTS_CONSUMER=false` leaves it out).
+SIGTERM/SIGINT drain in-flight activities and stop cleanly.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -26,12 +28,13 @@ from activities.lead_imports import LeadImportActivities
 from activities.mailboxes import MailboxActivities
 from activities.sending import SendingActivities
 from activities.tenancy import TenancyActivities
-from penguinmails.checks import ServiceUnavailable, check_postgres, check_temporal
+from penguinmails.checks import ServiceUnavailable, check_postgres, check_redis, check_temporal
 from penguinmails.db import Database
 from penguinmails.logging import configure_logging
 from penguinmails.runtime import secret_store, temporal_client
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings, get_settings
+from usecases.events import EventsConsumer
 from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.erasure import ErasureWorkflow
@@ -133,6 +136,8 @@ async def main() -> int:
     try:
         await check_postgres(settings.app_database_url())
         await check_temporal(settings.temporal_address or "")
+        if settings.events_consumer:
+            await check_redis(settings.redis_url or "")
         store = secret_store(settings)
         client = await temporal_client(settings, store)
     except ServiceUnavailable as exc:
@@ -145,11 +150,19 @@ async def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     runs = [asyncio.create_task(w.run()) for w in workers]
+    redis: Redis | None = None
+    if settings.events_consumer:
+        # One consumer of the events group per worker process: it scales with the replicas.
+        redis = Redis.from_url(settings.redis_url or "", decode_responses=False)
+        consumer = EventsConsumer(db, redis, client, settings)
+        runs.append(asyncio.create_task(consumer.run(stop)))
     log.info("worker serving %s", ", ".join(w.task_queue for w in workers))
     await stop.wait()
     log.info("shutting down: draining in-flight activities")
     await asyncio.gather(*(w.shutdown() for w in workers))
     await asyncio.gather(*runs, return_exceptions=True)
+    if redis is not None:
+        await redis.aclose()
     await db.dispose()
     return 0
 

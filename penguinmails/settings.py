@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     # The events consumer (usecases/events.py): its group, entries per read, and how long an
     # entry may sit unacknowledged with a consumer before another one takes it over (a
     # consumer that died mid-batch): short, so freshness holds across a crash.
+    events_consumer: bool = True  # whether a worker process runs one (usecases/events.py)
     events_group: str = "analytics"
     events_batch: int = Field(default=500, ge=1)
     events_claim_idle_seconds: float = Field(default=10.0, gt=0)

@@ -1,0 +1,304 @@
+"""Writing stream events into the analytics database (the events consumer's SQL).
+
+Everything here runs in one analytics transaction of one tenant and is idempotent by
+event id: raw rows are `INSERT ... ON CONFLICT (id) DO NOTHING RETURNING`, and only the
+rows actually inserted move counters, so a replayed entry (a consumer that died before its
+XACK, a producer that appended twice) changes nothing. Unique numerators come from
+`email_engagement`: a message's first human open (click, reply, ...) is the `UPDATE` that
+finds the column still NULL.
+
+Roll-ups key on the day the message was sent, in the tenant's zone (`day` of the input):
+a rate is "of the messages sent that day, how many were opened", so it never passes 100%.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from penguinmails import events
+
+# The raw table of each event type, its time column and its extra columns
+# (stream field -> column, SQL type).
+_RAW: dict[str, tuple[str, str, tuple[tuple[str, str, str], ...]]] = {
+    events.SENT: ("email_sends", "sent", ()),
+    events.OPEN: (
+        "email_opens",
+        "opened",
+        (("ip", "ip_address", "inet"), ("ua", "user_agent", "text"), ("bot", "bot", "boolean")),
+    ),
+    events.CLICK: (
+        "email_clicks",
+        "clicked",
+        (
+            ("url", "clicked_url", "text"),
+            ("ip", "ip_address", "inet"),
+            ("ua", "user_agent", "text"),
+            ("bot", "bot", "boolean"),
+        ),
+    ),
+    events.BOUNCED: (
+        "email_bounces",
+        "bounced",
+        (("bounce_type", "bounce_type", "text"), ("reason", "bounce_reason", "text")),
+    ),
+    events.REPLY: ("email_replies", "replied", (("message_id", "message_id", "text"),)),
+    events.COMPLAINT: (
+        "email_complaints",
+        "complained",
+        (("feedback_type", "feedback_type", "text"),),
+    ),
+    events.UNSUBSCRIBE: ("email_unsubscribes", "unsubscribed", (("via", "via", "text"),)),
+}
+# The engagement column a type's first (human) event sets, and the unique counter it moves.
+_FIRST: dict[str, tuple[str, str]] = {
+    events.OPEN: ("first_opened", "emails_opened"),
+    events.CLICK: ("first_clicked", "emails_clicked"),
+    events.REPLY: ("first_replied", "emails_replied"),
+    events.COMPLAINT: ("first_complained", "emails_complained"),
+    events.UNSUBSCRIBE: ("unsubscribed", "emails_unsubscribed"),
+}
+COUNTERS = (
+    "emails_sent",
+    "emails_opened",
+    "emails_clicked",
+    "emails_bounced",
+    "emails_replied",
+    "emails_complained",
+    "emails_unsubscribed",
+    "opens_total",
+    "clicks_total",
+    "replies_total",
+    "bot_opens",
+    "bot_clicks",
+)
+_DIMS = ("campaign_id", "step_id", "mailbox_id", "variant_id")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One parsed stream entry (see penguinmails.events for the fields)."""
+
+    id: UUID
+    type: str
+    tenant_id: UUID
+    email_id: UUID
+    at: dt.datetime
+    day: dt.date  # the message's send day in the tenant's zone
+    campaign_id: UUID | None = None
+    step_id: UUID | None = None
+    mailbox_id: UUID | None = None
+    variant_id: UUID | None = None
+    lead_id: UUID | None = None
+    bot: bool = False
+    extra: tuple[tuple[str, str], ...] = ()  # the type's own fields (url, ip, ua, ...)
+
+    def row(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": str(self.id),
+            "email_id": str(self.email_id),
+            "at": self.at.isoformat(),
+            "day": self.day.isoformat(),
+            "lead_id": _s(self.lead_id),
+            "bot": self.bot,
+        }
+        for dim in _DIMS:
+            out[dim] = _s(getattr(self, dim))
+        for name, value in self.extra:
+            out[name] = value or None
+        return out
+
+
+def _s(value: UUID | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+Key = tuple[str | None, str | None, str | None, str | None, str]
+
+
+class AnalyticsEventRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def ingest(self, tenant_id: UUID, batch: list[Event]) -> list[Event]:
+        """Raw rows, engagement and roll-ups for one tenant's events; the events that were
+        new (a replayed one is left out)."""
+        by_type: dict[str, list[Event]] = defaultdict(list)
+        for event in batch:
+            by_type[event.type].append(event)
+        inserted: list[Event] = []
+        for kind, items in by_type.items():
+            ids = await self._insert_raw(tenant_id, kind, items)
+            inserted += [e for e in items if e.id in ids]
+        if not inserted:
+            return []
+        await self._engagement_rows(tenant_id, inserted)
+        # Every counter of a message moves on its engagement row's key (dimensions and send
+        # day, fixed by its first event), whatever a later event says.
+        keys = await self._keys(tenant_id, {e.email_id for e in inserted})
+        counts: dict[Key, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for event in inserted:
+            key = keys[event.email_id]
+            if event.type == events.SENT:
+                counts[key]["emails_sent"] += 1
+            elif event.type == events.OPEN:
+                counts[key]["bot_opens" if event.bot else "opens_total"] += 1
+            elif event.type == events.CLICK:
+                counts[key]["bot_clicks" if event.bot else "clicks_total"] += 1
+            elif event.type == events.REPLY:
+                counts[key]["replies_total"] += 1
+        for kind, (column, counter) in {
+            **_FIRST,
+            events.BOUNCED: ("first_bounced", "emails_bounced"),
+        }.items():
+            humans = [e for e in inserted if e.type == kind and not e.bot]
+            if kind == events.BOUNCED:
+                humans = [e for e in humans if dict(e.extra).get("bounce_type") != "soft"]
+            for email_id in await self._first(tenant_id, column, humans):
+                counts[keys[email_id]][counter] += 1
+        await self._roll_up(tenant_id, counts)
+        return inserted
+
+    async def _insert_raw(self, tenant_id: UUID, kind: str, items: list[Event]) -> set[UUID]:
+        table, at_column, extra = _RAW[kind]
+        record = [
+            "id uuid",
+            "email_id uuid",
+            "campaign_id uuid",
+            "step_id uuid",
+            "mailbox_id uuid",
+            "variant_id uuid",
+            "lead_id uuid",
+            "at timestamptz",
+            *(f"{name} {sql_type}" for name, _, sql_type in extra),
+        ]
+        columns = [
+            "id",
+            "tenant_id",
+            "email_id",
+            "campaign_id",
+            "step_id",
+            "mailbox_id",
+            "variant_id",
+            "lead_id",
+            at_column,
+            *(column for _, column, _ in extra),
+        ]
+        values = [
+            "r.id",
+            ":tenant",
+            "r.email_id",
+            "r.campaign_id",
+            "r.step_id",
+            "r.mailbox_id",
+            "r.variant_id",
+            "r.lead_id",
+            "r.at",
+            *(
+                f"COALESCE(r.{name}, '')"
+                if column in ("clicked_url", "bounce_type")
+                else f"r.{name}"
+                for name, column, _ in extra
+            ),
+        ]
+        rows = [e.row() for e in items]
+        # Table and column names come from the module's constants only.
+        sql = f"""INSERT INTO {table} ({", ".join(columns)}) SELECT {", ".join(values)}
+            FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({", ".join(record)})
+            ON CONFLICT (id) DO NOTHING RETURNING id"""  # noqa: S608
+        result = await self.session.execute(
+            text(sql),
+            {"tenant": str(tenant_id), "rows": json.dumps(rows)},
+        )
+        return {row[0] for row in result}
+
+    async def _engagement_rows(self, tenant_id: UUID, items: list[Event]) -> None:
+        """The message's engagement row, made by whichever of its events comes first; a
+        `sent` event fills in the send time."""
+        rows = {e.email_id: e.row() | {"sent": None} for e in items}
+        for e in items:
+            if e.type == events.SENT:
+                rows[e.email_id]["sent"] = e.at.isoformat()
+        await self.session.execute(
+            text(
+                "INSERT INTO email_engagement (tenant_id, email_id, campaign_id, step_id, "
+                "variant_id, mailbox_id, lead_id, day, sent) "
+                "SELECT :tenant, r.email_id, r.campaign_id, r.step_id, r.variant_id, "
+                "r.mailbox_id, r.lead_id, r.day, r.sent "
+                "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(email_id uuid, "
+                "campaign_id uuid, step_id uuid, variant_id uuid, mailbox_id uuid, "
+                "lead_id uuid, day date, sent timestamptz) "
+                "ON CONFLICT (tenant_id, email_id) DO UPDATE SET "
+                "sent = COALESCE(email_engagement.sent, excluded.sent)"
+            ),
+            {"tenant": str(tenant_id), "rows": json.dumps(list(rows.values()))},
+        )
+
+    async def _keys(self, tenant_id: UUID, email_ids: set[UUID]) -> dict[UUID, Key]:
+        result = await self.session.execute(
+            text(
+                "SELECT email_id, campaign_id, step_id, mailbox_id, variant_id, day "
+                "FROM email_engagement WHERE tenant_id = :tenant AND email_id = ANY(:ids)"
+            ),
+            {"tenant": str(tenant_id), "ids": list(email_ids)},
+        )
+        return {r[0]: (_s(r[1]), _s(r[2]), _s(r[3]), _s(r[4]), r[5].isoformat()) for r in result}
+
+    async def _first(self, tenant_id: UUID, column: str, items: list[Event]) -> list[UUID]:
+        """Set `column` on the messages where it is still NULL; those messages."""
+        if not items:
+            return []
+        earliest: dict[UUID, dt.datetime] = {}
+        for e in items:
+            if e.email_id not in earliest or e.at < earliest[e.email_id]:
+                earliest[e.email_id] = e.at
+        rows = [{"email_id": str(k), "at": v.isoformat()} for k, v in earliest.items()]
+        # The column is one of the module's constants.
+        sql = f"""UPDATE email_engagement g SET {column} = r.at
+            FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(email_id uuid, at timestamptz)
+            WHERE g.tenant_id = :tenant AND g.email_id = r.email_id AND g.{column} IS NULL
+            RETURNING g.email_id"""  # noqa: S608
+        result = await self.session.execute(
+            text(sql),
+            {"tenant": str(tenant_id), "rows": json.dumps(rows)},
+        )
+        return [r[0] for r in result]
+
+    async def _roll_up(self, tenant_id: UUID, counts: dict[Key, dict[str, int]]) -> None:
+        if not counts:
+            return
+        rows = [
+            {
+                "campaign_id": key[0],
+                "step_id": key[1],
+                "mailbox_id": key[2],
+                "variant_id": key[3],
+                "date": key[4],
+                **{c: moved.get(c, 0) for c in COUNTERS},
+            }
+            for key, moved in counts.items()
+        ]
+        record = ", ".join(
+            ["campaign_id uuid", "step_id uuid", "mailbox_id uuid", "variant_id uuid", "date date"]
+            + [f"{c} integer" for c in COUNTERS]
+        )
+        # Only the module's counter names are interpolated; one input row per key, so no
+        # statement touches a row twice.
+        sets = ", ".join(f"{c} = daily_analytics.{c} + excluded.{c}" for c in COUNTERS)
+        sql = f"""INSERT INTO daily_analytics (tenant_id, campaign_id, step_id, mailbox_id,
+                variant_id, date, {", ".join(COUNTERS)})
+            SELECT :tenant, campaign_id, step_id, mailbox_id, variant_id, date, {", ".join(COUNTERS)}
+            FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({record})
+            ON CONFLICT ON CONSTRAINT uq_daily_analytics_tenant_campaign_step_mailbox_variant_date
+            DO UPDATE SET {sets}, updated = now()"""  # noqa: S608
+        await self.session.execute(text(sql), {"tenant": str(tenant_id), "rows": json.dumps(rows)})
+
+
+__all__ = ["COUNTERS", "AnalyticsEventRepository", "Event"]

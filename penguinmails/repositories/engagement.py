@@ -1,0 +1,46 @@
+"""The OLTP side of engagement events: the outbox's first open/click/reply times (never its
+status) and the tenant's reporting time zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+_COLUMNS = frozenset({"opened_at", "clicked_at", "replied_at"})
+
+
+class EngagementRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def first_times(self, column: str, times: dict[UUID, dt.datetime]) -> int:
+        """`column` of each outbox row set to the earliest time seen (idempotent: a replay
+        with the same times changes nothing). Rows touched."""
+        if column not in _COLUMNS:
+            raise ValueError(f"not an engagement column: {column}")
+        if not times:
+            return 0
+        rows = [{"id": str(k), "at": v.isoformat()} for k, v in times.items()]
+        # The column is checked against a literal set above.
+        sql = f"""UPDATE inbox_message_refs m SET {column} = r.at, updated = now()
+            FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id uuid, at timestamptz)
+            WHERE m.id = r.id AND (m.{column} IS NULL OR m.{column} > r.at)"""  # noqa: S608
+        result = await self.session.execute(
+            text(sql),
+            {"rows": json.dumps(rows)},
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def time_zone(self) -> str:
+        """The session tenant's reporting zone (`tenant_config.ui_timezone`), UTC by default."""
+        zone = (
+            await self.session.execute(text("SELECT ui_timezone FROM tenant_config LIMIT 1"))
+        ).scalar()
+        return str(zone) if zone else "UTC"
+
+
+__all__ = ["EngagementRepository"]
