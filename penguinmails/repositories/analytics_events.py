@@ -212,7 +212,7 @@ class AnalyticsEventRepository:
         # Table and column names come from the module's constants only.
         sql = f"""INSERT INTO {table} ({", ".join(columns)}) SELECT {", ".join(values)}
             FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({", ".join(record)})
-            ON CONFLICT (id) DO NOTHING RETURNING id"""  # noqa: S608
+            ON CONFLICT (id) DO NOTHING RETURNING id"""  # noqa: S608 — only module constants are interpolated
         result = await self.session.execute(
             text(sql),
             {"tenant": str(tenant_id), "rows": json.dumps(rows)},
@@ -264,7 +264,7 @@ class AnalyticsEventRepository:
         sql = f"""UPDATE email_engagement g SET {column} = r.at
             FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(email_id uuid, at timestamptz)
             WHERE g.tenant_id = :tenant AND g.email_id = r.email_id AND g.{column} IS NULL
-            RETURNING g.email_id"""  # noqa: S608
+            RETURNING g.email_id"""  # noqa: S608 — only module constants are interpolated
         result = await self.session.execute(
             text(sql),
             {"tenant": str(tenant_id), "rows": json.dumps(rows)},
@@ -297,7 +297,7 @@ class AnalyticsEventRepository:
             SELECT :tenant, campaign_id, step_id, mailbox_id, variant_id, date, {", ".join(COUNTERS)}
             FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({record})
             ON CONFLICT ON CONSTRAINT uq_daily_analytics_tenant_campaign_step_mailbox_variant_date
-            DO UPDATE SET {sets}, updated = now()"""  # noqa: S608
+            DO UPDATE SET {sets}, updated = now()"""  # noqa: S608 — only module constants are interpolated
         await self.session.execute(text(sql), {"tenant": str(tenant_id), "rows": json.dumps(rows)})
 
 

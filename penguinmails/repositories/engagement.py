@@ -28,7 +28,7 @@ class EngagementRepository:
         # The column is checked against a literal set above.
         sql = f"""UPDATE inbox_message_refs m SET {column} = r.at, updated = now()
             FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id uuid, at timestamptz)
-            WHERE m.id = r.id AND (m.{column} IS NULL OR m.{column} > r.at)"""  # noqa: S608
+            WHERE m.id = r.id AND (m.{column} IS NULL OR m.{column} > r.at)"""  # noqa: S608 — only module constants are interpolated
         result = await self.session.execute(
             text(sql),
             {"rows": json.dumps(rows)},
