@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import time
 import uuid
 from collections import OrderedDict
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -192,22 +194,13 @@ class TrackingHandler:
         ip = client[0] if client else ""
         now = dt.datetime.now(dt.UTC)
         reason = self._rules.classify(method, user_agent, ip, message.sent_at, now)
-        fields = {
-            "id": str(uuid.uuid4()),
-            "type": events.OPEN if kind is TokenKind.OPEN else events.CLICK,
-            "tenant": claims.tenant_id,
-            "email": str(message.email_id),
-            "campaign": _text(message.campaign_id),
-            "step": _text(message.step_id),
-            "variant": _text(message.variant_id),
-            "mailbox": str(message.mailbox_id),
-            "lead": _text(message.lead_id),
-            "sent_at": message.sent_at.isoformat() if message.sent_at else "",
-            "at": now.isoformat(),
-            "ip": ip,
-            "ua": user_agent,
-            "bot": reason or "",
-        }
+        fields = _base_fields(claims.tenant_id, message)
+        fields["id"] = _event_id()
+        fields["type"] = events.OPEN if kind is TokenKind.OPEN else events.CLICK
+        fields["at"] = now.isoformat()
+        fields["ip"] = ip
+        fields["ua"] = user_agent
+        fields["bot"] = reason or ""
         if kind is TokenKind.CLICK:
             fields["url"] = claims.url or ""
         await self._appender.append(fields)
@@ -215,6 +208,30 @@ class TrackingHandler:
 
 def _text(value: UUID | None) -> str:
     return str(value) if value is not None else ""
+
+
+def _event_id() -> str:
+    """A random 128-bit id in UUID form (the consumer stores each id once)."""
+    return str(uuid.UUID(bytes=os.urandom(16), version=4))
+
+
+@lru_cache(maxsize=65_536)
+def _message_fields(tenant_id: str, message: TrackedMessage) -> tuple[tuple[str, str], ...]:
+    # The message's part of every event of its hits, as text once per message.
+    return (
+        ("tenant", tenant_id),
+        ("email", str(message.email_id)),
+        ("campaign", _text(message.campaign_id)),
+        ("step", _text(message.step_id)),
+        ("variant", _text(message.variant_id)),
+        ("mailbox", str(message.mailbox_id)),
+        ("lead", _text(message.lead_id)),
+        ("sent_at", message.sent_at.isoformat() if message.sent_at else ""),
+    )
+
+
+def _base_fields(tenant_id: str, message: TrackedMessage) -> dict[str, str]:
+    return dict(_message_fields(tenant_id, message))
 
 
 async def _not_found(send: Send, method: str) -> None:

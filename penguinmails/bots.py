@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 DEFAULT_RULES = Path(__file__).parent / "data" / "bot_rules.txt"
 # A hit this soon after the send is a scanner or a prefetch: nobody reads that fast.
 TOO_SOON = dt.timedelta(seconds=5)
+SEEN_SIZE = 10_000
 
 
 @dataclass(frozen=True)
 class BotRules:
     agents: tuple[str, ...]  # lower-case substrings
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    _agents_seen: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    _addresses_seen: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def parse(cls, text: str) -> BotRules:
@@ -57,21 +60,40 @@ class BotRules:
             return "head_request"
         if sent_at is not None and now - sent_at < TOO_SOON:
             return "too_soon_after_send"
-        agent = user_agent.lower()
-        if not agent:
+        if not user_agent:
             return "no_user_agent"
-        for needle in self.agents:
-            if needle in agent:
-                return "known_agent"
-        if client_ip and self.networks:
+        if self._known_agent(user_agent):
+            return "known_agent"
+        if client_ip and self._known_address(client_ip):
+            return "known_network"
+        return None
+
+    # Answers remembered per rules object (bounded): proxies and clients repeat the same
+    # agents and addresses, and this runs on every tracking hit.
+    def _known_agent(self, user_agent: str) -> bool:
+        known = self._agents_seen.get(user_agent)
+        if known is None:
+            agent = user_agent.lower()
+            known = any(needle in agent for needle in self.agents)
+            _remember(self._agents_seen, user_agent, known)
+        return known
+
+    def _known_address(self, client_ip: str) -> bool:
+        known = self._addresses_seen.get(client_ip)
+        if known is None:
             try:
                 address = ipaddress.ip_address(client_ip)
+                known = any(address in network for network in self.networks)
             except ValueError:
-                return None
-            for network in self.networks:
-                if address in network:
-                    return "known_network"
-        return None
+                known = False
+            _remember(self._addresses_seen, client_ip, known)
+        return known
+
+
+def _remember(seen: dict[str, bool], key: str, value: bool) -> None:
+    if len(seen) >= SEEN_SIZE:
+        seen.clear()
+    seen[key] = value
 
 
 @lru_cache(maxsize=4)

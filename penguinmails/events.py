@@ -53,6 +53,8 @@ class EventAppender:
         self.stream = stream
         self.max_batch = max_batch
         self.retry_seconds = retry_seconds
+        encoded = stream.encode()
+        self._stream_part = b"$%d\r\n%b\r\n" % (len(encoded), encoded)
         self._pending: list[tuple[Fields, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -91,23 +93,66 @@ class EventAppender:
                             future.set_result(None)
 
     async def _flush(self, batch: list[Fields]) -> None:
+        # One EVAL appends the whole batch (one command, one reply, atomic) and is packed
+        # here: redis-py's per-argument packing and per-reply reading cost more than
+        # everything else a tracking hit does.
+        packed = _eval_batch(self._stream_part, batch)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_seconds
         delay = 0.05
         while True:
+            pool = self.redis.connection_pool
+            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
             try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for fields in batch:
-                        pipe.xadd(self.stream, fields)  # type: ignore[arg-type]
-                    await pipe.execute()
+                await conn.send_packed_command(packed, check_health=False)
+                added = await conn.read_response()
+                await pool.release(conn)
+                if added != len(batch):
+                    raise RuntimeError(f"appended {added!r} of {len(batch)} events")
                 return
             except (RedisConnectionError, RedisTimeoutError, OSError):
-                # Entries of a pipeline that broke off may be stored already: resending
-                # them is safe (the consumer writes each event id once).
+                await conn.disconnect()
+                await pool.release(conn)
+                # A batch whose reply was lost may be stored already: resending it is
+                # safe (the consumer writes each event id once).
                 if loop.time() + delay > deadline:
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.5)
+            except BaseException:
+                await conn.disconnect()  # a reply may be left unread on it
+                await pool.release(conn)
+                raise
+
+
+# ARGV: for each entry, its number of field pairs and then the pairs.
+_APPEND_BATCH = b"""local i, n = 1, 0
+while i <= #ARGV do
+  local c = tonumber(ARGV[i])
+  redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 1, i + 2 * c))
+  i = i + 1 + 2 * c
+  n = n + 1
+end
+return n"""
+
+
+def _bulk(part: bytes) -> bytes:
+    return b"$%d\r\n%b\r\n" % (len(part), part)
+
+
+def _eval_batch(stream_part: bytes, batch: list[Fields]) -> bytes:
+    """`EVAL script 1 stream count k v ... count k v ...` in the Redis protocol (RESP);
+    empty fields are left out (a reader sees an absent field as empty)."""
+    chunks: list[bytes] = []
+    argc = 4
+    for fields in batch:
+        items = [(k.encode(), v.encode()) for k, v in fields.items() if v]
+        chunks.append(_bulk(b"%d" % len(items)))
+        for name, value in items:
+            chunks.append(b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(name), name, len(value), value))
+        argc += 1 + 2 * len(items)
+    head = b"*%d\r\n$4\r\nEVAL\r\n%b$1\r\n1\r\n%b" % (argc, _bulk(_APPEND_BATCH), stream_part)
+    return head + b"".join(chunks)
 
 
 def field(entry: dict[Any, Any], name: str) -> str:
