@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.analytics import AnalyticsActivities
 from activities.campaigns import CampaignActivities
 from activities.delivery import DeliveryActivities
 from activities.domains import DomainActivities
@@ -35,6 +36,8 @@ from penguinmails.runtime import secret_store, temporal_client
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings, get_settings
 from usecases.events import EventsConsumer
+from usecases.schedules import ensure_schedules
+from workflows.analytics_reconcile import AnalyticsReconcileWorkflow
 from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.erasure import ErasureWorkflow
@@ -61,6 +64,7 @@ def registrations(
     sending = SendingActivities(db, secrets)
     delivery = DeliveryActivities(db, secrets, settings)
     campaigns = CampaignActivities(db)
+    analytics = AnalyticsActivities(db)
     return {
         TaskQueue.CAMPAIGNS: (
             [CampaignWorkflow, LeadSequenceWorkflow, TestSendWorkflow],
@@ -95,8 +99,13 @@ def registrations(
         ),
         TaskQueue.INBOUND: ([], []),
         TaskQueue.INFRA: (
-            [TenantProvisioningWorkflow, DomainVerificationWorkflow, MailboxTestWorkflow],
-            [tenancy.provision_tenant, domains.check_domain_dns],
+            [
+                TenantProvisioningWorkflow,
+                DomainVerificationWorkflow,
+                MailboxTestWorkflow,
+                AnalyticsReconcileWorkflow,
+            ],
+            [tenancy.provision_tenant, domains.check_domain_dns, analytics.reconcile],
         ),
     }
 
@@ -144,6 +153,11 @@ async def main() -> int:
         print(exc, file=sys.stderr)
         return 1
     db = Database(settings)
+    try:
+        for schedule_id in await ensure_schedules(client):
+            log.info("created the Temporal Schedule %s", schedule_id)
+    except Exception:  # not fatal: the next worker to start tries again
+        log.exception("could not create the platform's Temporal Schedules")
     workers = build_workers(client, db, settings, settings.worker_task_queues, secrets=store)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -130,6 +130,7 @@ class AnalyticsEventRepository:
     async def ingest(self, tenant_id: UUID, batch: list[Event]) -> list[Event]:
         """Raw rows, engagement and roll-ups for one tenant's events; the events that were
         new (a replayed one is left out)."""
+        await self.lock(tenant_id)
         by_type: dict[str, list[Event]] = defaultdict(list)
         for event in batch:
             by_type[event.type].append(event)
@@ -165,6 +166,70 @@ class AnalyticsEventRepository:
                 counts[keys[email_id]][counter] += 1
         await self._roll_up(tenant_id, counts)
         return inserted
+
+    async def lock(self, tenant_id: UUID) -> None:
+        """The tenant's roll-up lock, to the end of the transaction: consumer batches of one
+        tenant and its reconcile pass take turns (their roll-up rows never deadlock, and a
+        reconcile never overwrites a batch it did not see)."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended('analytics:' || :tenant, 0))"),
+            {"tenant": str(tenant_id)},
+        )
+
+    async def reconcile(self, tenant_id: UUID, since: dt.date) -> int:
+        """Recompute the engagement firsts and the roll-ups of messages sent from `since`
+        from the raw rows (absolute values: running it twice changes nothing). Rows
+        written."""
+        await self.lock(tenant_id)
+        params = {"tenant": str(tenant_id), "since": since}
+        firsts = ", ".join(
+            _first_of(column, table, at, human)
+            for column, table, at, human in (
+                ("first_opened", "email_opens", "opened", " AND NOT x.bot"),
+                ("first_clicked", "email_clicks", "clicked", " AND NOT x.bot"),
+                ("first_replied", "email_replies", "replied", ""),
+                ("first_complained", "email_complaints", "complained", ""),
+                ("unsubscribed", "email_unsubscribes", "unsubscribed", ""),
+                ("sent", "email_sends", "sent", ""),
+            )
+        )
+        sql = f"""UPDATE email_engagement g SET {firsts}, first_bounced = (
+                SELECT min(bounced) FROM email_bounces x WHERE x.tenant_id = g.tenant_id
+                AND x.email_id = g.email_id AND x.bounce_type = 'hard')
+            WHERE g.tenant_id = :tenant AND g.day >= :since"""  # noqa: S608 — only module constants are interpolated
+        await self.session.execute(text(sql), params)
+        raw = _raw_count
+
+        totals = {
+            "emails_sent": "count(g.sent)",
+            "emails_opened": "count(g.first_opened)",
+            "emails_clicked": "count(g.first_clicked)",
+            "emails_bounced": "count(g.first_bounced)",
+            "emails_replied": "count(g.first_replied)",
+            "emails_complained": "count(g.first_complained)",
+            "emails_unsubscribed": "count(g.unsubscribed)",
+            "opens_total": f"sum({raw('email_opens', 'NOT x.bot')})",
+            "clicks_total": f"sum({raw('email_clicks', 'NOT x.bot')})",
+            "replies_total": f"sum({raw('email_replies', 'true')})",
+            "bot_opens": f"sum({raw('email_opens', 'x.bot')})",
+            "bot_clicks": f"sum({raw('email_clicks', 'x.bot')})",
+        }
+        # Rows of days in range that no message keys any more are zeroed, not left stale.
+        zeroes = ", ".join(f"{c} = 0" for c in COUNTERS)
+        sql = f"""UPDATE daily_analytics SET {zeroes}, updated = now()
+            WHERE tenant_id = :tenant AND date >= :since"""  # noqa: S608 — only module constants are interpolated
+        await self.session.execute(text(sql), params)
+        sets = ", ".join(f"{c} = excluded.{c}" for c in COUNTERS)
+        values = ", ".join(totals[c] for c in COUNTERS)
+        sql = f"""INSERT INTO daily_analytics (tenant_id, campaign_id, step_id, mailbox_id,
+                variant_id, date, {", ".join(COUNTERS)})
+            SELECT :tenant, g.campaign_id, g.step_id, g.mailbox_id, g.variant_id, g.day, {values}
+            FROM email_engagement g WHERE g.tenant_id = :tenant AND g.day >= :since
+            GROUP BY g.campaign_id, g.step_id, g.mailbox_id, g.variant_id, g.day
+            ON CONFLICT ON CONSTRAINT uq_daily_analytics_tenant_campaign_step_mailbox_variant_date
+            DO UPDATE SET {sets}, updated = now()"""  # noqa: S608 — only module constants are interpolated
+        result = await self.session.execute(text(sql), params)
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def _insert_raw(self, tenant_id: UUID, kind: str, items: list[Event]) -> set[UUID]:
         table, at_column, extra = _RAW[kind]
@@ -299,6 +364,16 @@ class AnalyticsEventRepository:
             ON CONFLICT ON CONSTRAINT uq_daily_analytics_tenant_campaign_step_mailbox_variant_date
             DO UPDATE SET {sets}, updated = now()"""  # noqa: S608 — only module constants are interpolated
         await self.session.execute(text(sql), {"tenant": str(tenant_id), "rows": json.dumps(rows)})
+
+
+def _first_of(column: str, table: str, at: str, human: str) -> str:
+    return f"""{column} = (SELECT min({at}) FROM {table} x WHERE x.tenant_id = g.tenant_id
+        AND x.email_id = g.email_id{human})"""  # noqa: S608 — only module constants are interpolated
+
+
+def _raw_count(table: str, condition: str) -> str:
+    return f"""(SELECT count(*) FROM {table} x WHERE x.tenant_id = g.tenant_id
+        AND x.email_id = g.email_id AND {condition})"""  # noqa: S608 — only module constants are interpolated
 
 
 __all__ = ["COUNTERS", "AnalyticsEventRepository", "Event"]

@@ -35,6 +35,11 @@ class EngagementRepository:
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
+    async def live_tenants(self) -> list[UUID]:
+        """Every tenant not deleted (the system role's cross-tenant session)."""
+        result = await self.session.execute(text("SELECT id FROM tenants WHERE deleted IS NULL"))
+        return [row[0] for row in result]
+
     async def time_zone(self) -> str:
         """The session tenant's reporting zone (`tenant_config.ui_timezone`), UTC by default."""
         zone = (

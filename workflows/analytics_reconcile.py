@@ -1,0 +1,32 @@
+"""Reconciling the daily roll-ups from the raw events, started by a Temporal Schedule (every
+ten minutes; one run at a time). The consumer keeps the roll-ups current as events arrive;
+this recomputes the last days from the raw rows, so whatever drifted (a bot rule applied
+later, a race between consumers) is corrected, and a run after downtime catches up."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.interfaces.analytics import (
+        RECONCILE_ANALYTICS,
+        ReconcileInput,
+        ReconcileOutput,
+    )
+
+
+@workflow.defn(name="AnalyticsReconcileWorkflow")
+class AnalyticsReconcileWorkflow:
+    @workflow.run
+    async def run(self, data: ReconcileInput) -> ReconcileOutput:
+        result: ReconcileOutput = await workflow.execute_activity(
+            RECONCILE_ANALYTICS,
+            data,
+            result_type=ReconcileOutput,
+            start_to_close_timeout=timedelta(minutes=30),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=2), maximum_attempts=5),
+        )
+        return result
