@@ -18,6 +18,7 @@ from api.middleware import ApiMiddleware
 from api.openapi import install_openapi
 from api.ratelimit import RateLimiter
 from api.routes import (
+    analytics,
     api_keys,
     campaigns,
     codec,
@@ -140,7 +141,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.include_router(router.router)
     for router in (lead_lists, imports, leads, suppressions):
         app.include_router(router.router)
-    for router in (campaigns, lead_signals):
+    for router in (campaigns, lead_signals, analytics):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
     # /t/o/ and /t/c/ (public, signed) are answered in front of all this: TrackingFront.

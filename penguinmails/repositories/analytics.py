@@ -89,4 +89,45 @@ class AnalyticsRepository:
         ]
 
 
-__all__ = ["SUMS", "AnalyticsRepository", "Counts", "StepVariantCounts"]
+@dataclass(frozen=True)
+class TimelineEvent:
+    type: str
+    at: dt.datetime
+    email_id: UUID | None
+    campaign_id: UUID | None
+    detail: str | None = None
+    bot: bool = False
+
+
+# The lead's events in the analytics database: (type, table, time column, detail, bot).
+_TIMELINE = (
+    ("opened", "email_opens", "opened", "NULL", "bot"),
+    ("clicked", "email_clicks", "clicked", "clicked_url", "bot"),
+    ("replied", "email_replies", "replied", "NULL", "false"),
+    ("bounced", "email_bounces", "bounced", "bounce_type", "false"),
+    ("complained", "email_complaints", "complained", "feedback_type", "false"),
+    ("unsubscribed", "email_unsubscribes", "unsubscribed", "via", "false"),
+)
+
+
+def _timeline_part(kind: str, table: str, at: str, detail: str, bot: str) -> str:
+    return f"""SELECT '{kind}' AS type, {at} AS at, email_id, campaign_id,
+        {detail}::text AS detail, {bot} AS bot FROM {table} WHERE lead_id = :lead"""  # noqa: S608 — only module constants are interpolated
+
+
+async def lead_timeline(session: AsyncSession, lead_id: UUID, limit: int) -> list[TimelineEvent]:
+    """The lead's engagement events, newest first."""
+    union = " UNION ALL ".join(_timeline_part(*part) for part in _TIMELINE)
+    sql = f"""SELECT * FROM ({union}) e ORDER BY at DESC LIMIT :limit"""  # noqa: S608 — only module constants are interpolated
+    result = await session.execute(text(sql), {"lead": lead_id, "limit": limit})
+    return [TimelineEvent(*row) for row in result]
+
+
+__all__ = [
+    "SUMS",
+    "AnalyticsRepository",
+    "Counts",
+    "StepVariantCounts",
+    "TimelineEvent",
+    "lead_timeline",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import text
@@ -34,6 +35,19 @@ class EngagementRepository:
             {"rows": json.dumps(rows)},
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+    async def lead_messages(self, lead_id: UUID, limit: int) -> list[tuple[Any, ...]]:
+        """The lead's outbound messages (test sends left out), newest first: id, campaign,
+        status, sent time, created time."""
+        result = await self.session.execute(
+            text(
+                "SELECT id, campaign_id, status, sent_at, created "
+                "FROM inbox_message_refs WHERE lead_id = :lead AND direction = 'outbound' "
+                "AND NOT is_test ORDER BY created DESC LIMIT :limit"
+            ),
+            {"lead": lead_id, "limit": limit},
+        )
+        return [tuple(row) for row in result]
 
     async def live_tenants(self) -> list[UUID]:
         """Every tenant not deleted (the system role's cross-tenant session)."""
