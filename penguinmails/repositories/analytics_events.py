@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -80,6 +80,8 @@ COUNTERS = (
     "bot_clicks",
 )
 _DIMS = ("campaign_id", "step_id", "mailbox_id", "variant_id")
+# Clicks of one message on different links this close together are a scanner's.
+SCANNER_WINDOW = dt.timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,8 @@ class AnalyticsEventRepository:
         by_type: dict[str, list[Event]] = defaultdict(list)
         for event in batch:
             by_type[event.type].append(event)
+        if by_type.get(events.CLICK):
+            by_type[events.CLICK] = await self._scanner_clicks(tenant_id, by_type[events.CLICK])
         inserted: list[Event] = []
         for kind, items in by_type.items():
             ids = await self._insert_raw(tenant_id, kind, items)
@@ -167,6 +171,38 @@ class AnalyticsEventRepository:
         await self._roll_up(tenant_id, counts)
         return inserted
 
+    async def _scanner_clicks(self, tenant_id: UUID, clicks: list[Event]) -> list[Event]:
+        """A click within `SCANNER_WINDOW` of another click of the same message on another
+        link is a scanner's (security gateways follow every link at once): flagged as a
+        bot's. The earlier click of such a burst is flagged by the reconcile pass."""
+        times = [c.at for c in clicks]
+        result = await self.session.execute(
+            text(
+                "SELECT email_id, clicked, clicked_url FROM email_clicks "
+                "WHERE tenant_id = :tenant AND email_id = ANY(:ids) "
+                "AND clicked BETWEEN :low AND :high"
+            ),
+            {
+                "tenant": str(tenant_id),
+                "ids": list({c.email_id for c in clicks}),
+                "low": min(times) - SCANNER_WINDOW,
+                "high": max(times) + SCANNER_WINDOW,
+            },
+        )
+        seen: dict[UUID, list[tuple[dt.datetime, str]]] = defaultdict(list)
+        for email_id, at, url in result:
+            seen[email_id].append((at, url))
+        out = []
+        for click in sorted(clicks, key=lambda c: c.at):
+            url = dict(click.extra).get("url", "")
+            burst = any(
+                other_url != url and abs(other_at - click.at) <= SCANNER_WINDOW
+                for other_at, other_url in seen[click.email_id]
+            )
+            seen[click.email_id].append((click.at, url))
+            out.append(replace(click, bot=True) if burst and not click.bot else click)
+        return out
+
     async def lock(self, tenant_id: UUID) -> None:
         """The tenant's roll-up lock, to the end of the transaction: consumer batches of one
         tenant and its reconcile pass take turns (their roll-up rows never deadlock, and a
@@ -182,6 +218,18 @@ class AnalyticsEventRepository:
         written."""
         await self.lock(tenant_id)
         params = {"tenant": str(tenant_id), "since": since}
+        # Both sides of a scanner's burst (the consumer only sees the later clicks).
+        await self.session.execute(
+            text(
+                "UPDATE email_clicks c SET bot = true WHERE c.tenant_id = :tenant "
+                "AND c.clicked >= CAST(:since AS date) AND NOT c.bot AND EXISTS (SELECT 1 FROM email_clicks o "
+                "WHERE o.tenant_id = c.tenant_id AND o.email_id = c.email_id "
+                "AND o.clicked_url <> c.clicked_url "
+                "AND o.clicked BETWEEN c.clicked - CAST(:window AS interval) "
+                "AND c.clicked + CAST(:window AS interval))"
+            ),
+            params | {"window": SCANNER_WINDOW},
+        )
         firsts = ", ".join(
             _first_of(column, table, at, human)
             for column, table, at, human in (

@@ -7,6 +7,7 @@ dead-lettered."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import text
 from api.services import Services
 from penguinmails import tokens
 from penguinmails.db import Database
+from penguinmails.repositories.analytics_events import AnalyticsEventRepository
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings, asyncpg_dsn
 from penguinmails.tokens import TokenClaims, TokenKind
@@ -182,3 +184,31 @@ async def test_an_entry_that_is_not_an_event_is_dead_lettered(services: Services
     assert (await services.redis.xpending(stream, c.group))["pending"] == 0
     dead = await services.redis.xrange(f"{stream}:dead", "-", "+")
     assert any(fields[b"entry"] == bad for _, fields in dead)
+
+
+async def test_a_scanner_clicking_every_link_at_once_is_a_bot(
+    services: Services, db: Database, analytics: asyncpg.Connection
+) -> None:
+    tenant, email = uuid.uuid4(), str(uuid.uuid4())
+    sent_at = "2026-11-20T10:00:00+00:00"
+    base = {"tenant": str(tenant), "email": email, "sent_at": sent_at}
+    stream = services.settings.events_stream
+    await services.redis.xadd(stream, base | {"id": email, "type": "sent", "at": sent_at})  # type: ignore[arg-type]
+    for n in range(3):  # three links within half a second
+        at = f"2026-11-20T11:00:00.{n * 2}00000+00:00"
+        click = base | {
+            "id": str(uuid.uuid4()),
+            "type": "click",
+            "url": f"https://x.test/{n}",
+            "at": at,
+        }
+        await services.redis.xadd(stream, click)  # type: ignore[arg-type]
+    await drain(consumer(services))
+    query = (
+        "SELECT emails_clicked, clicks_total, bot_clicks FROM daily_analytics WHERE tenant_id = $1"
+    )
+    # The consumer sees the burst from its second click on.
+    assert tuple(await analytics.fetchrow(query, tenant)) == (1, 1, 2)
+    async with db.analytics_session(tenant) as session:
+        await AnalyticsEventRepository(session).reconcile(tenant, dt.date(2026, 11, 19))
+    assert tuple(await analytics.fetchrow(query, tenant)) == (0, 0, 3)
