@@ -37,7 +37,7 @@ from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings, get_settings
 from usecases.events import EventsConsumer
 from usecases.schedules import ensure_schedules
-from workflows.analytics_reconcile import AnalyticsReconcileWorkflow
+from workflows.analytics_reconcile import AnalyticsReconcileWorkflow, AnalyticsRetentionWorkflow
 from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.erasure import ErasureWorkflow
@@ -104,8 +104,14 @@ def registrations(
                 DomainVerificationWorkflow,
                 MailboxTestWorkflow,
                 AnalyticsReconcileWorkflow,
+                AnalyticsRetentionWorkflow,
             ],
-            [tenancy.provision_tenant, domains.check_domain_dns, analytics.reconcile],
+            [
+                tenancy.provision_tenant,
+                domains.check_domain_dns,
+                analytics.reconcile,
+                analytics.apply_retention,
+            ],
         ),
     }
 

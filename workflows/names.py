@@ -84,3 +84,5 @@ def lead_sequence_prefix(tenant_id: UUID | str, campaign_id: UUID | str) -> str:
 # Platform-wide Schedules (no tenant): their ids, and the ids of the runs they start.
 ANALYTICS_RECONCILE = "analytics-reconcile"
 ANALYTICS_RECONCILE_SCHEDULE = "schedule:analytics-reconcile"
+ANALYTICS_RETENTION = "analytics-retention"
+ANALYTICS_RETENTION_SCHEDULE = "schedule:analytics-retention"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 RECONCILE_ANALYTICS = "reconcile_analytics"
+APPLY_RETENTION = "apply_analytics_retention"
 
 
 @dataclass(frozen=True)
@@ -18,3 +19,16 @@ class ReconcileInput:
 class ReconcileOutput:
     tenants: int
     rows: int  # daily_analytics rows written
+
+
+@dataclass(frozen=True)
+class RetentionInput:
+    tenant_id: str = ""  # empty: every live tenant
+    raw_days: int = 90  # opens and clicks (their IP and user agent go with them)
+    warmup_days: int = 180  # warmup interactions
+
+
+@dataclass(frozen=True)
+class RetentionOutput:
+    tenants: int
+    deleted: int

@@ -171,6 +171,23 @@ class AnalyticsEventRepository:
         await self._roll_up(tenant_id, counts)
         return inserted
 
+    async def delete_old(
+        self, raw_before: dt.datetime, warmup_before: dt.datetime, batch: int = 5000
+    ) -> int:
+        """One batch of the retention: opens and clicks before `raw_before`, warmup
+        interactions before `warmup_before`; how many rows went."""
+        deleted = 0
+        for table, column, before in (
+            ("email_opens", "opened", raw_before),
+            ("email_clicks", "clicked", raw_before),
+            ("warmup_interactions", "interaction", warmup_before),
+        ):
+            sql = f"""DELETE FROM {table} WHERE id IN (
+                SELECT id FROM {table} WHERE {column} < :before LIMIT :batch)"""  # noqa: S608 — only module constants are interpolated
+            result = await self.session.execute(text(sql), {"before": before, "batch": batch})
+            deleted += int(getattr(result, "rowcount", 0) or 0)
+        return deleted
+
     async def _scanner_clicks(self, tenant_id: UUID, clicks: list[Event]) -> list[Event]:
         """A click within `SCANNER_WINDOW` of another click of the same message on another
         link is a scanner's (security gateways follow every link at once): flagged as a

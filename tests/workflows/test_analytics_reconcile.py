@@ -1,4 +1,4 @@
-"""The reconcile pass on the dev server: the platform's Schedule exists once (created again
+"""The reconcile and retention passes on the dev server: the platform's Schedule exists once (created again
 harmlessly), every ten minutes on the infra queue; a run recomputes the roll-ups from the
 raw rows, so a counter that drifted and an open reclassified as a bot's afterwards are put
 right, and a second run changes nothing."""
@@ -13,13 +13,22 @@ import asyncpg
 from redis.asyncio import Redis
 from temporalio.client import Client, ScheduleActionStartWorkflow
 
-from activities.interfaces.analytics import ReconcileInput, ReconcileOutput
+from activities.interfaces.analytics import (
+    ReconcileInput,
+    ReconcileOutput,
+    RetentionInput,
+    RetentionOutput,
+)
 from penguinmails.db import Database
 from penguinmails.settings import Settings, asyncpg_dsn
 from usecases.events import EventsConsumer
-from usecases.schedules import RECONCILE_EVERY, ensure_schedules
-from workflows.analytics_reconcile import AnalyticsReconcileWorkflow
-from workflows.names import ANALYTICS_RECONCILE_SCHEDULE, TaskQueue
+from usecases.schedules import RECONCILE_EVERY, RETENTION_EVERY, ensure_schedules
+from workflows.analytics_reconcile import AnalyticsReconcileWorkflow, AnalyticsRetentionWorkflow
+from workflows.names import (
+    ANALYTICS_RECONCILE_SCHEDULE,
+    ANALYTICS_RETENTION_SCHEDULE,
+    TaskQueue,
+)
 
 
 async def test_schedule_is_created_once(temporal_client: Client, app_worker: Any) -> None:
@@ -77,5 +86,49 @@ async def test_a_run_recomputes_the_roll_ups(
             )
             assert out.tenants == 1 and out.rows == 1
             assert tuple(await conn.fetchrow(query, uuid.UUID(tenant))) == (1, 0, 0, 2)
+    finally:
+        await conn.close()
+
+
+async def test_retention_deletes_old_raw_events_only(
+    temporal_client: Client, app_worker: Any, settings: Settings
+) -> None:
+    await ensure_schedules(temporal_client)
+    described = await temporal_client.get_schedule_handle(ANALYTICS_RETENTION_SCHEDULE).describe()
+    assert [i.every for i in described.schedule.spec.intervals] == [RETENTION_EVERY]
+    tenant = uuid.uuid4()
+    assert settings.analytics_database_url
+    conn = await asyncpg.connect(asyncpg_dsn(settings.analytics_database_url))
+    try:
+        for days in (100, 10):
+            when = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+            await conn.execute(
+                "INSERT INTO email_opens (tenant_id, email_id, opened) VALUES ($1, $2, $3)",
+                tenant, uuid.uuid4(), when,
+            )  # fmt: skip
+            await conn.execute(
+                "INSERT INTO email_clicks (tenant_id, email_id, clicked, clicked_url) "
+                "VALUES ($1, $2, $3, 'https://x.test/')",
+                tenant, uuid.uuid4(), when,
+            )  # fmt: skip
+        for days in (200, 100):
+            await conn.execute(
+                "INSERT INTO warmup_interactions (tenant_id, mailbox_id, interaction_type, "
+                "interaction) VALUES ($1, $2, 'sent', $3)",
+                tenant, uuid.uuid4(), dt.datetime.now(dt.UTC) - dt.timedelta(days=days),
+            )  # fmt: skip
+        out = await temporal_client.execute_workflow(
+            AnalyticsRetentionWorkflow.run,
+            RetentionInput(tenant_id=str(tenant)),
+            id=f"retention-test-{uuid.uuid4()}",
+            task_queue=TaskQueue.INFRA,
+            result_type=RetentionOutput,
+        )
+        assert out.deleted == 3
+        for table in ("email_opens", "email_clicks", "warmup_interactions"):
+            count = await conn.fetchval(
+                f"SELECT count(*) FROM {table} WHERE tenant_id = $1", tenant
+            )
+            assert count == 1, table
     finally:
         await conn.close()
