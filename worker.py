@@ -2,7 +2,7 @@
 
 One Temporal Worker per task queue it serves (`WORKER_TASK_QUEUES`, default all), so
 operators can scale the `sending` queue apart from the rest. Each process also runs one
-consumer of the events stream (usecases/events.py; `EVENTS_CONSUMER=false` leaves it out).
+consumer of the events stream (activities/events.py; `EVENTS_CONSUMER=false` leaves it out).
 SIGTERM/SIGINT drain in-flight activities and stop cleanly.
 """
 
@@ -25,6 +25,7 @@ from activities.campaigns import CampaignActivities
 from activities.delivery import DeliveryActivities
 from activities.domains import DomainActivities
 from activities.erasure import ErasureActivities
+from activities.events import EventsConsumer
 from activities.lead_imports import LeadImportActivities
 from activities.mailboxes import MailboxActivities
 from activities.sending import SendingActivities
@@ -35,8 +36,6 @@ from penguinmails.logging import configure_logging
 from penguinmails.runtime import secret_store, temporal_client
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings, get_settings
-from usecases.events import EventsConsumer
-from usecases.schedules import ensure_schedules
 from workflows.analytics_reconcile import AnalyticsReconcileWorkflow, AnalyticsRetentionWorkflow
 from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
@@ -44,7 +43,8 @@ from workflows.erasure import ErasureWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_sequence import LeadSequenceWorkflow
 from workflows.mailbox_test import MailboxTestWorkflow
-from workflows.names import ALL_TASK_QUEUES, TaskQueue
+from workflows.names import ALL_TASK_QUEUES, TaskQueue, lead_sequence_workflow_id
+from workflows.schedules import ensure_schedules
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
 from workflows.test_send import TestSendWorkflow
 
@@ -174,7 +174,9 @@ async def main() -> int:
     if settings.events_consumer:
         # One consumer of the events group per worker process: it scales with the replicas.
         redis = Redis.from_url(settings.redis_url or "", decode_responses=False)
-        consumer = EventsConsumer(db, redis, client, settings)
+        consumer = EventsConsumer(
+            db, redis, client, settings, sequence_id=lead_sequence_workflow_id
+        )
         runs.append(asyncio.create_task(consumer.run(stop)))
     log.info("worker serving %s", ", ".join(w.task_queue for w in workers))
     await stop.wait()

@@ -9,9 +9,9 @@ import signal
 
 from redis.asyncio import Redis
 
+from activities.events import EventsConsumer
 from penguinmails.db import Database
 from penguinmails.settings import get_settings
-from usecases.events import EventsConsumer
 
 
 async def main() -> None:

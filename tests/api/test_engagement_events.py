@@ -16,6 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from activities.events import EventsConsumer
 from api.services import Services
 from penguinmails import tokens
 from penguinmails.db import Database
@@ -26,7 +27,6 @@ from penguinmails.tokens import TokenClaims, TokenKind
 from tests.api.conftest import Tenant
 from tests.api.test_tracking import events_of, outbox_id
 from tests.api.test_unsubscribe import Sent, send_to_lead
-from usecases.events import EventsConsumer
 
 PERSON = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Thunderbird/128.0"}
 

@@ -13,6 +13,7 @@ import asyncpg
 from redis.asyncio import Redis
 from temporalio.client import Client, ScheduleActionStartWorkflow
 
+from activities.events import EventsConsumer
 from activities.interfaces.analytics import (
     ReconcileInput,
     ReconcileOutput,
@@ -21,14 +22,13 @@ from activities.interfaces.analytics import (
 )
 from penguinmails.db import Database
 from penguinmails.settings import Settings, asyncpg_dsn
-from usecases.events import EventsConsumer
-from usecases.schedules import RECONCILE_EVERY, RETENTION_EVERY, ensure_schedules
 from workflows.analytics_reconcile import AnalyticsReconcileWorkflow, AnalyticsRetentionWorkflow
 from workflows.names import (
     ANALYTICS_RECONCILE_SCHEDULE,
     ANALYTICS_RETENTION_SCHEDULE,
     TaskQueue,
 )
+from workflows.schedules import RECONCILE_EVERY, RETENTION_EVERY, ensure_schedules
 
 
 async def test_schedule_is_created_once(temporal_client: Client, app_worker: Any) -> None:

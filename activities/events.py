@@ -1,6 +1,7 @@
 """The events consumer: the Redis stream (DESIGN "Events") into the analytics database.
 
-It runs inside every worker process (`worker.py` starts it beside the Temporal workers;
+It is the worker side of the stream, not a Temporal activity: it runs inside every worker
+process (`worker.py` starts it beside the Temporal workers;
 `EVENTS_CONSUMER=false` turns it off), each process one consumer of the consumer group
 `EVENTS_GROUP`, named after its host and pid, so it scales with the worker replicas: Redis
 hands each entry to one of them.
@@ -43,6 +44,7 @@ import os
 import socket
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -52,15 +54,21 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
-from activities.interfaces.campaigns import SIGNAL_BOUNCE, SIGNAL_COMPLAINT, SIGNAL_REPLY
+from activities.interfaces.campaigns import (
+    SIGNAL_BOUNCE,
+    SIGNAL_COMPLAINT,
+    SIGNAL_REPLY,
+    LeadSignal,
+)
 from penguinmails import events
 from penguinmails.db import Database
 from penguinmails.events import field
 from penguinmails.repositories.analytics_events import AnalyticsEventRepository, Event
+from penguinmails.repositories.campaign_setup import CampaignSetupRepository
 from penguinmails.repositories.engagement import EngagementRepository
 from penguinmails.settings import Settings
-from usecases.campaigns import signal_lead
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +153,11 @@ def parse(entry: dict[Any, Any], zone_of: Any) -> Event:
     )
 
 
+# (tenant, campaign, lead) -> the lead's sequence workflow id (workflows.names, injected by
+# the worker: activities import no workflow module).
+SequenceId = Callable[[UUID, UUID, UUID], str]
+
+
 class EventsConsumer:
     def __init__(
         self,
@@ -153,10 +166,12 @@ class EventsConsumer:
         temporal: Client | None,
         settings: Settings,
         name: str | None = None,
+        sequence_id: SequenceId | None = None,
     ) -> None:
         self.db = db
         self.redis = redis
         self.temporal = temporal
+        self.sequence_id = sequence_id
         self.stream = settings.events_stream
         self.group = settings.events_group
         self.batch = settings.events_batch
@@ -265,7 +280,7 @@ class EventsConsumer:
                 repo = EngagementRepository(session)
                 for column, times in firsts.items():
                     await repo.first_times(column, times)
-        if self.temporal is None:
+        if self.temporal is None or self.sequence_id is None:
             return
         told: set[tuple[UUID, str]] = set()
         for event in batch:
@@ -275,7 +290,23 @@ class EventsConsumer:
             if not self._wants_signal(event):
                 continue
             told.add((event.lead_id, signal))
-            await signal_lead(self.db, self.temporal, tenant_id, event.lead_id, signal, "event")
+            await self._signal_lead(tenant_id, event.lead_id, signal)
+
+    async def _signal_lead(self, tenant_id: UUID, lead_id: UUID, signal: str) -> None:
+        """`signal` to each open sequence of the lead; one that is not running is skipped
+        (its rows already say what the signal would)."""
+        assert self.temporal is not None and self.sequence_id is not None
+        async with self.db.tenant_session(tenant_id) as session:
+            campaigns = await CampaignSetupRepository(session).open_campaigns_of_lead(lead_id)
+        for campaign_id in campaigns:
+            handle = self.temporal.get_workflow_handle(
+                self.sequence_id(tenant_id, campaign_id, lead_id)
+            )
+            try:
+                await handle.signal(signal, LeadSignal(str(tenant_id), "event"))
+            except RPCError as exc:
+                if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                    raise
 
     @staticmethod
     def _wants_signal(event: Event) -> bool:

@@ -1,4 +1,5 @@
-"""The platform's Temporal Schedules, created when a worker starts (idempotent: an existing
+"""The platform's Temporal Schedules (client-side definitions, no workflow code), created
+when a worker starts (idempotent: an existing
 Schedule is left as it is, so an operator's pause or edit survives restarts).
 
 - `schedule:analytics-reconcile`: `AnalyticsReconcileWorkflow` every ten minutes on the
