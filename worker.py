@@ -1,8 +1,9 @@
 """Worker process: settings -> client -> activities with their dependencies -> Workers.
 
 One Temporal Worker per task queue it serves (`WORKER_TASK_QUEUES`, default all), so
-operators can scale the `sending` queue apart from the rest. SIGTERM/SIGINT drain
-in-flight activities and stop cleanly.
+operators can scale the `sending` queue apart from the rest. Each process also runs one
+consumer of the events stream (activities/events.py; `EVENTS_CONSUMER=false` leaves it out).
+SIGTERM/SIGINT drain in-flight activities and stop cleanly.
 """
 
 from __future__ import annotations
@@ -15,31 +16,36 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.analytics import AnalyticsActivities
 from activities.campaigns import CampaignActivities
 from activities.delivery import DeliveryActivities
 from activities.domains import DomainActivities
 from activities.erasure import ErasureActivities
+from activities.events import EventsConsumer
 from activities.lead_imports import LeadImportActivities
 from activities.mailboxes import MailboxActivities
 from activities.sending import SendingActivities
 from activities.tenancy import TenancyActivities
 from activities.webhooks import WebhookActivities
-from penguinmails.checks import ServiceUnavailable, check_postgres, check_temporal
+from penguinmails.checks import ServiceUnavailable, check_postgres, check_redis, check_temporal
 from penguinmails.db import Database
 from penguinmails.logging import configure_logging
 from penguinmails.runtime import secret_store, temporal_client
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings, get_settings
+from workflows.analytics_reconcile import AnalyticsReconcileWorkflow, AnalyticsRetentionWorkflow
 from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.erasure import ErasureWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_sequence import LeadSequenceWorkflow
 from workflows.mailbox_test import MailboxTestWorkflow
-from workflows.names import ALL_TASK_QUEUES, TaskQueue
+from workflows.names import ALL_TASK_QUEUES, TaskQueue, lead_sequence_workflow_id
+from workflows.schedules import ensure_schedules
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
 from workflows.test_send import TestSendWorkflow
 from workflows.webhook_endpoint import WebhookEndpointWorkflow
@@ -61,6 +67,7 @@ def registrations(
     delivery = DeliveryActivities(db, secrets, settings)
     campaigns = CampaignActivities(db)
     webhooks = WebhookActivities(db, secrets, settings)
+    analytics = AnalyticsActivities(db)
     return {
         TaskQueue.CAMPAIGNS: (
             [CampaignWorkflow, LeadSequenceWorkflow, TestSendWorkflow],
@@ -95,8 +102,19 @@ def registrations(
         ),
         TaskQueue.INBOUND: ([], []),
         TaskQueue.INFRA: (
-            [TenantProvisioningWorkflow, DomainVerificationWorkflow, MailboxTestWorkflow],
-            [tenancy.provision_tenant, domains.check_domain_dns],
+            [
+                TenantProvisioningWorkflow,
+                DomainVerificationWorkflow,
+                MailboxTestWorkflow,
+                AnalyticsReconcileWorkflow,
+                AnalyticsRetentionWorkflow,
+            ],
+            [
+                tenancy.provision_tenant,
+                domains.check_domain_dns,
+                analytics.reconcile,
+                analytics.apply_retention,
+            ],
         ),
         TaskQueue.WEBHOOKS: ([WebhookEndpointWorkflow], [webhooks.deliver_webhooks]),
     }
@@ -137,23 +155,40 @@ async def main() -> int:
     try:
         await check_postgres(settings.app_database_url())
         await check_temporal(settings.temporal_address or "")
+        if settings.events_consumer:
+            await check_redis(settings.redis_url or "")
         store = secret_store(settings)
         client = await temporal_client(settings, store)
     except ServiceUnavailable as exc:
         print(exc, file=sys.stderr)
         return 1
     db = Database(settings)
+    try:
+        for schedule_id in await ensure_schedules(client):
+            log.info("created the Temporal Schedule %s", schedule_id)
+    except Exception:  # not fatal: the next worker to start tries again
+        log.exception("could not create the platform's Temporal Schedules")
     workers = build_workers(client, db, settings, settings.worker_task_queues, secrets=store)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     runs = [asyncio.create_task(w.run()) for w in workers]
+    redis: Redis | None = None
+    if settings.events_consumer:
+        # One consumer of the events group per worker process: it scales with the replicas.
+        redis = Redis.from_url(settings.redis_url or "", decode_responses=False)
+        consumer = EventsConsumer(
+            db, redis, client, settings, sequence_id=lead_sequence_workflow_id
+        )
+        runs.append(asyncio.create_task(consumer.run(stop)))
     log.info("worker serving %s", ", ".join(w.task_queue for w in workers))
     await stop.wait()
     log.info("shutting down: draining in-flight activities")
     await asyncio.gather(*(w.shutdown() for w in workers))
     await asyncio.gather(*runs, return_exceptions=True)
+    if redis is not None:
+        await redis.aclose()
     await db.dispose()
     return 0
 

@@ -11,12 +11,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from redis.asyncio import Redis
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import install_error_handlers
 from api.middleware import ApiMiddleware
 from api.openapi import install_openapi
 from api.ratelimit import RateLimiter
 from api.routes import (
+    analytics,
     api_keys,
     campaigns,
     codec,
@@ -38,6 +40,7 @@ from api.routes import (
     webhooks,
 )
 from api.services import Services
+from api.tracking import TrackingHandler, is_tracking_path
 from api.validation import install_unstorable_handler
 from penguinmails.checks import (
     ServiceUnavailable,
@@ -54,6 +57,22 @@ from penguinmails.settings import Settings, get_settings
 from penguinmails.temporal import connect
 
 log = logging.getLogger("penguinmails.api")
+
+
+class TrackingFront:
+    """In front of the whole middleware stack (Starlette's error layer included): the
+    tracking paths (`/t/o/`, `/t/c/`) go to their raw handler (api/tracking.py), everything
+    else to the stack."""
+
+    def __init__(self, stack: ASGIApp, tracking: TrackingHandler) -> None:
+        self.stack = stack
+        self.tracking = tracking
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_tracking_path(scope["path"]):
+            await self.tracking(scope, receive, send)
+            return
+        await self.stack(scope, receive, send)
 
 
 async def build_services(settings: Settings) -> Services:
@@ -97,6 +116,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         gc.collect()
         gc.freeze()
         yield
+        await tracking.close()
         if services is None:
             await app.state.services.close()
 
@@ -110,6 +130,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     if services is not None:  # injected (tests): usable even without running the lifespan
         app.state.services = services
+    tracking = TrackingHandler(app.state)
+    build_stack = app.build_middleware_stack
+    # Starlette builds the stack on the first request; the tracking front goes around it.
+    app.build_middleware_stack = lambda: TrackingFront(build_stack(), tracking)  # type: ignore[method-assign]
     install_error_handlers(app)
     install_unstorable_handler(app)
     for router in (health, tenants, api_keys, companies, users, codec, domains, email_accounts):
@@ -118,9 +142,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.include_router(router.router)
     for router in (lead_lists, imports, leads, suppressions):
         app.include_router(router.router)
-    for router in (campaigns, lead_signals, webhooks):
+    for router in (campaigns, lead_signals, analytics, webhooks):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
+    # /t/o/ and /t/c/ (public, signed) are answered in front of all this: TrackingFront.
     install_openapi(app)
     # Request id, CORS, unexpected errors, body limit, per-IP limit, unstorable text: one
     # layer (api/middleware.py).

@@ -28,6 +28,9 @@ _REDACT = re.compile(r"^(/staff/codec/)(?!decode$|encode$)[^/]+")
 # The signed public links (unsubscribe, tracking) are capabilities: keep them out of logs too.
 _REDACT_TOKEN = re.compile(r"^(/u/|/t/[oc]/)[^/]+")
 EXEMPT_PATHS = ("/healthz", "/readyz")
+# Public signed links answered for mailbox providers' proxies and scanners, which share
+# addresses: no per-IP limit (the tracking paths never reach this layer at all).
+EXEMPT_PREFIXES = ("/u/",)
 # The client address whose per-IP hit is left to the API-key dependency (request state).
 IP_PENDING = "ip_limit_pending"
 
@@ -182,7 +185,11 @@ class ApiMiddleware:
                 return message
 
             services = getattr(scope["app"].state, "services", None)
-            if services is not None and path not in EXEMPT_PATHS:
+            if (
+                services is not None
+                and path not in EXEMPT_PATHS
+                and not path.startswith(EXEMPT_PREFIXES)
+            ):
                 client = scope.get("client")
                 ip = client[0] if client else "unknown"
                 ip_limit = services.settings.rate_limit_per_ip_per_minute

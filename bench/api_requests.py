@@ -67,9 +67,10 @@ def _post(url: str, body: dict[str, str], key: str | None = None) -> dict[str, s
 
 
 @contextmanager
-def dev_stack() -> Iterator[tuple[str, dict[str, str]]]:
+def dev_stack(extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, dict[str, str]]]:
     """`penguinmails dev` on free ports in a temporary folder; yields the API's base URL and
-    the stack's resolved service URLs (its `dev.env`)."""
+    the stack's resolved service URLs (its `dev.env`). `extra_env` is set after the stack's
+    own (a `REDIS_URL` there makes the stack use that Redis)."""
     root = Path(tempfile.mkdtemp(prefix="pm-bench-"))
     root.chmod(0o755)  # the embedded Postgres runs as another user
     ports = free_dev_ports()  # one reservation, the API's port included
@@ -82,6 +83,7 @@ def dev_stack() -> Iterator[tuple[str, dict[str, str]]]:
         RATE_LIMIT_PER_KEY_PER_MINUTE=str(10**9),
         RATE_LIMIT_PER_IP_PER_MINUTE=str(10**9),
     )
+    env.update(extra_env or {})
     process = subprocess.Popen(
         [sys.executable, "-m", "cli", "dev", "--api-port", str(api_port)],
         cwd=ROOT,

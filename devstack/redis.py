@@ -50,8 +50,13 @@ def start_redis(data_dir: Path, port: int, persist: bool = True) -> EmbeddedRedi
         # then saves nothing, not even at shutdown.
         "--save",
         *(["60", "1"] if persist else [""]),
+        # The events stream lives here: an event answered to a client (a tracking hit) must
+        # survive a restart. The append-only file, fsynced once a second (docs/operations.md
+        # "Redis durability": a crash of the Redis process itself may lose up to a second).
         "--appendonly",
-        "no",
+        "yes" if persist else "no",
+        "--appendfsync",
+        "everysec",
         "--daemonize",
         "no",
         "--logfile",

@@ -50,6 +50,17 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # The Redis stream every event goes through (sends, tracking hits, replies, bounces).
     events_stream: str = "events"
+    # The events consumer (activities/events.py): its group, entries per read, and how long an
+    # entry may sit unacknowledged with a consumer before another one takes it over (a
+    # consumer that died mid-batch): short, so freshness holds across a crash.
+    events_consumer: bool = True  # whether a worker process runs one (activities/events.py)
+    events_group: str = "analytics"
+    events_batch: int = Field(default=500, ge=1)
+    events_claim_idle_seconds: float = Field(default=10.0, gt=0)
+    # Tracking hits: the bot rules file (agents and networks; default the packaged one), and
+    # how many messages each API process remembers (one database lookup per message).
+    bot_rules_path: Path | None = None
+    tracking_cache_size: int = Field(default=100_000, ge=1)
 
     temporal_address: str | None = None
     temporal_namespace: str = "default"

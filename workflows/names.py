@@ -81,3 +81,10 @@ def lead_sequence_workflow_id(
 def lead_sequence_prefix(tenant_id: UUID | str, campaign_id: UUID | str) -> str:
     """What the ids of a campaign's lead workflows start with (activities append the lead)."""
     return workflow_id(LEAD_SEQUENCE, tenant_id, f"{campaign_id}:")
+
+
+# Platform-wide Schedules (no tenant): their ids, and the ids of the runs they start.
+ANALYTICS_RECONCILE = "analytics-reconcile"
+ANALYTICS_RECONCILE_SCHEDULE = "schedule:analytics-reconcile"
+ANALYTICS_RETENTION = "analytics-retention"
+ANALYTICS_RETENTION_SCHEDULE = "schedule:analytics-retention"

@@ -44,7 +44,9 @@ from api.schemas.campaigns import (
     VariantPublic,
     VariantsIn,
 )
+from api.stats import engagement_report
 from penguinmails.models.campaigns import Campaign, CampaignSequenceStep, CampaignStepVariant
+from penguinmails.repositories.analytics import AnalyticsRepository
 from penguinmails.repositories.campaign_setup import CampaignSetupRepository, MailboxRow
 from usecases import campaigns as uc
 
@@ -583,13 +585,20 @@ async def test_send(
 
 @router.get("/{campaign_id}/stats", response_model=CampaignStats)
 async def campaign_stats(
-    campaign_id: UUID, principal: PrincipalDep, session: SessionDep
+    campaign_id: UUID, principal: PrincipalDep, session: SessionDep, services: ServicesDep
 ) -> CampaignStats:
-    """Counts from the OLTP database: outbound messages per status, enrollments per status,
-    messages sent per step and variant (test sends left out)."""
+    """Counts from the OLTP database (outbound messages per status, enrollments per status,
+    messages sent per step and variant, test sends left out) and engagement from the
+    analytics database: totals, rates, the per-step funnel and each variant's reply rate
+    against its step's control with a two-proportion z-test. Engagement shows within a
+    minute of the event."""
     repo = CampaignSetupRepository(session)
     await _campaign(repo, campaign_id)
     outbox, enrollments, steps = await repo.stats(campaign_id)
+    step_rows = await repo.steps(campaign_id)
+    variant_rows = await repo.variants(campaign_id)
+    async with services.db.analytics_session(principal.tenant_id) as analytics:
+        rows = await AnalyticsRepository(analytics).campaign_by_step_variant(campaign_id)
     return CampaignStats(
         outbox=outbox,
         enrollments=enrollments,
@@ -597,4 +606,6 @@ async def campaign_stats(
             StepVariantStats(step_id=r[0], step_order=r[1], variant_id=r[2], sent=r[3])
             for r in steps
         ],
+        unknown=outbox.get("unknown", 0),
+        **engagement_report(rows, step_rows, variant_rows),
     )

@@ -1,4 +1,5 @@
-"""The public unsubscribe endpoint `/u/{token}` (no API key; the per-IP limit applies).
+"""The public unsubscribe endpoint `/u/{token}` (no API key; no per-IP limit: mailbox
+providers post one-click requests from shared addresses).
 
 `GET` shows which address would be unsubscribed (masked) and a button; it never changes
 anything, since link scanners fetch every URL of a message. `POST` unsubscribes: the
@@ -28,6 +29,7 @@ from penguinmails.logging import request_id_var
 from penguinmails.secrets import SecretStoreError
 from penguinmails.tokens import InvalidToken, TokenClaims, TokenKind
 from penguinmails.unsubscribe import find_recipient, mask_address, record_unsubscribe
+from usecases import engagement
 
 log = logging.getLogger("penguinmails.api")
 router = APIRouter(prefix="/u", tags=["public"])
@@ -140,17 +142,24 @@ async def unsubscribe(token: str, request: Request, services: ServicesDep) -> Re
             400,
         )
     from_page = form.get("source") == "page"
-    async with services.db.tenant_session(claims.tenant_id) as session:
+    via = "page" if from_page else "one_click"
+    tenant_id = UUID(claims.tenant_id)
+    async with services.db.tenant_session(tenant_id) as session:
         recipient = await find_recipient(session, claims.message_id)
         if recipient is None:
             return _not_found()
-        await record_unsubscribe(
-            session,
-            UUID(claims.tenant_id),
-            recipient,
-            "page" if from_page else "one_click",
-            request_id_var.get(),
-        )
+        await record_unsubscribe(session, tenant_id, recipient, via, request_id_var.get())
+    # Committed: the send transaction refuses the address from here on. Then the lead's
+    # sequences end now and the event reaches the numbers.
+    await engagement.unsubscribed(
+        services.db,
+        services.temporal,
+        services.redis,
+        services.settings.events_stream,
+        tenant_id,
+        claims.message_id,
+        via,
+    )
     if not from_page:
         return Response(status_code=200, headers=_HEADERS)
     return _page("Unsubscribed", "<p>You will not receive further messages from this sender.</p>")

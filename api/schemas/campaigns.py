@@ -304,7 +304,68 @@ class StepVariantStats(BaseModel):
     sent: int
 
 
+class EngagementCounts(BaseModel):
+    """From the analytics database. `opened`, `clicked`, `replied`, `bounced`, `complained`
+    and `unsubscribed` count messages (each at most once: the rates' numerators); the
+    `*_total` fields count human events, `bot_*` the hits filtered out as bots'."""
+
+    sent: int = 0
+    opened: int = 0
+    clicked: int = 0
+    replied: int = 0
+    bounced: int = 0
+    complained: int = 0
+    unsubscribed: int = 0
+    opens_total: int = 0
+    clicks_total: int = 0
+    replies_total: int = 0
+    bot_opens: int = 0
+    bot_clicks: int = 0
+
+
+class EngagementRates(BaseModel):
+    """Percentages of the messages sent (two decimals; never above 100)."""
+
+    open_rate: float = 0.0
+    click_rate: float = 0.0
+    reply_rate: float = 0.0
+    bounce_rate: float = 0.0
+    complaint_rate: float = 0.0
+    unsubscribe_rate: float = 0.0
+
+
+class StepFunnel(BaseModel):
+    step_id: UUID
+    step_order: int
+    counts: EngagementCounts
+    rates: EngagementRates
+
+
+class VariantComparison(BaseModel):
+    """A variant's reply rate against its step's control (the step's first variant), with a
+    two-proportion z-test at 95% (`z`/`p_value` null when either side has no sends or
+    nobody replied on either side)."""
+
+    step_id: UUID
+    variant_id: UUID
+    label: str
+    control_variant_id: UUID
+    sent: int
+    replied: int
+    reply_rate: float
+    reply_rate_difference: float  # percentage points against the control
+    z: float | None = None
+    p_value: float | None = None
+    significant: bool = False
+
+
 class CampaignStats(BaseModel):
     outbox: dict[str, int]  # outbound messages per status (test sends left out)
     enrollments: dict[str, int]
     steps: list[StepVariantStats]
+    totals: EngagementCounts = Field(default_factory=EngagementCounts)
+    rates: EngagementRates = Field(default_factory=EngagementRates)
+    funnel: list[StepFunnel] = Field(default_factory=list)
+    variants: list[VariantComparison] = Field(default_factory=list)
+    # Sends whose outcome nobody can tell (never resent automatically): shown apart.
+    unknown: int = 0

@@ -23,6 +23,7 @@ from penguinmails.models.base import (
     id_field,
     inet_field,
     now_field,
+    timestamp_field,
     updated_field,
 )
 
@@ -109,9 +110,45 @@ def _rate(count: str) -> str:
     )
 
 
+class EmailUnsubscribe(_Event, table=True):
+    """Migration a0003: one per message (the event id is derived from the outbox id)."""
+
+    __tablename__ = "email_unsubscribes"
+
+    via: str | None = None
+    unsubscribed: dt.datetime = now_field()
+
+
+class EmailEngagement(AnalyticsModel, table=True):
+    """Migration a0003: one row per sent message, the day it counts on (its send day in the
+    tenant's zone) and its first human engagement of each kind: the unique numerators."""
+
+    __tablename__ = "email_engagement"
+
+    tenant_id: UUID = Field(primary_key=True)
+    email_id: UUID = Field(primary_key=True)
+    campaign_id: UUID | None = None
+    step_id: UUID | None = None
+    variant_id: UUID | None = None
+    mailbox_id: UUID | None = None
+    lead_id: UUID | None = None
+    day: dt.date
+    sent: dt.datetime | None = timestamp_field()
+    first_opened: dt.datetime | None = timestamp_field()
+    first_clicked: dt.datetime | None = timestamp_field()
+    first_replied: dt.datetime | None = timestamp_field()
+    first_bounced: dt.datetime | None = timestamp_field()
+    first_complained: dt.datetime | None = timestamp_field()
+    unsubscribed: dt.datetime | None = timestamp_field()
+    created: dt.datetime = created_field()
+
+
 class DailyAnalytics(AnalyticsModel, table=True):
-    """One row per (tenant, campaign, step, mailbox, day); a NULL dimension is the total
-    over it, and `NULLS NOT DISTINCT` makes those rows unique too (an upsert target)."""
+    """One row per (tenant, campaign, step, mailbox, variant, day) the messages were sent
+    on; a NULL dimension is the total over it, and `NULLS NOT DISTINCT` makes those rows
+    unique too (an upsert target). `emails_opened`/`_clicked`/`_replied`/`_bounced`/
+    `_complained` count messages (the rates' numerators, never above 100%); the `*_total`
+    columns count human events, `bot_*` the bots'."""
 
     __tablename__ = "daily_analytics"
     __table_args__ = (
@@ -120,8 +157,9 @@ class DailyAnalytics(AnalyticsModel, table=True):
             "campaign_id",
             "step_id",
             "mailbox_id",
+            "variant_id",
             "date",
-            name="uq_daily_analytics_tenant_campaign_step_mailbox_date",
+            name="uq_daily_analytics_tenant_campaign_step_mailbox_variant_date",
             postgresql_nulls_not_distinct=True,
         ),
     )
@@ -131,6 +169,7 @@ class DailyAnalytics(AnalyticsModel, table=True):
     campaign_id: UUID | None = None
     step_id: UUID | None = None
     mailbox_id: UUID | None = None
+    variant_id: UUID | None = None  # migration a0003
     date: dt.date
     emails_sent: int = 0
     emails_opened: int = 0
@@ -140,6 +179,12 @@ class DailyAnalytics(AnalyticsModel, table=True):
     emails_complained: int = 0
     warmup_opens: int = 0
     warmup_replies: int = 0
+    opens_total: int = 0
+    clicks_total: int = 0
+    replies_total: int = 0
+    bot_opens: int = 0
+    bot_clicks: int = 0
+    emails_unsubscribed: int = 0
     open_rate: Decimal | None = generated_field(_rate("emails_opened"), Numeric(14, 2))
     click_rate: Decimal | None = generated_field(_rate("emails_clicked"), Numeric(14, 2))
     bounce_rate: Decimal | None = generated_field(_rate("emails_bounced"), Numeric(14, 2))
@@ -189,9 +234,11 @@ __all__ = [
     "EmailBounce",
     "EmailClick",
     "EmailComplaint",
+    "EmailEngagement",
     "EmailOpen",
     "EmailReply",
     "EmailSend",
+    "EmailUnsubscribe",
     "WarmupDailyStats",
     "WarmupInteraction",
 ]

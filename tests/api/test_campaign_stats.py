@@ -1,0 +1,88 @@
+"""A campaign's stats from the analytics database: totals with unique numerators beside raw
+totals, rates, the per-step funnel, each variant's reply rate against the control with a
+two-proportion z-test, and `unknown` sends from the outbox."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import httpx
+
+from api.services import Services
+from tests.api.conftest import Tenant
+from tests.api.test_campaigns import _campaign, _ready, setup
+from tests.api.test_engagement_events import consumer, drain
+
+AT = "2026-11-20T10:00:00+00:00"
+
+
+async def _append(services: Services, fields: dict[str, str]) -> None:
+    await services.redis.xadd(services.settings.events_stream, fields)  # type: ignore[arg-type]
+
+
+async def test_stats_funnel_and_variant_significance(
+    api: httpx.AsyncClient,
+    services: Services,
+    tenant_a: Tenant,
+    tenant_b: Tenant,
+    admin_conn: asyncpg.Connection,
+) -> None:
+    s = await setup(api, admin_conn, tenant_a)
+    campaign = await _campaign(api, s)
+    step = await _ready(api, s, campaign)
+    r = await api.put(
+        f"/v1/campaigns/{campaign}/steps/{step}/variants",
+        json={"variants": [{"subject": "A"}, {"subject": "B"}]},
+        headers=tenant_a.auth,
+    )
+    assert r.status_code == 200, r.text
+    variants = [v["id"] for v in r.json()["variants"]]
+    base = {"tenant": tenant_a.tenant_id, "campaign": campaign, "step": step}
+    base["mailbox"] = str(s.mailbox_id)
+    # A: 100 sent, 5 replied; B: 100 sent, 20 replied (and one reply twice: counted once).
+    for variant, replies in zip(variants, (5, 20), strict=True):
+        for n in range(100):
+            email = str(uuid.uuid4())
+            common = base | {"variant": variant, "email": email, "sent_at": AT}
+            await _append(services, common | {"id": email, "type": "sent", "at": AT})
+            if n < replies:
+                for _ in range(2 if n == 0 else 1):
+                    reply = common | {"id": str(uuid.uuid4()), "type": "reply", "at": AT}
+                    await _append(services, reply)
+            if n < 50:
+                opened = common | {"id": str(uuid.uuid4()), "type": "open", "at": AT}
+                await _append(services, opened)
+    await drain(consumer(services))
+
+    r = await api.get(f"/v1/campaigns/{campaign}/stats", headers=tenant_a.auth)
+    assert r.status_code == 200, r.text
+    stats = r.json()
+    totals = stats["totals"]
+    assert (totals["sent"], totals["replied"], totals["replies_total"]) == (200, 25, 27)
+    assert totals["opened"] == 100 and stats["rates"]["open_rate"] == 50.0
+    assert stats["rates"]["reply_rate"] == 12.5
+    assert [(f["step_id"], f["counts"]["sent"]) for f in stats["funnel"]] == [(step, 200)]
+    by_id = {v["variant_id"]: v for v in stats["variants"]}
+    a, b = by_id[variants[0]], by_id[variants[1]]
+    assert (a["sent"], a["replied"], a["reply_rate"]) == (100, 5, 5.0)
+    assert (b["sent"], b["replied"], b["reply_rate"]) == (100, 20, 20.0)
+    assert b["reply_rate_difference"] == 15.0 and b["significant"] and b["p_value"] < 0.05
+    assert b["z"] > 1.96 and a["z"] is None and not a["significant"]
+    assert stats["unknown"] == 0
+
+    # One outbox row whose outcome nobody can tell: shown apart.
+    await admin_conn.execute(
+        "INSERT INTO inbox_message_refs (id, tenant_id, email_account_id, campaign_id, direction, "
+        "message_id, status) VALUES (gen_random_uuid(), $1, $2, $3, 'outbound', $4, 'unknown')",
+        uuid.UUID(tenant_a.tenant_id),
+        s.mailbox_id,
+        uuid.UUID(campaign),
+        f"<{uuid.uuid4()}@send.test>",
+    )
+    r = await api.get(f"/v1/campaigns/{campaign}/stats", headers=tenant_a.auth)
+    assert r.json()["unknown"] == 1
+
+    # Another tenant's campaign: 404, exactly as one that does not exist.
+    r = await api.get(f"/v1/campaigns/{campaign}/stats", headers=tenant_b.auth)
+    assert r.status_code == 404
