@@ -22,6 +22,7 @@ from activities.campaigns import CampaignActivities
 from activities.delivery import DeliveryActivities
 from activities.domains import DomainActivities
 from activities.erasure import ErasureActivities
+from activities.inbound import InboundActivities
 from activities.lead_imports import LeadImportActivities
 from activities.mailboxes import MailboxActivities
 from activities.sending import SendingActivities
@@ -37,6 +38,7 @@ from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.erasure import ErasureWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_sequence import LeadSequenceWorkflow
+from workflows.mailbox_inbox import MailboxInboxWorkflow
 from workflows.mailbox_test import MailboxTestWorkflow
 from workflows.names import ALL_TASK_QUEUES, TaskQueue
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
@@ -58,6 +60,7 @@ def registrations(
     sending = SendingActivities(db, secrets)
     delivery = DeliveryActivities(db, secrets, settings)
     campaigns = CampaignActivities(db)
+    inbound = InboundActivities(db, secrets)
     return {
         TaskQueue.CAMPAIGNS: (
             [CampaignWorkflow, LeadSequenceWorkflow, TestSendWorkflow],
@@ -90,7 +93,7 @@ def registrations(
                 erasure.erase_lead,
             ],
         ),
-        TaskQueue.INBOUND: ([], []),
+        TaskQueue.INBOUND: ([MailboxInboxWorkflow], [inbound.poll_mailbox_inbox]),
         TaskQueue.INFRA: (
             [TenantProvisioningWorkflow, DomainVerificationWorkflow, MailboxTestWorkflow],
             [tenancy.provision_tenant, domains.check_domain_dns],
