@@ -173,6 +173,27 @@ def _auto_submitted(message: Message, subject: str) -> str | None:
     return None
 
 
+def recipients_of(raw: bytes) -> list[str]:
+    """The addresses a message was delivered to, from its headers (Delivered-To and
+    X-Original-To first, then To and Cc), lower case, without repeats."""
+    try:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:262_144], headersonly=True)
+        values = [
+            str(v)
+            for name in ("Delivered-To", "X-Original-To", "To", "Cc")
+            for v in headers.get_all(name, [])
+        ]
+        pairs = getaddresses(values)
+    except Exception:  # hostile headers: no recipient
+        return []
+    out: list[str] = []
+    for _, addr in pairs:
+        addr = addr.strip().lower()
+        if "@" in addr and addr not in out:
+            out.append(addr)
+    return out[:20]
+
+
 def thread_ids(in_reply_to: str, references: str) -> tuple[str, ...]:
     ordered: list[str] = []
     for mid in (*_ids(in_reply_to), *reversed(_ids(references))):
@@ -281,4 +302,12 @@ def _classify(message: Message, base: Classified) -> Classified:
     )
 
 
-__all__ = ["KINDS", "MAX_PARSE_BYTES", "Classified", "body_text", "classify", "thread_ids"]
+__all__ = [
+    "KINDS",
+    "MAX_PARSE_BYTES",
+    "Classified",
+    "body_text",
+    "classify",
+    "recipients_of",
+    "thread_ids",
+]

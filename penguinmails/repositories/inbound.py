@@ -51,7 +51,26 @@ _PREFIX = re.compile(
 )
 # What an inbound row may be given (the only names interpolated into its INSERT).
 _INBOUND_COLUMNS = frozenset(
-    ["email_account_id", "campaign_id", "lead_id", "parent_message_id", "message_type", "message_id", "in_reply_to", "from_email", "to_email", "subject", "content_storage_key", "bounce_type", "bounce_reason", "classification", "classification_reason", "category", "category_confidence", "category_source"]
+    [
+        "email_account_id",
+        "campaign_id",
+        "lead_id",
+        "parent_message_id",
+        "message_type",
+        "message_id",
+        "in_reply_to",
+        "from_email",
+        "to_email",
+        "subject",
+        "content_storage_key",
+        "bounce_type",
+        "bounce_reason",
+        "classification",
+        "classification_reason",
+        "category",
+        "category_confidence",
+        "category_source",
+    ]
 )
 _PARENT_COLUMNS = (
     "id, email_account_id, campaign_id, lead_id, step_id, variant_id, message_id, direction"
@@ -265,10 +284,24 @@ async def route_address(session: AsyncSession, address: str) -> tuple[UUID, UUID
     return (row[0], row[1]) if row else None
 
 
+async def active_mailboxes(session: AsyncSession) -> list[tuple[UUID, UUID]]:
+    """(tenant, mailbox) of every live active mailbox, in the system session (the operator's
+    start of the inbox workflows)."""
+    rows = await session.execute(
+        text(
+            "SELECT a.tenant_id, a.id FROM email_accounts a "
+            "JOIN tenants t ON t.id = a.tenant_id AND t.deleted IS NULL "
+            "WHERE a.status = 'active' AND a.deleted IS NULL ORDER BY a.tenant_id, a.id"
+        )
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
 __all__ = [
     "InboundRepository",
     "StoredInbound",
     "ThreadParent",
+    "active_mailboxes",
     "normalize_subject",
     "route_address",
 ]
