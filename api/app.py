@@ -25,6 +25,7 @@ from api.routes import (
     email_accounts,
     health,
     imports,
+    inbound_webhook,
     lead_lists,
     lead_signals,
     leads,
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in (campaigns, lead_signals):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
+    app.include_router(inbound_webhook.router)  # a mail relay's, shared secret
     install_openapi(app)
     # Request id, CORS, unexpected errors, body limit, per-IP limit, unstorable text: one
     # layer (api/middleware.py).
@@ -127,6 +129,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         ApiMiddleware,
         max_bytes=settings.max_body_bytes,
         upload_max_bytes=settings.lead_import_max_bytes,
+        inbound_max_bytes=settings.inbound_webhook_max_bytes,
         cors_origins=settings.cors_origins,
     )
     return app

@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     lead_import_load_concurrency: int = Field(default=2, ge=1, le=16)
     # The MX check of imported addresses (through DNS_RESOLVER), unless an upload says.
     lead_import_check_mx: bool = False
+    # `/webhooks/inbound`: raw MIME posted by a mail relay, its own body limit (413 above),
+    # and where in Vault its shared secret lives (field `secret`).
+    inbound_webhook_max_bytes: int = 25 * 1024 * 1024
+    inbound_webhook_secret_path: str = "platform/inbound-webhook"
     rate_limit_per_key_per_minute: int = 600
     # How long an API process trusts a verified key without asking the database: a revoked
     # key stops working on every process within this time (at most 5 s).
