@@ -36,6 +36,7 @@ from penguinmails.settings import Settings, get_settings
 from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.erasure import ErasureWorkflow
+from workflows.inbox_reply import InboxReplyWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_sequence import LeadSequenceWorkflow
 from workflows.mailbox_inbox import MailboxInboxWorkflow
@@ -63,7 +64,7 @@ def registrations(
     inbound = InboundActivities(db, secrets)
     return {
         TaskQueue.CAMPAIGNS: (
-            [CampaignWorkflow, LeadSequenceWorkflow, TestSendWorkflow],
+            [CampaignWorkflow, LeadSequenceWorkflow, TestSendWorkflow, InboxReplyWorkflow],
             [
                 campaigns.load_lead_sequence,
                 campaigns.next_send_slot,

@@ -26,9 +26,11 @@ from api.routes import (
     health,
     imports,
     inbound_webhook,
+    inbox,
     lead_lists,
     lead_signals,
     leads,
+    notifications,
     suppressions,
     tags,
     template_folders,
@@ -118,7 +120,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.include_router(router.router)
     for router in (lead_lists, imports, leads, suppressions):
         app.include_router(router.router)
-    for router in (campaigns, lead_signals):
+    for router in (campaigns, lead_signals, inbox, notifications):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
     app.include_router(inbound_webhook.router)  # a mail relay's, shared secret

@@ -63,6 +63,7 @@ CAMPAIGN = "campaign"
 LEAD_SEQUENCE = "lead-sequence"
 TEST_SEND = "test-send"
 MAILBOX_INBOX = "mailbox-inbox"
+INBOX_REPLY = "inbox-reply"
 
 
 def campaign_workflow_id(tenant_id: UUID | str, campaign_id: UUID | str) -> str:

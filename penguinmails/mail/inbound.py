@@ -173,6 +173,16 @@ def _auto_submitted(message: Message, subject: str) -> str | None:
     return None
 
 
+def readable_text(raw: bytes, limit: int = 20_000) -> str:
+    """A message's own words for display: its text without the quoted history."""
+    if len(raw) > MAX_PARSE_BYTES:
+        return ""
+    try:
+        return new_text(body_text(message_from_bytes(raw, policy=compat32)))[:limit]
+    except Exception:  # malformed MIME: nothing readable
+        return ""
+
+
 def recipients_of(raw: bytes) -> list[str]:
     """The addresses a message was delivered to, from its headers (Delivered-To and
     X-Original-To first, then To and Cc), lower case, without repeats."""
@@ -308,6 +318,7 @@ __all__ = [
     "Classified",
     "body_text",
     "classify",
+    "readable_text",
     "recipients_of",
     "thread_ids",
 ]
