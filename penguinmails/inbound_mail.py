@@ -32,6 +32,7 @@ from penguinmails.repositories.campaign_setup import CampaignSetupRepository
 from penguinmails.repositories.content_parts import PART_SIZE, ContentPartsRepository
 from penguinmails.repositories.inbound import InboundRepository, ThreadParent
 from penguinmails.repositories.inbound_events import EventTarget, InboundEventRepository
+from penguinmails.repositories.notifications import NotificationRepository
 from penguinmails.repositories.suppressions import SuppressionRepository
 from penguinmails.repositories.unsubscribes import UnsubscribeRepository
 
@@ -41,6 +42,15 @@ FACT_UNSUBSCRIBE = "unsubscribe"
 FACT_BOUNCE = "bounce"
 FACT_COMPLAINT = "complaint"
 FACT_OUT_OF_OFFICE = "out_of_office"
+
+# The mailbox's circuit breaker: over the last BREAKER_DAYS days, once it has at least
+# BREAKER_MIN_SENDS sends, a hard-bounce rate above BREAKER_BOUNCE_RATE or a complaint rate
+# above BREAKER_COMPLAINT_RATE pauses it with the reason `breaker` and tells the tenant.
+BREAKER_DAYS = 7
+BREAKER_MIN_SENDS = 20
+BREAKER_BOUNCE_RATE = 0.05
+BREAKER_COMPLAINT_RATE = 0.001
+BREAKER = "breaker"
 
 _MESSAGE_TYPES = {"bounce": "bounce", "auto_reply": "auto_reply", "complaint": "complaint"}
 
@@ -67,6 +77,7 @@ class InboundRecord:
     parent_id: UUID | None
     lead_id: UUID | None
     facts: tuple[LeadFact, ...]
+    breaker_tripped: bool = False  # this message paused its mailbox
 
 
 def content_key(email_account_id: UUID, message_id: str) -> str:
@@ -126,6 +137,16 @@ async def record_inbound(
         facts = await _consequences(
             session, repo, tenant_id, found, kind, parent, lead_id, message_id
         )
+        tripped = False
+        if (
+            parent is not None
+            and stored.created
+            and (
+                kind == "complaint"
+                or (found.bounce is not None and found.bounce.bounce_type == "hard")
+            )
+        ):
+            tripped = await _breaker(session, repo, tenant_id, parent.email_account_id)
     if parent is not None:
         await _analytics(db, tenant_id, parent, found, kind, message_id)
     return InboundRecord(
@@ -137,7 +158,37 @@ async def record_inbound(
         parent.id if parent else None,
         lead_id,
         facts,
+        tripped,
     )
+
+
+async def _breaker(
+    session: AsyncSession, repo: InboundRepository, tenant_id: UUID, mailbox_id: UUID
+) -> bool:
+    """Pause the mailbox when its rates pass the breaker's thresholds; True when it paused
+    it now (a mailbox already paused by the breaker is not notified again)."""
+    sends, bounces, complaints = await repo.mailbox_rates(mailbox_id, BREAKER_DAYS)
+    if sends < BREAKER_MIN_SENDS:
+        return False
+    bounce_rate, complaint_rate = bounces / sends, complaints / sends
+    if bounce_rate <= BREAKER_BOUNCE_RATE and complaint_rate <= BREAKER_COMPLAINT_RATE:
+        return False
+    if not await repo.pause_mailbox(mailbox_id, BREAKER):
+        return False
+    address = await repo.mailbox_address(mailbox_id) or str(mailbox_id)
+    await NotificationRepository(session).add(
+        tenant_id,
+        kind="mailbox_breaker",
+        title=f"{address} paused: too many bounces or complaints",
+        message=(
+            f"Over the last {BREAKER_DAYS} days {address} sent {sends} messages: "
+            f"{bounces} hard bounces ({bounce_rate:.1%}, limit {BREAKER_BOUNCE_RATE:.0%}) and "
+            f"{complaints} complaints ({complaint_rate:.2%}, limit {BREAKER_COMPLAINT_RATE:.1%}). "
+            "Its sends stay paused until the breaker's pause is lifted explicitly."
+        ),
+        severity="error",
+    )
+    return True
 
 
 def _bounce_reason(found: Classified) -> str | None:

@@ -231,6 +231,48 @@ class InboundRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    # -- the mailbox's circuit breaker ---------------------------------------------------------
+
+    async def mailbox_rates(self, email_account_id: UUID, days: int) -> tuple[int, int, int]:
+        """(sends, hard bounces, complaints) of the mailbox over the last `days` days:
+        sends that reached the server, hard bounces from SMTP (`bounced`) or DSNs, ARF
+        complaints received."""
+        row = await self._first(
+            "SELECT "
+            "(SELECT count(*) FROM inbox_message_refs WHERE email_account_id = :account "
+            " AND direction = 'outbound' AND NOT is_test AND step_id IS NOT NULL "
+            " AND status IN ('sent', 'delivered', 'bounced', 'unknown', 'opened', 'replied') "
+            " AND created >= now() - make_interval(days => :days)), "
+            "(SELECT count(*) FROM inbox_message_refs WHERE email_account_id = :account "
+            " AND direction = 'outbound' AND NOT is_test "
+            " AND (status = 'bounced' OR bounce_type = 'hard') "
+            " AND created >= now() - make_interval(days => :days)), "
+            "(SELECT count(*) FROM inbox_message_refs WHERE email_account_id = :account "
+            " AND direction = 'inbound' AND classification = 'complaint' "
+            " AND created >= now() - make_interval(days => :days))",
+            account=email_account_id,
+            days=days,
+        )
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def pause_mailbox(self, email_account_id: UUID, reason: str) -> bool:
+        """The reason added to the mailbox's pause reasons; True when it was not there (its
+        sends stop at their next re-check; lifting it is explicit)."""
+        result = await self.session.execute(
+            text(
+                "UPDATE email_accounts SET pause_reasons = array_append(pause_reasons, :reason), "
+                "updated = now() WHERE id = :id AND NOT (:reason = ANY(pause_reasons))"
+            ),
+            {"id": email_account_id, "reason": reason},
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def mailbox_address(self, email_account_id: UUID) -> str | None:
+        row = await self._first(
+            "SELECT email FROM email_accounts WHERE id = :id", id=email_account_id
+        )
+        return row[0] if row else None
+
     # -- the IMAP checkpoint -------------------------------------------------------------------
 
     async def checkpoint(self, email_account_id: UUID, folder: str) -> tuple[int | None, int]:

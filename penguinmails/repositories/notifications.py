@@ -33,6 +33,30 @@ class NotificationRepository:
         sql += " ORDER BY created DESC, id DESC LIMIT :limit"
         return [dict(r._mapping) for r in await self.session.execute(text(sql), params)]
 
+    async def add(
+        self,
+        tenant_id: UUID,
+        *,
+        kind: str,
+        title: str,
+        message: str,
+        severity: str = "warning",
+    ) -> None:
+        """A notification for every member of the tenant."""
+        await self.session.execute(
+            text(
+                "INSERT INTO notifications (id, tenant_id, type, title, message, severity) "
+                "VALUES (gen_random_uuid(), :tenant, :kind, :title, :message, :severity)"
+            ),
+            {
+                "tenant": tenant_id,
+                "kind": kind,
+                "title": title[:200],
+                "message": message[:2000],
+                "severity": severity,
+            },
+        )
+
     async def mark_read(self, notification_id: UUID, user_id: UUID) -> dict[str, Any] | None:
         row = (
             await self.session.execute(

@@ -244,3 +244,55 @@ async def test_an_inactive_mailbox_is_not_polled_and_a_deleted_one_is_gone(
         "UPDATE email_accounts SET deleted = now() WHERE id = $1", world.mailbox_id
     )
     assert (await _poll(acts, world)).mailbox == "gone"
+
+
+async def test_a_burst_of_hard_bounces_pauses_the_mailbox_once_with_a_notification(
+    acts: InboundActivities, world: InboundWorld, dovecot: Dovecot, admin_conn: asyncpg.Connection
+) -> None:
+    # 20 sends in the window: the 5 of the world and 15 more.
+    recipients = []
+    for n in range(15):
+        address = f"more{n}-{uuid.uuid4().hex[:6]}@lead.example"
+        message_id = f"<more{n}.{uuid.uuid4().hex}@ours.example>"
+        await admin_conn.execute(
+            "INSERT INTO inbox_message_refs (tenant_id, email_account_id, campaign_id, step_id, "
+            "direction, message_id, to_email, subject, status, sent_at) "
+            "VALUES ($1, $2, $3, $4, 'outbound', $5, $6, 's', 'sent', now())",
+            world.tenant_id,
+            world.mailbox_id,
+            world.campaign_id,
+            world.step_id,
+            message_id,
+            address,
+        )
+        recipients.append((address, message_id))
+
+    async def breaker_state() -> tuple[list[str], int]:
+        reasons = await admin_conn.fetchval(
+            "SELECT pause_reasons FROM email_accounts WHERE id = $1", world.mailbox_id
+        )
+        notes = await admin_conn.fetchval(
+            "SELECT count(*) FROM notifications WHERE tenant_id = $1 AND type = 'mailbox_breaker'",
+            world.tenant_id,
+        )
+        return list(reasons), notes
+
+    (a0, m0), (a1, m1), (a2, m2) = recipients[:3]
+    dovecot.deliver(world.mailbox, samples.postfix_dsn(m0, a0, world.mailbox))
+    await _poll(acts, world)
+    assert await breaker_state() == ([], 0)  # 1 of 20: 5%, not above it
+    dovecot.deliver(world.mailbox, samples.postfix_dsn(m1, a1, world.mailbox, status="4.2.2"))
+    await _poll(acts, world)
+    assert await breaker_state() == ([], 0)  # a soft bounce does not count
+    dovecot.deliver(world.mailbox, samples.gmail_dsn(m2, a2, world.mailbox))
+    await _poll(acts, world)
+    assert await breaker_state() == (["breaker"], 1)  # 2 of 20: 10%
+    message = await admin_conn.fetchval(
+        "SELECT message FROM notifications WHERE tenant_id = $1 AND type = 'mailbox_breaker'",
+        world.tenant_id,
+    )
+    assert "20 messages: 2 hard bounces (10.0%" in message
+    (a3, m3) = recipients[3]
+    dovecot.deliver(world.mailbox, samples.exim_dsn(m3, a3, world.mailbox))
+    await _poll(acts, world)
+    assert await breaker_state() == (["breaker"], 1)  # paused once, told once
