@@ -76,12 +76,23 @@ async def test_a_posted_reply_is_recorded_once_and_a_complaint_by_its_envelope_r
     assert await admin_conn.fetchval("SELECT status FROM leads WHERE id = $1", l1) == "complained"
 
 
-async def test_the_secret_is_required(api: httpx.AsyncClient, world: InboundWorld) -> None:
+async def test_the_secret_is_required(
+    api: httpx.AsyncClient, world: InboundWorld, secret_store: SecretStore, settings: Settings
+) -> None:
     raw = samples.human_reply(world.sent[0][1], world.leads[0][1], world.mailbox, "hi")
-    for secret in (None, "wrong", SECRET + "x"):  # (unconfigured: 401 too)
+    for secret in (None, "wrong", SECRET + "x"):
         answer = await _post(api, raw, secret)
         assert answer.status_code == 401
         assert answer.json()["error"]["code"] == "unauthorized"
+    # Not configured: nobody gets in, whatever they send.
+    await secret_store.delete(settings.inbound_webhook_secret_path)
+    try:
+        for secret in (None, "", SECRET):
+            answer = await _post(api, raw, secret)
+            assert answer.status_code == 401
+            assert "not configured" in answer.json()["error"]["message"]
+    finally:
+        await secret_store.write(settings.inbound_webhook_secret_path, {"secret": SECRET})
 
 
 async def test_bad_input(
