@@ -38,6 +38,7 @@ from penguinmails.mail.reply_text import (
     asks_to_unsubscribe,
     categorize,
     fold,
+    fold_phrase,
     mentions_out_of_office,
     new_text,
     return_date,
@@ -164,8 +165,8 @@ def _auto_submitted(message: Message, subject: str) -> str | None:
     suppress = str(message.get("X-Auto-Response-Suppress") or "").lower()
     folded = fold(subject)
     for prefix in OOO_SUBJECTS:
-        if folded.startswith(fold(prefix)) or (
-            fold(prefix) in folded and prefix not in ("auto:", "vacation")
+        if folded.startswith(fold_phrase(prefix)) or (
+            fold_phrase(prefix) in folded and prefix not in ("auto:", "vacation")
         ):
             return f"subject: {prefix}"
     if "oof" in suppress and "out of office" in folded:
@@ -214,15 +215,20 @@ def thread_ids(in_reply_to: str, references: str) -> tuple[str, ...]:
 
 def classify(raw: bytes, max_parse_bytes: int = MAX_PARSE_BYTES) -> Classified:
     """What `raw` is. Never raises."""
-    try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:262_144], headersonly=True)
-        base = _basics(headers)
-    except Exception as exc:  # the parser on hostile bytes: never crash
-        return Classified("unclassified", f"malformed headers: {type(exc).__name__}")
     if len(raw) > max_parse_bytes:
+        try:
+            headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:262_144])
+            base = _basics(headers)
+        except Exception as exc:  # the parser on hostile bytes: never crash
+            return Classified("unclassified", f"malformed headers: {type(exc).__name__}")
         return replace(base, reason=f"too large to classify ({len(raw)} > {max_parse_bytes} bytes)")
     try:
-        return _classify(message_from_bytes(raw, policy=compat32), base)
+        message = message_from_bytes(raw, policy=compat32)  # parsed once, headers and body
+        base = _basics(message)
+    except Exception as exc:  # the parser on hostile bytes: never crash
+        return Classified("unclassified", f"malformed headers: {type(exc).__name__}")
+    try:
+        return _classify(message, base)
     except Exception as exc:  # malformed MIME is stored unclassified
         return replace(base, reason=f"malformed MIME: {type(exc).__name__}: {exc}"[:300])
 

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 CATEGORIES = (
     "interested",
@@ -243,6 +244,12 @@ _MONTH_DAY = re.compile(
 )
 
 
+@lru_cache(maxsize=2048)
+def fold_phrase(phrase: str) -> str:
+    """A constant phrase folded once."""
+    return fold(phrase)
+
+
 def fold(text: str) -> str:
     """Lower case without accents and with straight apostrophes, for phrase matching."""
     text = text.replace("\u2019", "'").replace("\u2018", "'")
@@ -277,7 +284,7 @@ def asks_to_unsubscribe(text: str) -> str | None:
 def mentions_out_of_office(text: str) -> str | None:
     lowered = fold(text)
     for phrase in _OOO_PHRASES:
-        if fold(phrase) in lowered:
+        if fold_phrase(phrase) in lowered:
             return phrase
     return None
 
@@ -298,7 +305,7 @@ def categorize(text: str) -> Category:
     matched: dict[str, list[str]] = {}
     for name, phrases in _RULES.items():
         for phrase, weight in phrases:
-            if fold(phrase) in folded:
+            if fold_phrase(phrase) in folded:
                 scores[name] = scores.get(name, 0.0) + weight
                 matched.setdefault(name, []).append(phrase)
     # "not interested" contains "interested": the negative wins the shared words.
@@ -376,6 +383,7 @@ __all__ = [
     "asks_to_unsubscribe",
     "categorize",
     "fold",
+    "fold_phrase",
     "mentions_out_of_office",
     "new_text",
     "return_date",
