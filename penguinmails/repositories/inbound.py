@@ -183,7 +183,7 @@ class InboundRepository:
         columns = ["tenant_id", "direction", "status", *fields]
         values = {"tenant_id": tenant_id, "direction": "inbound", "status": "received", **fields}
         row = await self._first(
-            f"INSERT INTO inbox_message_refs ({', '.join(columns)}, processed_at) "  # noqa: S608
+            f"INSERT INTO inbox_message_refs ({', '.join(columns)}, processed_at) "  # noqa: S608 — names checked against _INBOUND_COLUMNS
             f"VALUES ({', '.join(':' + c for c in columns)}, now()) "
             "ON CONFLICT (tenant_id, email_account_id, message_id) "
             "WHERE direction = 'inbound' DO NOTHING RETURNING id",

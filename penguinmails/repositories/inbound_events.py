@@ -58,8 +58,10 @@ class InboundEventRepository:
         columns = _COLUMNS + "".join(f", {c}" for c in extra)
         values = _VALUES + "".join(f", :{c}" for c in extra)
         result = await self.session.execute(
-            # Only this module's table and column names are interpolated.
-            text(f"INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT (id) DO NOTHING"),  # noqa: S608
+            text(
+                f"INSERT INTO {table} ({columns}) VALUES ({values}) "  # noqa: S608 — this module's names only
+                "ON CONFLICT (id) DO NOTHING"
+            ),
             {**params, **extra},
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
