@@ -26,6 +26,7 @@ from activities.delivery import DeliveryActivities
 from activities.domains import DomainActivities
 from activities.erasure import ErasureActivities
 from activities.events import EventsConsumer
+from activities.inbound import InboundActivities
 from activities.lead_imports import LeadImportActivities
 from activities.mailboxes import MailboxActivities
 from activities.sending import SendingActivities
@@ -41,8 +42,10 @@ from workflows.analytics_reconcile import AnalyticsReconcileWorkflow, AnalyticsR
 from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.erasure import ErasureWorkflow
+from workflows.inbox_reply import InboxReplyWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_sequence import LeadSequenceWorkflow
+from workflows.mailbox_inbox import MailboxInboxWorkflow
 from workflows.mailbox_test import MailboxTestWorkflow
 from workflows.names import ALL_TASK_QUEUES, TaskQueue, lead_sequence_workflow_id
 from workflows.schedules import ensure_schedules
@@ -68,9 +71,10 @@ def registrations(
     campaigns = CampaignActivities(db)
     webhooks = WebhookActivities(db, secrets, settings)
     analytics = AnalyticsActivities(db)
+    inbound = InboundActivities(db, secrets)
     return {
         TaskQueue.CAMPAIGNS: (
-            [CampaignWorkflow, LeadSequenceWorkflow, TestSendWorkflow],
+            [CampaignWorkflow, LeadSequenceWorkflow, TestSendWorkflow, InboxReplyWorkflow],
             [
                 campaigns.load_lead_sequence,
                 campaigns.next_send_slot,
@@ -100,7 +104,7 @@ def registrations(
                 erasure.erase_lead,
             ],
         ),
-        TaskQueue.INBOUND: ([], []),
+        TaskQueue.INBOUND: ([MailboxInboxWorkflow], [inbound.poll_mailbox_inbox]),
         TaskQueue.INFRA: (
             [
                 TenantProvisioningWorkflow,

@@ -392,12 +392,94 @@ async def sent_folder_has(
     return await asyncio.to_thread(_find_sent_sync, settings, username, password, message_id)
 
 
+@dataclass(frozen=True)
+class FetchedBatch:
+    uidvalidity: int
+    messages: list[tuple[int, bytes]]  # (UID, raw bytes, cut at the size limit + 1)
+    more: bool  # UIDs beyond the batch are waiting
+
+
+def _fetch_new_sync(
+    settings: ServerSettings,
+    username: str,
+    password: str,
+    folder: str,
+    uidvalidity: int | None,
+    after_uid: int,
+    limit: int,
+    max_bytes: int,
+) -> FetchedBatch:
+    client = _imap_connect(settings)
+    try:
+        client.login(username, password)
+        # Read-only: polling never changes the user's flags (\Seen stays as it was).
+        typ, data = client.select(f'"{folder}"', readonly=True)
+        if typ != "OK":
+            raise imaplib.IMAP4.error(f"cannot select {folder}: {_imap_text(data)}")
+        _, values = client.response("UIDVALIDITY")
+        current = int(values[0]) if values and values[0] else 0
+        if current != uidvalidity:
+            after_uid = 0  # a rebuilt folder: every UID is new (stored ones are recognised)
+        typ, data = client.uid("SEARCH", f"UID {after_uid + 1}:*")
+        first = data[0] if typ == "OK" and data else None
+        found = first.split() if isinstance(first, bytes) else []
+        # `n:*` always answers the last message, even below n.
+        uids = sorted(u for u in (int(x) for x in found) if u > after_uid)
+        batch = uids[:limit]
+        messages: list[tuple[int, bytes]] = []
+        for uid in batch:
+            typ, data = client.uid("FETCH", str(uid), f"(BODY.PEEK[]<0.{max_bytes + 1}>)")
+            parts: list[Any] = list(data or [])
+            raw = next((p[1] for p in parts if isinstance(p, tuple) and len(p) > 1), None)
+            if typ == "OK" and isinstance(raw, bytes):
+                messages.append((uid, raw))
+        client.logout()
+        return FetchedBatch(current, messages, len(uids) > limit)
+    finally:
+        with contextlib.suppress(OSError):
+            client.shutdown()
+
+
+async def fetch_new_messages(
+    settings: ServerSettings,
+    username: str,
+    password: str,
+    folder: str,
+    uidvalidity: int | None,
+    after_uid: int,
+    limit: int,
+    max_bytes: int,
+) -> FetchedBatch:
+    """The messages of `folder` after `after_uid` (all of them when the folder's
+    UIDVALIDITY is not `uidvalidity`), at most `limit`, oldest first. Raises
+    imaplib.IMAP4.error, OSError or ssl.SSLError when the server cannot be used."""
+    return await asyncio.to_thread(
+        _fetch_new_sync,
+        settings,
+        username,
+        password,
+        folder,
+        uidvalidity,
+        after_uid,
+        limit,
+        max_bytes,
+    )
+
+
+def imap_failure(exc: BaseException) -> str:
+    """A short reason for a failed IMAP session (never a password)."""
+    return _reason(exc).strip("b'\"")
+
+
 __all__ = [
+    "FetchedBatch",
     "MailboxLink",
     "ServerSettings",
     "SmtpConnections",
     "SmtpSendError",
     "envelope_recipients",
+    "fetch_new_messages",
+    "imap_failure",
     "imap_login",
     "message_id_of",
     "sent_folder_has",

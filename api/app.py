@@ -27,9 +27,12 @@ from api.routes import (
     email_accounts,
     health,
     imports,
+    inbound_webhook,
+    inbox,
     lead_lists,
     lead_signals,
     leads,
+    notifications,
     suppressions,
     tags,
     template_folders,
@@ -142,9 +145,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.include_router(router.router)
     for router in (lead_lists, imports, leads, suppressions):
         app.include_router(router.router)
-    for router in (campaigns, lead_signals, analytics, webhooks):
+    for router in (campaigns, lead_signals, analytics, webhooks, inbox, notifications):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
+    app.include_router(inbound_webhook.router)  # a mail relay's, shared secret
     # /t/o/ and /t/c/ (public, signed) are answered in front of all this: TrackingFront.
     install_openapi(app)
     # Request id, CORS, unexpected errors, body limit, per-IP limit, unstorable text: one
@@ -153,6 +157,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         ApiMiddleware,
         max_bytes=settings.max_body_bytes,
         upload_max_bytes=settings.lead_import_max_bytes,
+        inbound_max_bytes=settings.inbound_webhook_max_bytes,
         cors_origins=settings.cors_origins,
     )
     return app

@@ -55,6 +55,9 @@ async def _send_error(
 # File uploads (lead CSVs, do-not-contact lists) stream to the content store: their own
 # body limit (`upload_max_bytes`) instead of the JSON one.
 UPLOAD_PATHS = re.compile(r"^/v1/(lead-lists/[^/]+/imports|suppressions/imports)$")
+# Raw MIME from a mail relay: its own limit, and no per-IP limit (one relay posts every
+# message; the shared secret authenticates it).
+INBOUND_PATH = "/webhooks/inbound"
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
@@ -83,11 +86,13 @@ class ApiMiddleware:
         *,
         max_bytes: int,
         upload_max_bytes: int | None = None,
+        inbound_max_bytes: int | None = None,
         cors_origins: list[str],
     ) -> None:
         self.app = app
         self.default_max_bytes = max_bytes
         self.upload_max_bytes = upload_max_bytes or max_bytes
+        self.inbound_max_bytes = inbound_max_bytes or max_bytes
         self.cors = CORSMiddleware(
             self._guarded,
             allow_origins=cors_origins,
@@ -152,6 +157,8 @@ class ApiMiddleware:
             path = scope["path"]
             upload = method == "POST" and UPLOAD_PATHS.match(path)
             max_bytes = self.upload_max_bytes if upload else self.default_max_bytes
+            if method == "POST" and path == INBOUND_PATH:
+                max_bytes = self.inbound_max_bytes
             declared = headers.get(b"content-length")
             if declared is not None:
                 try:
@@ -189,6 +196,7 @@ class ApiMiddleware:
                 services is not None
                 and path not in EXEMPT_PATHS
                 and not path.startswith(EXEMPT_PREFIXES)
+                and path != INBOUND_PATH
             ):
                 client = scope.get("client")
                 ip = client[0] if client else "unknown"

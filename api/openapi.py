@@ -200,7 +200,21 @@ DECLARED: dict[tuple[str, str], Declared] = {
     ("POST", "/staff/codec/encode"): Declared(
         statuses=(400, 401, 403, 413, 422), bearer=True, request_body=_PAYLOADS_BODY
     ),
-    ("GET", "/v1/tenants/me"): Declared(statuses=(404,)),  # the tenant was just deleted
+    ("GET", "/v1/tenants/me"): Declared(statuses=(404,)),
+    # The relay's shared secret (401), the secret store (503), the raw message it reads itself.
+    ("POST", "/webhooks/inbound"): Declared(
+        statuses=(401, 413, 422, 503),
+        request_body={
+            "required": True,
+            "content": {
+                # Any content type is read as the raw message (message/rfc822 is usual);
+                # octet-stream here so generated clients can send bytes.
+                "application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary"},
+                },
+            },
+        },
+    ),  # the tenant was just deleted
     # The probe answers its own body, not the envelope.
     ("GET", "/readyz"): Declared(
         responses={

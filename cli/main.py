@@ -12,6 +12,7 @@ import typer
 
 from cli.campaign import campaign_app
 from cli.dev import dev_app
+from cli.inbox import inbox_app
 from cli.leads import leads_app
 from cli.migrate import migrate
 from cli.staff import staff_app
@@ -33,3 +34,4 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(staff_app, name="staff")
 app.add_typer(leads_app, name="leads")
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(inbox_app, name="inbox")

@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     # development stack does so endpoints on this machine can be used; plain http likewise.
     webhook_allow_private_targets: bool = False
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # `/webhooks/inbound`: raw MIME posted by a mail relay, its own body limit (413 above),
+    # and where in Vault its shared secret lives (field `secret`).
+    inbound_webhook_max_bytes: int = 25 * 1024 * 1024
+    inbound_webhook_secret_path: str = "platform/inbound-webhook"
     rate_limit_per_key_per_minute: int = 600
     # How long an API process trusts a verified key without asking the database: a revoked
     # key stops working on every process within this time (at most 5 s).

@@ -1,5 +1,6 @@
 """The mailbox login test: `MailboxTestWorkflow` logs in over SMTP and IMAP in a worker
-(the API never talks SMTP itself) and stores the status."""
+(the API never talks SMTP itself) and stores the status; a mailbox found active gets its
+inbox workflow."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from activities.interfaces.mailboxes import TestMailboxOutput
 from penguinmails.db import Database
 from penguinmails.repositories.email_accounts import EmailAccountRepository
+from usecases.inbound import start_inbox
 from workflows.mailbox_test import MailboxTestInput, MailboxTestWorkflow
 from workflows.names import MAILBOX_TEST, TaskQueue, tenant_attributes, workflow_id
 
@@ -41,4 +43,7 @@ async def run_mailbox_test(
         while cause is not None and getattr(cause, "cause", None) is not None:
             cause = cause.cause  # type: ignore[attr-defined]
         raise MailboxTestFailed(str(cause or exc)) from None
+    if result.status == "active":
+        # Active from now on: its inbox is polled (started, or woken if it waits).
+        await start_inbox(client, tenant_id, account_id)
     return result

@@ -18,6 +18,9 @@ It walks the campaign's active steps after the enrollment's `current_step`:
   when the condition does not hold, the sequence ends `completed` (or, with
   `condition_value = skip_next`, skips the next step).
 
+`out_of_office` (its detail a return date) makes the next send asked after it wait until
+that date; it does not end the sequence.
+
 The signals `reply`, `unsubscribe`, `bounce`, `complaint` end it at once wherever it waits
 (a send already in flight finishes first: an SMTP exchange is never cut), and mark the
 enrollment; a reply only when the campaign stops on reply, and then, with stop-for-company,
@@ -39,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from temporalio import workflow
@@ -59,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
         SIGNAL_CAMPAIGN_RESUMED,
         SIGNAL_COMPLAINT,
         SIGNAL_LEAD_FINISHED,
+        SIGNAL_OUT_OF_OFFICE,
         SIGNAL_REPLY,
         SIGNAL_UNSUBSCRIBE,
         STEP_CONDITION,
@@ -170,6 +174,7 @@ class LeadSequenceWorkflow:
         self._stop_on_reply = True
         self._stop_for_company = False
         self._resumed = False
+        self._back_at: datetime | None = None  # an out-of-office notice's return date
         self._state = LeadState()
 
     # -- signals and query ---------------------------------------------------------------------
@@ -193,6 +198,14 @@ class LeadSequenceWorkflow:
     @workflow.signal(name=SIGNAL_COMPLAINT)
     def complaint(self, _: LeadSignal) -> None:
         self._end_signal(SIGNAL_COMPLAINT)
+
+    @workflow.signal(name=SIGNAL_OUT_OF_OFFICE)
+    def out_of_office(self, signal: LeadSignal) -> None:
+        """The lead is away until `detail` (an ISO date): the next send waits until then.
+        Without this signal nothing changes, so older histories replay as they ran."""
+        with contextlib.suppress(ValueError):
+            back = datetime.fromisoformat(signal.detail)
+            self._back_at = back if back.tzinfo else back.replace(tzinfo=UTC)
 
     @workflow.signal(name=SIGNAL_CAMPAIGN_RESUMED)
     def campaign_resumed(self, _: LeadSignal) -> None:
@@ -333,6 +346,8 @@ class LeadSequenceWorkflow:
         """The step's send, through its deferrals; raises _Ended when a signal ends the lead
         while it waits."""
         not_before = workflow.now()
+        if self._back_at is not None and self._back_at > not_before:
+            not_before = self._back_at
         deferrals = 0
         while True:
             slot: NextSlotOutput = await self._activity(

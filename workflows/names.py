@@ -64,10 +64,16 @@ MAILBOX_TEST = "mailbox-test"
 CAMPAIGN = "campaign"
 LEAD_SEQUENCE = "lead-sequence"
 TEST_SEND = "test-send"
+MAILBOX_INBOX = "mailbox-inbox"
+INBOX_REPLY = "inbox-reply"
 
 
 def campaign_workflow_id(tenant_id: UUID | str, campaign_id: UUID | str) -> str:
     return workflow_id(CAMPAIGN, tenant_id, campaign_id)
+
+
+def mailbox_inbox_workflow_id(tenant_id: UUID | str, email_account_id: UUID | str) -> str:
+    return workflow_id(MAILBOX_INBOX, tenant_id, email_account_id)
 
 
 def lead_sequence_workflow_id(

@@ -34,6 +34,9 @@ SIGNAL_REPLY = "reply"
 SIGNAL_UNSUBSCRIBE = "unsubscribe"
 SIGNAL_BOUNCE = "bounce"
 SIGNAL_COMPLAINT = "complaint"
+# An out-of-office notice with a return date (`detail`, ISO): the next send waits until then.
+# It does not end the sequence.
+SIGNAL_OUT_OF_OFFICE = "out_of_office"
 # From the campaign's resume fan-out: a lead waiting on a paused campaign tries again.
 SIGNAL_CAMPAIGN_RESUMED = "campaign_resumed"
 # To the campaign's workflow id (never a run id, so it reaches the run after a

@@ -179,6 +179,13 @@ class InboxMessageRef(TenantScoped, Timestamped, table=True):
     campaign_day: dt.date | None = None
     slot_month: dt.date | None = None
     attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Migration 0010: what the inbound classifier said, the reply's category, read state.
+    classification: str | None = None
+    classification_reason: str | None = None
+    category: str | None = None
+    category_confidence: float | None = Field(default=None, sa_type=DOUBLE_PRECISION)
+    category_source: str | None = None  # rules | tenant
+    read_at: dt.datetime | None = timestamp_field()
 
 
 class MailboxDailyCounter(TenantScoped, Timestamped, table=True):

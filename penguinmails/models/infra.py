@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ARRAY, Column, Text, UniqueConstraint, text
+from sqlalchemy import ARRAY, BigInteger, Column, Text, UniqueConstraint, text
 from sqlmodel import Field
 
 from penguinmails.models.base import (
@@ -152,6 +152,31 @@ class EmailAccount(TenantScoped, Timestamped, table=True):
     next_send_at: datetime | None = timestamp_field()
 
 
+class MailboxInboxCheckpoint(TenantScoped, Timestamped, table=True):
+    """Where a mailbox's inbox poll resumes: the folder's UIDVALIDITY and the last UID
+    processed (migration 0010). A new UIDVALIDITY restarts the folder from UID 1."""
+
+    __tablename__ = "mailbox_inbox_checkpoints"
+    __table_args__ = tenant_table_args(
+        "mailbox_inbox_checkpoints",
+        UniqueConstraint(
+            "tenant_id",
+            "email_account_id",
+            "folder",
+            name="uq_mailbox_inbox_checkpoints_account_folder",
+        ),
+        tenant_fk(
+            "mailbox_inbox_checkpoints", "email_account_id", "email_accounts", ondelete="CASCADE"
+        ),
+    )
+
+    id: UUID = id_field()
+    email_account_id: UUID
+    folder: str = Field(default="INBOX", sa_column_kwargs={"server_default": "INBOX"})
+    uidvalidity: int | None = Field(default=None, sa_type=BigInteger)
+    last_uid: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
+
+
 class DomainIpAssignment(TenantScoped, Timestamped, table=True):
     __tablename__ = "domain_ip_assignments"
     __table_args__ = tenant_table_args(
@@ -182,6 +207,7 @@ __all__ = [
     "Domain",
     "DomainIpAssignment",
     "EmailAccount",
+    "MailboxInboxCheckpoint",
     "SmtpIpAddress",
     "VpsInstance",
 ]

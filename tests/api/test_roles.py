@@ -24,10 +24,16 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("POST", "/staff/codec/encode"): "staff codec: the staff credential, not a tenant key",
     ("POST", "/staff/codec/{credential}/decode"): "staff codec: credential in the path",
     ("POST", "/staff/codec/{credential}/encode"): "staff codec: credential in the path",
+    ("POST", "/webhooks/inbound"): "a mail relay's raw message: the shared secret, not a key",
 }
 EXEMPT_MOUNTS = {"/static-offline-docs": "the offline docs' static files: GET only"}
-# Routes that change nothing, which members may call.
-MEMBER_MAY = {("POST", "/v1/templates/{template_id}/preview")}
+# Routes that change nothing, or only the reading state of replies and notifications
+# (handling replies is a member's work), which members may call.
+MEMBER_MAY = {
+    ("POST", "/v1/templates/{template_id}/preview"),
+    ("PATCH", "/v1/inbox/{inbound_id}"),
+    ("POST", "/v1/notifications/{notification_id}/read"),
+}
 # Users' roles and membership are the owners' to manage.
 OWNER_ONLY = {("PATCH", "/v1/users/{user_id}"), ("DELETE", "/v1/users/{user_id}")}
 

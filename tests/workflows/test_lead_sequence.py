@@ -24,6 +24,7 @@ from activities.interfaces.campaigns import (
     RECORD_LEAD_ENDING,
     RECORD_LEAD_PROGRESS,
     SIGNAL_CAMPAIGN_RESUMED,
+    SIGNAL_OUT_OF_OFFICE,
     SIGNAL_REPLY,
     STOP_COMPANY_LEADS,
     ConditionInput,
@@ -321,3 +322,24 @@ async def test_an_enrollment_ended_elsewhere_sends_nothing_more(
         out = await handle.result()
     assert (out.reason, len(fakes.delivered), len(fakes.progress)) == ("enrollment_ended", 1, 1)
     assert [e.reason for e in fakes.endings] == ["enrollment_ended"]
+
+
+async def test_an_out_of_office_return_date_delays_the_next_send_until_then(
+    temporal_time_skipping: WorkflowEnvironment,
+) -> None:
+    steps = [
+        SequenceStep("s1", 1, "email"),
+        SequenceStep("s2", 2, "wait", wait_hours=24),
+        SequenceStep("s3", 3, "email"),
+    ]
+    fakes = Fakes(steps)
+    async with running(temporal_time_skipping, fakes) as handle:
+        await fakes.sent_once.wait()
+        back = (await temporal_time_skipping.get_current_time()).date() + timedelta(days=10)
+        await handle.signal(SIGNAL_OUT_OF_OFFICE, LeadSignal(TENANT, back.isoformat()))
+        await handle.signal(SIGNAL_OUT_OF_OFFICE, LeadSignal(TENANT, "not a date"))  # ignored
+        out = await handle.result()
+    assert out.status == "completed" and out.sent == 2
+    second = datetime.fromisoformat(fakes.slots[1].not_before)
+    assert second.date() == back and second.hour == 0
+    assert fakes.delivered[1][0].date() == back

@@ -1,0 +1,332 @@
+"""Recording one inbound message, whichever way it came (a mailbox's IMAP poll or
+`/webhooks/inbound`): stored, classified, threaded, and what follows from it.
+
+`record_inbound` is idempotent by the message's Message-ID (a message without one gets an
+id derived from its bytes), so a retried poll or a webhook posted twice records nothing
+twice. In one tenant transaction it
+- stores the raw MIME in the content store;
+- finds the message of ours it answers or reports on (`In-Reply-To`/`References`, the DSN's
+  or ARF's copy of our message, then sender and subject for a reply, the failed recipient
+  for a bounce); a reply that answers nothing of ours is kept `unclassified`;
+- writes the inbound row threaded under that message, with the classification, the
+  category and its confidence;
+- marks our message replied or bounced (never its send status), moves the lead's status,
+  and suppresses the address on an unsubscribe in words, a complaint or a hard bounce.
+Then the raw analytics rows (only for events about a message of ours), and it returns the
+facts the lead's sequences must hear: the caller signals them (the inbox workflow through
+Temporal, the webhook through its use case), after the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from penguinmails.db import Database
+from penguinmails.mail.inbound import Classified, classify
+from penguinmails.repositories.campaign_setup import CampaignSetupRepository
+from penguinmails.repositories.content_parts import PART_SIZE, ContentPartsRepository
+from penguinmails.repositories.inbound import InboundRepository, ThreadParent
+from penguinmails.repositories.inbound_events import EventTarget, InboundEventRepository
+from penguinmails.repositories.notifications import NotificationRepository
+from penguinmails.repositories.suppressions import SuppressionRepository
+from penguinmails.repositories.unsubscribes import UnsubscribeRepository
+
+# What a lead's sequence hears (activities/interfaces/campaigns.py spells the same names).
+FACT_REPLY = "reply"
+FACT_UNSUBSCRIBE = "unsubscribe"
+FACT_BOUNCE = "bounce"
+FACT_COMPLAINT = "complaint"
+FACT_OUT_OF_OFFICE = "out_of_office"
+
+# The mailbox's circuit breaker: over the last BREAKER_DAYS days, once it has at least
+# BREAKER_MIN_SENDS sends, a hard-bounce rate above BREAKER_BOUNCE_RATE or a complaint rate
+# above BREAKER_COMPLAINT_RATE pauses it with the reason `breaker` and tells the tenant.
+BREAKER_DAYS = 7
+BREAKER_MIN_SENDS = 20
+BREAKER_BOUNCE_RATE = 0.05
+BREAKER_COMPLAINT_RATE = 0.001
+BREAKER = "breaker"
+
+_MESSAGE_TYPES = {"bounce": "bounce", "auto_reply": "auto_reply", "complaint": "complaint"}
+
+
+@dataclass(frozen=True)
+class LeadFact:
+    """A fact for the lead's open sequences: `campaign_ids` those to tell (empty: every
+    open one of the lead); `detail` the inbound Message-ID, or the return date (ISO) of an
+    out-of-office notice."""
+
+    lead_id: UUID
+    signal: str
+    detail: str
+    campaign_ids: tuple[UUID, ...] = ()
+
+
+@dataclass(frozen=True)
+class InboundRecord:
+    id: UUID
+    created: bool
+    kind: str
+    reason: str
+    category: str | None
+    parent_id: UUID | None
+    lead_id: UUID | None
+    facts: tuple[LeadFact, ...]
+    breaker_tripped: bool = False  # this message paused its mailbox
+
+
+def content_key(email_account_id: UUID, message_id: str) -> str:
+    digest = hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()[:32]
+    return f"inbound/{email_account_id}/{digest}"
+
+
+def synthetic_message_id(raw: bytes) -> str:
+    return f"<{hashlib.sha256(raw).hexdigest()[:40]}@inbound.penguinmails.invalid>"
+
+
+async def record_inbound(
+    db: Database,
+    tenant_id: UUID,
+    email_account_id: UUID,
+    raw: bytes,
+    *,
+    max_parse_bytes: int | None = None,
+) -> InboundRecord:
+    found = classify(raw) if max_parse_bytes is None else classify(raw, max_parse_bytes)
+    message_id = (found.message_id or synthetic_message_id(raw))[:998]
+    key = content_key(email_account_id, message_id)
+    async with db.tenant_session(tenant_id) as session:
+        repo = InboundRepository(session)
+        parent = await _parent(repo, email_account_id, found)
+        kind, reason = found.kind, found.reason
+        if kind == "reply" and parent is None:
+            kind, reason = "unclassified", "not an answer to a message we sent"
+        lead_id = parent.lead_id if parent else None
+        if lead_id is None and kind == "unsubscribe" and found.from_address:
+            lead_id = await repo.lead_by_address(found.from_address)
+        parts = ContentPartsRepository(session)
+        for n, start in enumerate(range(0, max(len(raw), 1), PART_SIZE)):
+            await parts.put(tenant_id, key, n, raw[start : start + PART_SIZE], "message/rfc822")
+        bounce = found.bounce
+        stored = await repo.insert_inbound(
+            tenant_id,
+            email_account_id=email_account_id,
+            campaign_id=parent.campaign_id if parent else None,
+            lead_id=lead_id,
+            parent_message_id=parent.id if parent else None,
+            message_type=_MESSAGE_TYPES.get(kind, "email"),
+            message_id=message_id,
+            in_reply_to=found.in_reply_to,
+            from_email=(found.from_address or "")[:320] or None,
+            to_email=(found.to_address or "")[:320] or None,
+            subject=found.subject,
+            content_storage_key=key,
+            bounce_type=bounce.bounce_type if bounce else None,
+            bounce_reason=_bounce_reason(found),
+            classification=kind,
+            classification_reason=reason[:1000],
+            category=found.category if kind in ("reply", "unsubscribe", "auto_reply") else None,
+            category_confidence=found.confidence if found.category else None,
+            category_source="rules" if found.category else None,
+        )
+        facts = await _consequences(
+            session, repo, tenant_id, found, kind, parent, lead_id, message_id
+        )
+        tripped = False
+        if (
+            parent is not None
+            and stored.created
+            and (
+                kind == "complaint"
+                or (found.bounce is not None and found.bounce.bounce_type == "hard")
+            )
+        ):
+            tripped = await _breaker(session, repo, tenant_id, parent.email_account_id)
+    if parent is not None:
+        await _analytics(db, tenant_id, parent, found, kind, message_id)
+    return InboundRecord(
+        stored.id,
+        stored.created,
+        kind,
+        reason,
+        found.category,
+        parent.id if parent else None,
+        lead_id,
+        facts,
+        tripped,
+    )
+
+
+async def _breaker(
+    session: AsyncSession, repo: InboundRepository, tenant_id: UUID, mailbox_id: UUID
+) -> bool:
+    """Pause the mailbox when its rates pass the breaker's thresholds; True when it paused
+    it now (a mailbox already paused by the breaker is not notified again)."""
+    sends, bounces, complaints = await repo.mailbox_rates(mailbox_id, BREAKER_DAYS)
+    if sends < BREAKER_MIN_SENDS:
+        return False
+    bounce_rate, complaint_rate = bounces / sends, complaints / sends
+    if bounce_rate <= BREAKER_BOUNCE_RATE and complaint_rate <= BREAKER_COMPLAINT_RATE:
+        return False
+    if not await repo.pause_mailbox(mailbox_id, BREAKER):
+        return False
+    address = await repo.mailbox_address(mailbox_id) or str(mailbox_id)
+    await NotificationRepository(session).add(
+        tenant_id,
+        kind="mailbox_breaker",
+        title=f"{address} paused: too many bounces or complaints",
+        message=(
+            f"Over the last {BREAKER_DAYS} days {address} sent {sends} messages: "
+            f"{bounces} hard bounces ({bounce_rate:.1%}, limit {BREAKER_BOUNCE_RATE:.0%}) and "
+            f"{complaints} complaints ({complaint_rate:.2%}, limit {BREAKER_COMPLAINT_RATE:.1%}). "
+            "Its sends stay paused until the breaker's pause is lifted explicitly."
+        ),
+        severity="error",
+    )
+    return True
+
+
+def _bounce_reason(found: Classified) -> str | None:
+    if found.bounce is None:
+        return None
+    parts = [found.bounce.status or "", found.bounce.diagnostic or ""]
+    return " ".join(p for p in parts if p)[:1000] or None
+
+
+async def _parent(
+    repo: InboundRepository, email_account_id: UUID, found: Classified
+) -> ThreadParent | None:
+    if found.kind == "unclassified":
+        return None
+    parent = await repo.parent_by_message_ids(list(found.thread_ids))
+    if parent is not None:
+        return parent
+    if found.kind in ("reply", "unsubscribe", "auto_reply") and found.from_address:
+        return await repo.parent_by_sender_subject(
+            email_account_id, found.from_address, found.subject
+        )
+    recipient = (
+        found.bounce.recipient
+        if found.bounce
+        else found.complaint.recipient
+        if found.complaint
+        else None
+    )
+    if recipient:
+        return await repo.parent_by_recipient(email_account_id, recipient)
+    return None
+
+
+async def _consequences(
+    session: AsyncSession,
+    repo: InboundRepository,
+    tenant_id: UUID,
+    found: Classified,
+    kind: str,
+    parent: ThreadParent | None,
+    lead_id: UUID | None,
+    message_id: str,
+) -> tuple[LeadFact, ...]:
+    """Statuses and suppressions in the same transaction; the facts to signal."""
+    suppressions = SuppressionRepository(session)
+    campaigns = (parent.campaign_id,) if parent and parent.campaign_id else ()
+    lead_address = await repo.lead_address(lead_id) if lead_id else None
+    facts: list[LeadFact] = []
+    if kind == "reply" and parent is not None:
+        await repo.mark_parent_replied(parent.id)
+        if lead_id:
+            await repo.set_lead_status(lead_id, "replied")
+            facts.append(LeadFact(lead_id, FACT_REPLY, message_id, campaigns))
+    elif kind == "unsubscribe":
+        if parent is not None:
+            await repo.mark_parent_replied(parent.id)
+        address = lead_address or found.from_address
+        if address:
+            await suppressions.suppress_address(
+                tenant_id, address, "unsubscribed", {"via": "reply", "message_id": message_id}
+            )
+        if lead_id:
+            await UnsubscribeRepository(session).mark_lead_unsubscribed(lead_id)
+            facts.append(LeadFact(lead_id, FACT_UNSUBSCRIBE, message_id))
+    elif kind == "bounce" and found.bounce is not None:
+        if parent is not None:
+            await repo.mark_parent_bounced(
+                parent.id, found.bounce.bounce_type, _bounce_reason(found) or ""
+            )
+        if found.bounce.bounce_type == "hard" and parent is not None:
+            address = lead_address or found.bounce.recipient
+            if address:
+                await suppressions.suppress_address(
+                    tenant_id, address, "bounced", {"status": found.bounce.status or ""}
+                )
+            if lead_id:
+                await repo.set_lead_status(lead_id, "bounced")
+                facts.append(LeadFact(lead_id, FACT_BOUNCE, found.bounce.status or "5.0.0"))
+    elif kind == "complaint" and found.complaint is not None and parent is not None:
+        address = lead_address or found.complaint.recipient
+        if address:
+            await suppressions.suppress_address(
+                tenant_id, address, "complained", {"feedback_type": found.complaint.feedback_type}
+            )
+        if lead_id:
+            await repo.set_lead_status(lead_id, "complained")
+            facts.append(LeadFact(lead_id, FACT_COMPLAINT, found.complaint.feedback_type))
+    elif kind == "auto_reply" and lead_id and found.return_date is not None:
+        facts.append(
+            LeadFact(lead_id, FACT_OUT_OF_OFFICE, found.return_date.isoformat(), campaigns)
+        )
+    if facts and not facts[0].campaign_ids and lead_id:
+        # Address-level facts reach every open sequence of the lead.
+        open_ids = tuple(await CampaignSetupRepository(session).open_campaigns_of_lead(lead_id))
+        facts = [LeadFact(f.lead_id, f.signal, f.detail, open_ids) for f in facts]
+    return tuple(facts)
+
+
+async def _analytics(
+    db: Database,
+    tenant_id: UUID,
+    parent: ThreadParent,
+    found: Classified,
+    kind: str,
+    message_id: str,
+) -> None:
+    target = EventTarget(
+        tenant_id,
+        parent.id,
+        parent.campaign_id,
+        parent.step_id,
+        parent.email_account_id,
+        parent.lead_id,
+        parent.variant_id,
+    )
+    at = found.received or datetime.now(UTC)
+    if at > datetime.now(UTC):
+        at = datetime.now(UTC)  # a sender's clock ahead of ours
+    async with db.analytics_session(tenant_id) as session:
+        events = InboundEventRepository(session)
+        if kind in ("reply", "unsubscribe"):
+            await events.add_reply(target, message_id, at)
+        elif kind == "bounce" and found.bounce is not None:
+            await events.add_bounce(
+                target, message_id, found.bounce.bounce_type, _bounce_reason(found) or "", at
+            )
+        elif kind == "complaint" and found.complaint is not None:
+            await events.add_complaint(target, message_id, found.complaint.feedback_type, at)
+
+
+__all__ = [
+    "FACT_BOUNCE",
+    "FACT_COMPLAINT",
+    "FACT_OUT_OF_OFFICE",
+    "FACT_REPLY",
+    "FACT_UNSUBSCRIBE",
+    "InboundRecord",
+    "LeadFact",
+    "content_key",
+    "record_inbound",
+]
