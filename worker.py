@@ -24,13 +24,17 @@ from activities.domains import DomainActivities
 from activities.erasure import ErasureActivities
 from activities.lead_imports import LeadImportActivities
 from activities.mailboxes import MailboxActivities
+from activities.providers.local import LocalProvider
+from activities.providers.registry import load_providers
 from activities.sending import SendingActivities
 from activities.tenancy import TenancyActivities
+from activities.vps import VpsActivities
 from penguinmails.checks import ServiceUnavailable, check_postgres, check_temporal
 from penguinmails.db import Database
 from penguinmails.logging import configure_logging
+from penguinmails.providers import VpsProvider
 from penguinmails.runtime import secret_store, temporal_client
-from penguinmails.secrets import SecretStore
+from penguinmails.secrets import SecretStore, SecretStoreError
 from penguinmails.settings import Settings, get_settings
 from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
@@ -41,15 +45,28 @@ from workflows.mailbox_test import MailboxTestWorkflow
 from workflows.names import ALL_TASK_QUEUES, TaskQueue
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
 from workflows.test_send import TestSendWorkflow
+from workflows.vps_lifecycle import VpsLifecycleWorkflow
 
 log = logging.getLogger("penguinmails.worker")
 
 
 def registrations(
-    db: Database, settings: Settings | None = None, secrets: SecretStore | None = None
+    db: Database,
+    settings: Settings | None = None,
+    secrets: SecretStore | None = None,
+    providers: dict[str, VpsProvider] | None = None,
 ) -> dict[str, tuple[list[type], list[Callable[..., Any]]]]:
-    """Workflows and activities of each task queue."""
+    """Workflows and activities of each task queue. Without `providers` (built by
+    `load_providers` at start), only the `local` provider is served."""
     settings = settings or get_settings()
+    if providers is None:
+        providers = {
+            "local": LocalProvider(
+                settings.local_provider_state,
+                activate_after_seconds=settings.local_provider_activate_after_seconds,
+            )
+        }
+    vps = VpsActivities(db, providers, settings.sending_host_domain)
     tenancy = TenancyActivities(db)
     imports = LeadImportActivities(db, settings.dns_resolver, settings.lead_import_load_concurrency)
     erasure = ErasureActivities(db)
@@ -92,8 +109,23 @@ def registrations(
         ),
         TaskQueue.INBOUND: ([], []),
         TaskQueue.INFRA: (
-            [TenantProvisioningWorkflow, DomainVerificationWorkflow, MailboxTestWorkflow],
-            [tenancy.provision_tenant, domains.check_domain_dns],
+            [
+                TenantProvisioningWorkflow,
+                DomainVerificationWorkflow,
+                MailboxTestWorkflow,
+                VpsLifecycleWorkflow,
+            ],
+            [
+                tenancy.provision_tenant,
+                domains.check_domain_dns,
+                vps.provision_vps,
+                vps.check_vps,
+                vps.register_vps_ips,
+                vps.start_billing_period,
+                vps.schedule_vps_decommission,
+                vps.move_vps_domains,
+                vps.release_vps,
+            ],
         ),
     }
 
@@ -104,13 +136,14 @@ def build_workers(
     settings: Settings,
     queues: Sequence[str] = (),
     secrets: SecretStore | None = None,
+    providers: dict[str, VpsProvider] | None = None,
 ) -> list[Worker]:
     wanted = list(queues) or list(ALL_TASK_QUEUES)
     unknown = sorted(set(wanted) - set(ALL_TASK_QUEUES))
     if unknown:
         raise ValueError(f"unknown task queue(s): {', '.join(unknown)}")
     workers = []
-    for queue, (workflows, activities) in registrations(db, settings, secrets).items():
+    for queue, (workflows, activities) in registrations(db, settings, secrets, providers).items():
         if queue not in wanted or not (workflows or activities):
             continue
         limit = settings.sending_max_concurrent_activities if queue == TaskQueue.SENDING else None
@@ -135,11 +168,14 @@ async def main() -> int:
         await check_temporal(settings.temporal_address or "")
         store = secret_store(settings)
         client = await temporal_client(settings, store)
-    except ServiceUnavailable as exc:
+        providers = await load_providers(settings, store)
+    except (ServiceUnavailable, SecretStoreError) as exc:
         print(exc, file=sys.stderr)
         return 1
     db = Database(settings)
-    workers = build_workers(client, db, settings, settings.worker_task_queues, secrets=store)
+    workers = build_workers(
+        client, db, settings, settings.worker_task_queues, secrets=store, providers=providers
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

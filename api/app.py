@@ -35,6 +35,7 @@ from api.routes import (
     tenants,
     unsubscribe,
     users,
+    vps_instances,
 )
 from api.services import Services
 from api.validation import install_unstorable_handler
@@ -118,6 +119,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in (lead_lists, imports, leads, suppressions):
         app.include_router(router.router)
     for router in (campaigns, lead_signals):
+        app.include_router(router.router)
+    for router in (vps_instances,):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
     install_openapi(app)

@@ -1,6 +1,7 @@
 """The `local` VPS provider: servers on this machine, for `make run` and the tests.
 
-It hands out loopback addresses 127.0.0.2-254 (127.0.0.1 stays the stack's), each to one
+It hands out loopback addresses 127.0.0.2-254 (127.0.0.1 stays the stack's; another /24
+of 127/8 when told), each to one
 live server at a time whichever tenant ordered it, as a provider owns its address space:
 its state is one JSON file shared by every process (an exclusive file lock around each
 change). A server becomes active after a short delay and a number of status checks. It can
@@ -45,11 +46,13 @@ class LocalProvider:
         activate_after_seconds: float = 2.0,
         activate_after_checks: int = 1,
         monthly_cost: Decimal = Decimal("5.00"),
+        subnet: str = "127.0.0",
     ) -> None:
         self.state_path = state_path
         self.activate_after_seconds = activate_after_seconds
         self.activate_after_checks = activate_after_checks
         self.monthly_cost = monthly_cost
+        self.subnet = subnet  # the /24 it hands out (tests give each provider its own)
 
     # -- failure injection -----------------------------------------------------------------
 
@@ -73,11 +76,8 @@ class LocalProvider:
             taken = {
                 ip for s in state["servers"].values() if s["status"] != GONE for ip in s["ips"]
             }
-            free = [
-                f"127.0.0.{h}"
-                for h in range(FIRST_HOST, LAST_HOST + 1)
-                if f"127.0.0.{h}" not in taken
-            ]
+            hosts = (f"{self.subnet}.{h}" for h in range(FIRST_HOST, LAST_HOST + 1))
+            free = [ip for ip in hosts if ip not in taken]
             if not free:
                 raise ProviderRejected("local provider: no loopback address left")
             instance_id = f"local-{uuid.uuid4().hex[:12]}"
