@@ -29,6 +29,7 @@ from activities.providers.registry import load_providers
 from activities.sending import SendingActivities
 from activities.tenancy import TenancyActivities
 from activities.vps import VpsActivities
+from activities.warmups import WarmupActivities
 from penguinmails.checks import ServiceUnavailable, check_postgres, check_temporal
 from penguinmails.db import Database
 from penguinmails.logging import configure_logging
@@ -39,9 +40,11 @@ from penguinmails.settings import Settings, get_settings
 from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.erasure import ErasureWorkflow
+from workflows.ip_warmup import IpWarmupWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_sequence import LeadSequenceWorkflow
 from workflows.mailbox_test import MailboxTestWorkflow
+from workflows.mailbox_warmup import MailboxWarmupWorkflow
 from workflows.names import ALL_TASK_QUEUES, TaskQueue
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
 from workflows.test_send import TestSendWorkflow
@@ -67,6 +70,7 @@ def registrations(
             )
         }
     vps = VpsActivities(db, providers, settings.sending_host_domain)
+    warmups = WarmupActivities(db)
     tenancy = TenancyActivities(db)
     imports = LeadImportActivities(db, settings.dns_resolver, settings.lead_import_load_concurrency)
     erasure = ErasureActivities(db)
@@ -114,6 +118,8 @@ def registrations(
                 DomainVerificationWorkflow,
                 MailboxTestWorkflow,
                 VpsLifecycleWorkflow,
+                IpWarmupWorkflow,
+                MailboxWarmupWorkflow,
             ],
             [
                 tenancy.provision_tenant,
@@ -125,6 +131,8 @@ def registrations(
                 vps.schedule_vps_decommission,
                 vps.move_vps_domains,
                 vps.release_vps,
+                warmups.advance_warmup,
+                warmups.set_warmup_status,
             ],
         ),
     }

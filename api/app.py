@@ -25,6 +25,7 @@ from api.routes import (
     email_accounts,
     health,
     imports,
+    ip_addresses,
     lead_lists,
     lead_signals,
     leads,
@@ -36,6 +37,7 @@ from api.routes import (
     unsubscribe,
     users,
     vps_instances,
+    warmups,
 )
 from api.services import Services
 from api.validation import install_unstorable_handler
@@ -120,7 +122,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.include_router(router.router)
     for router in (campaigns, lead_signals):
         app.include_router(router.router)
-    for router in (vps_instances,):
+    for router in (vps_instances, ip_addresses, warmups):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
     install_openapi(app)
