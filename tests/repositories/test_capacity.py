@@ -7,10 +7,11 @@ import uuid
 from uuid import UUID
 
 import asyncpg
+import pytest
 
 from penguinmails.db import Database
 from penguinmails.repositories.capacity import CapacityRepository, MailboxCapacity
-from penguinmails.repositories.outbox import OutboxRepository
+from penguinmails.repositories.outbox import OutboxRepository, Refused
 from tests.fixtures.campaigns import SendingTenant, add_mailbox, sending_tenant
 
 
@@ -251,3 +252,28 @@ async def test_a_quarantined_ip_s_mailboxes_send_nothing_until_moved(
 async def _many(db: Database, tenant: SendingTenant, ids: list[UUID]) -> list[MailboxCapacity]:
     async with db.tenant_session(tenant.tenant_id) as session:
         return await CapacityRepository(session).mailboxes(ids)
+
+
+async def test_the_reserve_step_enforces_the_warmup_and_the_quarantine(
+    db: Database, admin_conn: asyncpg.Connection
+) -> None:
+    tenant = await sending_tenant(admin_conn, leads=4, daily_cap=50)
+    await _warmup(admin_conn, tenant, 1, email_account_id=tenant.mailbox_id)
+    leads = list(tenant.leads)
+    async with db.tenant_session(tenant.tenant_id) as session:
+        await OutboxRepository(session).reserve(tenant.request(leads[0]))
+    with pytest.raises(Refused) as refused:
+        async with db.tenant_session(tenant.tenant_id) as session:
+            await OutboxRepository(session).reserve(tenant.request(leads[1]))
+    assert refused.value.reason == "mailbox_daily_cap"
+
+    quarantined = await sending_tenant(admin_conn, leads=2, daily_cap=50)
+    ip = await _ip(admin_conn, quarantined, status="quarantined")
+    lead = next(iter(quarantined.leads))
+    with pytest.raises(Refused) as refused:
+        async with db.tenant_session(quarantined.tenant_id) as session:
+            await OutboxRepository(session).reserve(quarantined.request(lead))
+    assert refused.value.reason == "mailbox_daily_cap"
+    await admin_conn.execute("UPDATE smtp_ip_addresses SET status = 'warmed' WHERE id = $1", ip)
+    async with db.tenant_session(quarantined.tenant_id) as session:
+        await OutboxRepository(session).reserve(quarantined.request(lead))
