@@ -26,6 +26,7 @@ from activities.lead_imports import LeadImportActivities
 from activities.mailboxes import MailboxActivities
 from activities.providers.local import LocalProvider
 from activities.providers.registry import load_providers
+from activities.reputation import ReputationActivities
 from activities.sending import SendingActivities
 from activities.tenancy import TenancyActivities
 from activities.vps import VpsActivities
@@ -37,9 +38,11 @@ from penguinmails.providers import VpsProvider
 from penguinmails.runtime import secret_store, temporal_client
 from penguinmails.secrets import SecretStore, SecretStoreError
 from penguinmails.settings import Settings, get_settings
+from usecases.reputation import ensure_reputation_schedule
 from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.erasure import ErasureWorkflow
+from workflows.ip_reputation import IpReputationWorkflow
 from workflows.ip_warmup import IpWarmupWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_sequence import LeadSequenceWorkflow
@@ -71,6 +74,7 @@ def registrations(
         }
     vps = VpsActivities(db, providers, settings.sending_host_domain)
     warmups = WarmupActivities(db)
+    reputation = ReputationActivities(db, settings.dns_resolver)
     tenancy = TenancyActivities(db)
     imports = LeadImportActivities(db, settings.dns_resolver, settings.lead_import_load_concurrency)
     erasure = ErasureActivities(db)
@@ -120,6 +124,7 @@ def registrations(
                 VpsLifecycleWorkflow,
                 IpWarmupWorkflow,
                 MailboxWarmupWorkflow,
+                IpReputationWorkflow,
             ],
             [
                 tenancy.provision_tenant,
@@ -133,6 +138,8 @@ def registrations(
                 vps.release_vps,
                 warmups.advance_warmup,
                 warmups.set_warmup_status,
+                reputation.list_live_ips,
+                reputation.check_ip_reputation,
             ],
         ),
     }
@@ -177,6 +184,8 @@ async def main() -> int:
         store = secret_store(settings)
         client = await temporal_client(settings, store)
         providers = await load_providers(settings, store)
+        if TaskQueue.INFRA in (settings.worker_task_queues or ALL_TASK_QUEUES):
+            await ensure_reputation_schedule(client, settings)
     except (ServiceUnavailable, SecretStoreError) as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     hostwinds_template: str = "ubuntu-22.04"
     hostwinds_plan_rid: str = "1"
     sending_host_domain: str = "mta.penguinmails.test"
+    # DNS blocklists every live IP is checked against, and how often (a Temporal Schedule).
+    dnsbl_zones: list[str] = Field(
+        default_factory=lambda: ["zen.spamhaus.org", "b.barracudacentral.org"]
+    )
+    reputation_check_minutes: int = Field(default=360, ge=5)
 
     # The development SMTP sink (`penguinmails dev`); mailboxes of the dev stack send here.
     smtp_sink_host: str = "127.0.0.1"

@@ -9,6 +9,7 @@ tenants, so registering an address another tenant still holds inserts nothing
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
@@ -159,6 +160,32 @@ class IpAddressRepository:
             moves.append(Move(row.domain, row.ip, None if target is None else target.ip))
         return moves
 
+    async def save_reputation(self, ip_id: UUID, state: str, listings: dict[str, bool]) -> bool:
+        """Store a blocklist check; a listed IP that sends becomes `quarantined`. True when
+        this check quarantined it."""
+        row = (
+            await self.session.execute(
+                text(
+                    "UPDATE smtp_ip_addresses SET reputation_state = :state, "
+                    "  last_reputation_check_at = now(), updated = now(), "
+                    "  provider_blacklist_status = provider_blacklist_status "
+                    "    || jsonb_build_object('dnsbl', CAST(:listings AS jsonb)), "
+                    "  status = CASE WHEN :listed AND status = ANY(:ok) THEN 'quarantined' "
+                    "                ELSE status END "
+                    "WHERE id = :id "
+                    "RETURNING status, (:listed AND status = 'quarantined') AS quarantined"
+                ),
+                {
+                    "id": ip_id,
+                    "state": state,
+                    "listings": json.dumps(listings),
+                    "listed": any(listings.values()),
+                    "ok": list(SENDABLE),
+                },
+            )
+        ).first()
+        return bool(row and row.quarantined)
+
     async def release_vps(self, vps_id: UUID) -> int:
         """Every address of the server becomes `released` (history; the address is free)."""
         result = await self.session.execute(
@@ -171,4 +198,16 @@ class IpAddressRepository:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-__all__ = ["SENDABLE", "AddressTaken", "IpAddressRepository", "Move"]
+async def live_addresses(session: AsyncSession) -> list[tuple[UUID, UUID, str]]:
+    """(tenant, IP id, address) of every IP not released, across tenants: for platform jobs
+    (the reputation check) through `admin_session()` only."""
+    rows = await session.execute(
+        text(
+            "SELECT tenant_id, id, host(ip_address) FROM smtp_ip_addresses "
+            "WHERE status <> 'released' ORDER BY created, id"
+        )
+    )
+    return [(r[0], r[1], str(r[2])) for r in rows]
+
+
+__all__ = ["SENDABLE", "AddressTaken", "IpAddressRepository", "Move", "live_addresses"]
