@@ -210,4 +210,24 @@ async def live_addresses(session: AsyncSession) -> list[tuple[UUID, UUID, str]]:
     return [(r[0], r[1], str(r[2])) for r in rows]
 
 
-__all__ = ["SENDABLE", "AddressTaken", "IpAddressRepository", "Move", "live_addresses"]
+async def all_sending_hosts(session: AsyncSession) -> list[tuple[str, str | None, str]]:
+    """(address, PTR name, status) of every IP not released, across tenants: for the dev
+    stack's DNS server only (its PTR, A and platform SPF records), through
+    `admin_session()`."""
+    rows = await session.execute(
+        text(
+            "SELECT host(ip_address), ptr_name, status FROM smtp_ip_addresses "
+            "WHERE status <> 'released' ORDER BY ip_address"
+        )
+    )
+    return [(str(r[0]), r[1], str(r[2])) for r in rows]
+
+
+__all__ = [
+    "SENDABLE",
+    "AddressTaken",
+    "IpAddressRepository",
+    "Move",
+    "all_sending_hosts",
+    "live_addresses",
+]
