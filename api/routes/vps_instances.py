@@ -48,7 +48,12 @@ async def get_vps(vps_id: UUID, principal: PrincipalDep, session: SessionDep) ->
     return VpsPublic.model_validate(vps)
 
 
-@router.post("/{vps_id}/decommission", status_code=202, response_model=DecommissionAccepted)
+@router.post(
+    "/{vps_id}/decommission",
+    status_code=202,
+    response_model=DecommissionAccepted,
+    responses={409: {"description": "already ended, or domains no other IP can take"}},
+)
 async def decommission_vps(
     vps_id: UUID, principal: AdminDep, services: ServicesDep
 ) -> DecommissionAccepted:

@@ -23,7 +23,15 @@ from usecases.warmups import WarmupNotFound, WarmupRefused, command_warmup, star
 router = APIRouter(prefix="/v1/warmups", tags=["warmups"])
 
 
-@router.post("", status_code=201, response_model=WarmupAccepted)
+@router.post(
+    "",
+    status_code=201,
+    response_model=WarmupAccepted,
+    responses={
+        404: {"description": "no such mailbox or IP address"},
+        409: {"description": "a warmup of this target runs already"},
+    },
+)
 async def create_warmup(
     body: WarmupCreate, principal: AdminDep, services: ServicesDep
 ) -> WarmupAccepted:
@@ -78,21 +86,33 @@ async def _command(
     )
 
 
-@router.post("/{warmup_id}/pause", response_model=WarmupCommandResult)
+@router.post(
+    "/{warmup_id}/pause",
+    response_model=WarmupCommandResult,
+    responses={409: {"description": "the warmup's state refuses it"}},
+)
 async def pause_warmup(
     warmup_id: UUID, principal: AdminDep, services: ServicesDep
 ) -> WarmupCommandResult:
     return await _command(services, principal, warmup_id, "pause")
 
 
-@router.post("/{warmup_id}/resume", response_model=WarmupCommandResult)
+@router.post(
+    "/{warmup_id}/resume",
+    response_model=WarmupCommandResult,
+    responses={409: {"description": "the warmup's state refuses it"}},
+)
 async def resume_warmup(
     warmup_id: UUID, principal: AdminDep, services: ServicesDep
 ) -> WarmupCommandResult:
     return await _command(services, principal, warmup_id, "resume")
 
 
-@router.post("/{warmup_id}/stop", response_model=WarmupCommandResult)
+@router.post(
+    "/{warmup_id}/stop",
+    response_model=WarmupCommandResult,
+    responses={409: {"description": "the warmup's state refuses it"}},
+)
 async def stop_warmup(
     warmup_id: UUID, principal: AdminDep, services: ServicesDep
 ) -> WarmupCommandResult:

@@ -12,8 +12,10 @@ from temporalio.worker import Replayer
 
 from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
+from workflows.ip_warmup import IpWarmupWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_sequence import LeadSequenceWorkflow
+from workflows.vps_lifecycle import VpsLifecycleWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
 WORKFLOWS = {
@@ -21,6 +23,10 @@ WORKFLOWS = {
     "lead_import": LeadImportWorkflow,
     "lead_sequence": LeadSequenceWorkflow,  # a completed sequence (with a deferral), a reply
     "campaign": CampaignWorkflow,  # a run that continued as new (start, pause, resume), the last
+    # The last period of a 3-month life (decommissioned), and a compensated provisioning.
+    "vps_lifecycle": VpsLifecycleWorkflow,
+    # The last day of a 30-day warmup (completed), and one stopped by `burned`.
+    "ip_warmup": IpWarmupWorkflow,
 }
 
 

@@ -25,6 +25,7 @@ from penguinmails.repositories.tenants import TenantRepository
 from penguinmails.repositories.vps import VpsRepository
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
+from tests.workflows.recording import keep_history
 from workflows.names import workflow_id
 from workflows.vps_lifecycle import VpsLifecycleInput, VpsLifecycleWorkflow
 
@@ -123,6 +124,7 @@ async def test_three_months_of_life_then_decommission_at_the_period_end(
             row = await VpsRepository(session).get(vps)
         assert row is not None and row.status == "scheduled_decommission"
         state = await handle.result()
+        await keep_history(handle, "vps_lifecycle_decommissioned")
 
     async with db.tenant_session(tenant) as session:
         row = await VpsRepository(session).get(vps)
@@ -164,7 +166,10 @@ async def test_a_refusal_at_each_stage_compensates(
     vps = await _vps(db, tenant)
     queue = f"tq-{uuid.uuid4()}"
     async with _worker(env, db, provider, queue):
-        state = await (await _start(env, tenant, vps, queue)).result()
+        handle = await _start(env, tenant, vps, queue)
+        state = await handle.result()
+        if stage == "set_reverse_dns":
+            await keep_history(handle, "vps_lifecycle_compensated")
     async with db.tenant_session(tenant) as session:
         row = await VpsRepository(session).get(vps)
         ips = await IpAddressRepository(session).of_vps(vps)

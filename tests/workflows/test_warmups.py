@@ -20,6 +20,7 @@ from penguinmails.repositories.tenants import TenantRepository
 from penguinmails.repositories.vps import VpsRepository
 from penguinmails.repositories.warmups import WarmupRepository
 from penguinmails.warmup import RampCurve
+from tests.workflows.recording import keep_history
 from workflows.ip_warmup import IpWarmupWorkflow
 from workflows.mailbox_warmup import MailboxWarmupWorkflow
 from workflows.warmup_ramp import ReputationSignal, WarmupCommand, WarmupInput
@@ -80,6 +81,7 @@ async def test_thirty_days_with_a_blocklist_hit_on_day_ten(
             if w.status == "completed":
                 break
         state = await handle.result()
+        await keep_history(handle, "ip_warmup_completed")
 
     # Up the curve for ten days, back three ramp days after the hit, then up to the target.
     assert caps[:10] == [curve.cap(d) for d in range(1, 11)]
@@ -111,6 +113,7 @@ async def test_burned_stops_at_once(
         await env.sleep(dt.timedelta(days=2, hours=3))
         await handle.signal(IpWarmupWorkflow.reputation, ReputationSignal("burned"))
         state = await handle.result()
+        await keep_history(handle, "ip_warmup_burned")
     assert state.status == "stopped" and state.reason == "burned" and state.days_run == 3
     async with db.tenant_session(tenant) as session:
         ip = await IpAddressRepository(session).get(ip_id)
