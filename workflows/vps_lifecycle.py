@@ -80,12 +80,15 @@ class VpsLifecycleInput:
 
 @workflow.defn(name="VpsLifecycleWorkflow")
 class VpsLifecycleWorkflow:
-    def __init__(self) -> None:
-        self._state = VpsLifecycleState()
+    # The carried-over state at construction: a `schedule_decommission` signal in the first
+    # activation of a continued run lands on it instead of on a blank state.
+    @workflow.init
+    def __init__(self, data: VpsLifecycleInput) -> None:
+        self._state = data.state or VpsLifecycleState()
 
     @workflow.run
     async def run(self, data: VpsLifecycleInput) -> VpsLifecycleState:
-        s = self._state = data.state or self._state
+        s = self._state
         ref = VpsRef(data.tenant_id, data.vps_id)
         if s.phase == "provisioning":
             try:

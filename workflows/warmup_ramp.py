@@ -58,14 +58,16 @@ class WarmupCommand:
 
 
 class WarmupRamp:
-    def __init__(self) -> None:
-        self._state = WarmupState()
-        self._tenant_id = ""
-        self._warmup_id = ""
+    # The input at construction: an update can arrive in the first activation, before the
+    # run method's body, and its handler needs the ids and the carried-over state.
+    @workflow.init
+    def __init__(self, data: WarmupInput) -> None:
+        self._state = data.state or WarmupState()
+        self._tenant_id = data.tenant_id
+        self._warmup_id = data.warmup_id
 
     async def _run(self, data: WarmupInput) -> WarmupState:
-        s = self._state = data.state or self._state
-        self._tenant_id, self._warmup_id = data.tenant_id, data.warmup_id
+        s = self._state
         now = workflow.now()
         midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         with contextlib.suppress(TimeoutError):
