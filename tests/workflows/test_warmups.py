@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import asyncpg
 import pytest
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
@@ -15,11 +16,13 @@ from temporalio.worker import Worker
 
 from activities.warmups import WarmupActivities
 from penguinmails.db import Database
+from penguinmails.repositories.capacity import CapacityRepository
 from penguinmails.repositories.ip_addresses import IpAddressRepository
 from penguinmails.repositories.tenants import TenantRepository
 from penguinmails.repositories.vps import VpsRepository
 from penguinmails.repositories.warmups import WarmupRepository
 from penguinmails.warmup import RampCurve
+from tests.fixtures.campaigns import sending_tenant
 from tests.workflows.recording import keep_history
 from workflows.ip_warmup import IpWarmupWorkflow
 from workflows.mailbox_warmup import MailboxWarmupWorkflow
@@ -147,3 +150,37 @@ async def test_pause_resume_stop_updates(temporal_client: Client, db: Database) 
         w = await WarmupRepository(session).get(warmup_id)
     assert w is not None and (w.status, w.last_reason) == ("stopped", "enough")
     assert w.ended is not None
+
+
+async def test_a_mailbox_warmup_drives_the_engine_s_capacity(
+    temporal_time_skipping: WorkflowEnvironment, db: Database, admin_conn: asyncpg.Connection
+) -> None:
+    """Three days of a mailbox's ramp: each day the capacity the engine reads is the cap."""
+    env = temporal_time_skipping
+    tenant = await sending_tenant(admin_conn, daily_cap=500, daily_limit=None)
+    curve = RampCurve(start=10, growth_pct=50, target=100)
+    async with db.tenant_session(tenant.tenant_id) as session:
+        warmup = await WarmupRepository(session).create(
+            tenant.tenant_id, curve, dt.date(2000, 1, 1), email_account_id=tenant.mailbox_id
+        )
+    queue = f"tq-{uuid.uuid4()}"
+    seen = []
+    async with _worker(env.client, db, queue):
+        handle = await env.client.start_workflow(
+            MailboxWarmupWorkflow.run,
+            WarmupInput(str(tenant.tenant_id), str(warmup.id)),
+            id=f"mailbox-warmup:{tenant.tenant_id}:{tenant.mailbox_id}",
+            task_queue=queue,
+        )
+        for _ in range(3):
+            await env.sleep(dt.timedelta(days=1))
+            async with db.tenant_session(tenant.tenant_id) as session:
+                [cap] = await CapacityRepository(session).mailboxes([tenant.mailbox_id])
+            seen.append((cap.infrastructure_left, cap.allowed))
+        await handle.signal(MailboxWarmupWorkflow.reputation, ReputationSignal("burned"))
+        state = await handle.result()
+    assert seen == [(curve.cap(d), curve.cap(d)) for d in (1, 2, 3)]
+    assert state.status == "stopped"
+    async with db.tenant_session(tenant.tenant_id) as session:
+        [cap] = await CapacityRepository(session).mailboxes([tenant.mailbox_id])
+    assert cap.infrastructure_left is None  # a stopped warmup no longer caps
