@@ -29,38 +29,62 @@ from activities.events import EventsConsumer
 from activities.inbound import InboundActivities
 from activities.lead_imports import LeadImportActivities
 from activities.mailboxes import MailboxActivities
+from activities.providers.local import LocalProvider
+from activities.providers.registry import load_providers
+from activities.reputation import ReputationActivities
 from activities.sending import SendingActivities
 from activities.tenancy import TenancyActivities
+from activities.vps import VpsActivities
+from activities.warmups import WarmupActivities
 from activities.webhooks import WebhookActivities
 from penguinmails.checks import ServiceUnavailable, check_postgres, check_redis, check_temporal
 from penguinmails.db import Database
 from penguinmails.logging import configure_logging
+from penguinmails.providers import VpsProvider
 from penguinmails.runtime import secret_store, temporal_client
-from penguinmails.secrets import SecretStore
+from penguinmails.secrets import SecretStore, SecretStoreError
 from penguinmails.settings import Settings, get_settings
 from workflows.analytics_reconcile import AnalyticsReconcileWorkflow, AnalyticsRetentionWorkflow
 from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.erasure import ErasureWorkflow
 from workflows.inbox_reply import InboxReplyWorkflow
+from workflows.ip_reputation import IpReputationWorkflow
+from workflows.ip_warmup import IpWarmupWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_sequence import LeadSequenceWorkflow
 from workflows.mailbox_inbox import MailboxInboxWorkflow
 from workflows.mailbox_test import MailboxTestWorkflow
+from workflows.mailbox_warmup import MailboxWarmupWorkflow
 from workflows.names import ALL_TASK_QUEUES, TaskQueue, lead_sequence_workflow_id
-from workflows.schedules import ensure_schedules
+from workflows.schedules import ensure_reputation_schedule, ensure_schedules
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
 from workflows.test_send import TestSendWorkflow
+from workflows.vps_lifecycle import VpsLifecycleWorkflow
 from workflows.webhook_endpoint import WebhookEndpointWorkflow
 
 log = logging.getLogger("penguinmails.worker")
 
 
 def registrations(
-    db: Database, settings: Settings | None = None, secrets: SecretStore | None = None
+    db: Database,
+    settings: Settings | None = None,
+    secrets: SecretStore | None = None,
+    providers: dict[str, VpsProvider] | None = None,
 ) -> dict[str, tuple[list[type], list[Callable[..., Any]]]]:
-    """Workflows and activities of each task queue."""
+    """Workflows and activities of each task queue. Without `providers` (built by
+    `load_providers` at start), only the `local` provider is served."""
     settings = settings or get_settings()
+    if providers is None:
+        providers = {
+            "local": LocalProvider(
+                settings.local_provider_state,
+                activate_after_seconds=settings.local_provider_activate_after_seconds,
+            )
+        }
+    vps = VpsActivities(db, providers, settings.sending_host_domain)
+    warmups = WarmupActivities(db)
+    reputation = ReputationActivities(db, settings.dns_resolver)
     tenancy = TenancyActivities(db)
     imports = LeadImportActivities(db, settings.dns_resolver, settings.lead_import_load_concurrency)
     erasure = ErasureActivities(db)
@@ -112,12 +136,27 @@ def registrations(
                 MailboxTestWorkflow,
                 AnalyticsReconcileWorkflow,
                 AnalyticsRetentionWorkflow,
+                IpReputationWorkflow,
+                IpWarmupWorkflow,
+                MailboxWarmupWorkflow,
+                VpsLifecycleWorkflow,
             ],
             [
                 tenancy.provision_tenant,
                 domains.check_domain_dns,
                 analytics.reconcile,
                 analytics.apply_retention,
+                vps.provision_vps,
+                vps.check_vps,
+                vps.register_vps_ips,
+                vps.start_billing_period,
+                vps.schedule_vps_decommission,
+                vps.move_vps_domains,
+                vps.release_vps,
+                warmups.advance_warmup,
+                warmups.set_warmup_status,
+                reputation.list_live_ips,
+                reputation.check_ip_reputation,
             ],
         ),
         TaskQueue.WEBHOOKS: ([WebhookEndpointWorkflow], [webhooks.deliver_webhooks]),
@@ -130,13 +169,14 @@ def build_workers(
     settings: Settings,
     queues: Sequence[str] = (),
     secrets: SecretStore | None = None,
+    providers: dict[str, VpsProvider] | None = None,
 ) -> list[Worker]:
     wanted = list(queues) or list(ALL_TASK_QUEUES)
     unknown = sorted(set(wanted) - set(ALL_TASK_QUEUES))
     if unknown:
         raise ValueError(f"unknown task queue(s): {', '.join(unknown)}")
     workers = []
-    for queue, (workflows, activities) in registrations(db, settings, secrets).items():
+    for queue, (workflows, activities) in registrations(db, settings, secrets, providers).items():
         if queue not in wanted or not (workflows or activities):
             continue
         limit = settings.sending_max_concurrent_activities if queue == TaskQueue.SENDING else None
@@ -163,7 +203,12 @@ async def main() -> int:
             await check_redis(settings.redis_url or "")
         store = secret_store(settings)
         client = await temporal_client(settings, store)
-    except ServiceUnavailable as exc:
+        providers = await load_providers(settings, store)
+        if TaskQueue.INFRA in (settings.worker_task_queues or ALL_TASK_QUEUES):
+            await ensure_reputation_schedule(
+                client, list(settings.dnsbl_zones), settings.reputation_check_minutes
+            )
+    except (ServiceUnavailable, SecretStoreError) as exc:
         print(exc, file=sys.stderr)
         return 1
     db = Database(settings)
@@ -172,7 +217,9 @@ async def main() -> int:
             log.info("created the Temporal Schedule %s", schedule_id)
     except Exception:  # not fatal: the next worker to start tries again
         log.exception("could not create the platform's Temporal Schedules")
-    workers = build_workers(client, db, settings, settings.worker_task_queues, secrets=store)
+    workers = build_workers(
+        client, db, settings, settings.worker_task_queues, secrets=store, providers=providers
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -29,6 +29,7 @@ from api.routes import (
     imports,
     inbound_webhook,
     inbox,
+    ip_addresses,
     lead_lists,
     lead_signals,
     leads,
@@ -40,6 +41,8 @@ from api.routes import (
     tenants,
     unsubscribe,
     users,
+    vps_instances,
+    warmups,
     webhooks,
 )
 from api.services import Services
@@ -146,6 +149,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in (lead_lists, imports, leads, suppressions):
         app.include_router(router.router)
     for router in (campaigns, lead_signals, analytics, webhooks, inbox, notifications):
+        app.include_router(router.router)
+    for router in (vps_instances, ip_addresses, warmups):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
     app.include_router(inbound_webhook.router)  # a mail relay's, shared secret

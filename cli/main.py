@@ -17,6 +17,8 @@ from cli.leads import leads_app
 from cli.migrate import migrate
 from cli.staff import staff_app
 from cli.tenant import tenant_app
+from cli.vps import vps_app
+from cli.warmup import warmup_app
 
 app = typer.Typer(
     name="penguinmails",
@@ -35,3 +37,5 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(leads_app, name="leads")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(inbox_app, name="inbox")
+app.add_typer(vps_app, name="vps")
+app.add_typer(warmup_app, name="warmup")

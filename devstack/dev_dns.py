@@ -8,10 +8,13 @@ disappears) and changes only the records it published itself.
 
 from __future__ import annotations
 
+import ipaddress
+
 from devstack.dns import Record, Zone
 from devstack.periodic import PeriodicSync
 from penguinmails.db import Database
 from penguinmails.repositories.domains import all_expected_records
+from penguinmails.repositories.ip_addresses import all_sending_hosts
 from penguinmails.settings import Settings
 
 
@@ -26,6 +29,7 @@ class DomainPublisher(PeriodicSync):
     async def sync(self, db: Database) -> None:
         async with db.admin_session() as session:
             rows = await all_expected_records(session)
+            rows += host_records(await all_sending_hosts(session), self.settings.mail_spf_include)
         wanted = {
             Record(
                 name=str(r["name"]).rstrip(".").lower() + ".",
@@ -42,4 +46,30 @@ class DomainPublisher(PeriodicSync):
         self._published = wanted
 
 
-__all__ = ["DomainPublisher"]
+# An IP that sends on the platform's behalf (the platform SPF record lists these).
+_SENDING = ("available", "assigned", "warming", "warmed", "degraded")
+
+
+def host_records(
+    hosts: list[tuple[str, str | None, str]], spf_include: str
+) -> list[dict[str, str]]:
+    """Each sending IP's PTR and the A record of its name (forward-confirmed reverse DNS,
+    what receivers check against HELO), and the platform's SPF record that every sending
+    domain includes: the IPs that send today, so a rotation changes no tenant's records."""
+    out: list[dict[str, str]] = []
+    sending = []
+    for ip, ptr, status in hosts:
+        if ptr:
+            out.append(
+                {"name": ipaddress.ip_address(ip).reverse_pointer, "type": "PTR", "value": ptr}
+            )
+            out.append({"name": ptr, "type": "A", "value": ip})
+        if status in _SENDING:
+            sending.append(f"ip{ipaddress.ip_address(ip).version}:{ip}")
+    out.append(
+        {"name": spf_include, "type": "TXT", "value": " ".join(["v=spf1", *sending, "~all"])}
+    )
+    return out
+
+
+__all__ = ["DomainPublisher", "host_records"]

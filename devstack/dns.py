@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from dnslib import AAAA, CNAME, MX, QTYPE, RCODE, RR, TXT, A, DNSLabel
+from dnslib import AAAA, CNAME, MX, PTR, QTYPE, RCODE, RR, TXT, A, DNSLabel
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ def _rdata(record: Record) -> Any:
         return CNAME(_fqdn(record.value))
     if kind == "MX":
         return MX(_fqdn(record.value), record.priority)
+    if kind == "PTR":
+        return PTR(_fqdn(record.value))
     if kind == "TXT":
         data = record.value.encode("utf-8")
         return TXT([data[i : i + 255] for i in range(0, len(data), 255)] or [b""])

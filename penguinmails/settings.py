@@ -89,6 +89,26 @@ class Settings(BaseSettings):
     dmarc_report_email: str = "dmarc@penguinmails.test"
     domain_verification_deadline_hours: int = 72
 
+    # VPS providers. `local` (the default): loopback servers whose state is one file; the
+    # `hostwinds` client is configured when its API URL is set, its key read from Vault
+    # (`api_key` at `hostwinds_key_path`) when the worker starts. Sending hosts are named
+    # `<ip as dashes>.<sending_host_domain>` (their PTR and HELO name).
+    vps_default_provider: str = "local"
+    local_provider_state: Path = Field(
+        default_factory=lambda data: data["data_dir"] / "local-provider.json"
+    )
+    local_provider_activate_after_seconds: float = Field(default=2.0, ge=0)
+    hostwinds_api_url: str | None = None
+    hostwinds_key_path: str = "penguinmails/providers/hostwinds"
+    hostwinds_template: str = "ubuntu-22.04"
+    hostwinds_plan_rid: str = "1"
+    sending_host_domain: str = "mta.penguinmails.test"
+    # DNS blocklists every live IP is checked against, and how often (a Temporal Schedule).
+    dnsbl_zones: list[str] = Field(
+        default_factory=lambda: ["zen.spamhaus.org", "b.barracudacentral.org"]
+    )
+    reputation_check_minutes: int = Field(default=360, ge=5)
+
     # The development SMTP sink (`penguinmails dev`); mailboxes of the dev stack send here.
     smtp_sink_host: str = "127.0.0.1"
     smtp_sink_port: int = 1025

@@ -31,7 +31,12 @@ if TYPE_CHECKING:
     from penguinmails.secrets import SecretStore
 
 # Vault, Temporal and SMTP fixtures live in their own module.
-pytest_plugins = ["tests.fixtures.services", "tests.fixtures.dns", "tests.fixtures.mail"]
+pytest_plugins = [
+    "tests.fixtures.services",
+    "tests.fixtures.dns",
+    "tests.fixtures.mail",
+    "tests.fixtures.hostwinds",
+]
 
 
 def _replace_db(url: str, name: str) -> str:

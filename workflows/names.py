@@ -26,6 +26,8 @@ CAMPAIGN_ID = SearchAttributeKey.for_keyword("CampaignId")
 LEAD_ID = SearchAttributeKey.for_keyword("LeadId")
 MAILBOX_ID = SearchAttributeKey.for_keyword("MailboxId")
 VPS_ID = SearchAttributeKey.for_keyword("VpsId")
+# IP warmup workflows (the address as text), so staff find an IP's workflows.
+IP_ADDRESS = SearchAttributeKey.for_keyword("IpAddress")
 # Campaign workflows only, upserted as the status changes (draft, scheduled, sending, ...).
 CAMPAIGN_STATUS = SearchAttributeKey.for_keyword("CampaignStatus")
 # At most 10 Keyword attributes per namespace on the dev server (DESIGN rule 6).
@@ -36,6 +38,7 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
     MAILBOX_ID,
     VPS_ID,
     CAMPAIGN_STATUS,
+    IP_ADDRESS,
 )
 
 
@@ -50,6 +53,7 @@ def tenant_attributes(tenant_id: UUID | str, **extra: str) -> TypedSearchAttribu
         "lead_id": LEAD_ID,
         "mailbox_id": MAILBOX_ID,
         "vps_id": VPS_ID,
+        "ip_address": IP_ADDRESS,
     }
     pairs = [SearchAttributePair(TENANT_ID, str(tenant_id))]
     pairs += [SearchAttributePair(keys[name], str(value)) for name, value in extra.items()]
@@ -66,6 +70,9 @@ LEAD_SEQUENCE = "lead-sequence"
 TEST_SEND = "test-send"
 MAILBOX_INBOX = "mailbox-inbox"
 INBOX_REPLY = "inbox-reply"
+VPS_LIFECYCLE = "vps-lifecycle"
+IP_WARMUP = "ip-warmup"
+MAILBOX_WARMUP = "mailbox-warmup"
 
 
 def campaign_workflow_id(tenant_id: UUID | str, campaign_id: UUID | str) -> str:

@@ -7,6 +7,9 @@ Schedule is left as it is, so an operator's pause or edit survives restarts).
   one missed run after downtime (each run recomputes the last three days anyway).
 - `schedule:analytics-retention`: `AnalyticsRetentionWorkflow` daily: raw opens and clicks
   older than 90 days, warmup interactions older than 180, deleted.
+- `ip-reputation`: `IpReputationWorkflow` every `REPUTATION_CHECK_MINUTES` with the
+  configured blocklist zones (`DNSBL_ZONES`); unlike the others it is updated at each start,
+  so a change of those settings reaches it.
 """
 
 from __future__ import annotations
@@ -23,10 +26,13 @@ from temporalio.client import (
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
 )
 
 from activities.interfaces.analytics import ReconcileInput, RetentionInput
 from workflows.analytics_reconcile import AnalyticsReconcileWorkflow, AnalyticsRetentionWorkflow
+from workflows.ip_reputation import IpReputationInput, IpReputationWorkflow
 from workflows.names import (
     ANALYTICS_RECONCILE,
     ANALYTICS_RECONCILE_SCHEDULE,
@@ -66,6 +72,36 @@ def retention_schedule(every: timedelta = RETENTION_EVERY) -> Schedule:
     )
 
 
+REPUTATION_SCHEDULE = "ip-reputation"
+
+
+def reputation_schedule(zones: list[str], every_minutes: int) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            IpReputationWorkflow.run,
+            IpReputationInput(zones=list(zones)),
+            id=REPUTATION_SCHEDULE,
+            task_queue=TaskQueue.INFRA,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=every_minutes))]),
+        # A check still running when the next is due: skip the next.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_reputation_schedule(client: Client, zones: list[str], every_minutes: int) -> None:
+    """Created, or updated to the current zones and interval (one for the platform)."""
+    schedule = reputation_schedule(zones, every_minutes)
+    try:
+        await client.create_schedule(REPUTATION_SCHEDULE, schedule)
+    except ScheduleAlreadyRunningError:
+
+        async def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(REPUTATION_SCHEDULE).update(update)
+
+
 async def ensure_schedules(client: Client) -> list[str]:
     """Create the Schedules that do not exist yet; the ids created."""
     created = []
@@ -83,8 +119,11 @@ async def ensure_schedules(client: Client) -> list[str]:
 
 __all__ = [
     "RECONCILE_EVERY",
+    "REPUTATION_SCHEDULE",
     "RETENTION_EVERY",
+    "ensure_reputation_schedule",
     "ensure_schedules",
     "reconcile_schedule",
+    "reputation_schedule",
     "retention_schedule",
 ]

@@ -9,7 +9,7 @@ instance id. Credentials and DKIM keys stay in Vault; rows keep `vault_key_path`
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -54,6 +54,8 @@ EMAIL_ACCOUNT_STATUSES = (
 )
 ASSIGNMENT_STATUSES = ("scheduled", "warming", "active", "expired")
 WARMUP_STATES = ("unwarmed", "warming", "warmed")
+WARMUP_STATUSES = ("active", "paused", "held", "completed", "stopped")
+LIVE_WARMUP_STATUSES = ("active", "paused", "held")
 
 
 class VpsInstance(TenantScoped, Timestamped, table=True):
@@ -76,6 +78,7 @@ class VpsInstance(TenantScoped, Timestamped, table=True):
     current_billing_period_start: datetime | None = timestamp_field()
     current_billing_period_end: datetime | None = timestamp_field()
     decommission_scheduled_for: datetime | None = timestamp_field()
+    last_error: str | None = None  # migration 0011: why a lifecycle step failed
 
 
 class SmtpIpAddress(TenantScoped, Timestamped, table=True):
@@ -92,6 +95,9 @@ class SmtpIpAddress(TenantScoped, Timestamped, table=True):
     last_reputation_check_at: datetime | None = timestamp_field()
     assigned_count: int = 0
     provider_blacklist_status: dict[str, Any] = jsonb_field()
+    # Migration 0011: reverse DNS set at the provider, and the HELO name (the PTR name).
+    ptr_name: str | None = None
+    helo_name: str | None = None
 
 
 class Domain(TenantScoped, Timestamped, table=True):
@@ -195,19 +201,45 @@ class DomainIpAssignment(TenantScoped, Timestamped, table=True):
     last_sent_at: datetime | None = timestamp_field()
 
 
+class Warmup(TenantScoped, Timestamped, table=True):
+    """A warmup of one mailbox or one IP (migration 0011). `today_cap` is what the ramp
+    allows on `cap_date`; the capacity function reads it in the send transaction."""
+
+    __tablename__ = "warmups"
+    __table_args__ = tenant_table_args(
+        "warmups",
+        tenant_fk("warmups", "email_account_id", "email_accounts"),
+        tenant_fk("warmups", "smtp_ip_address_id", "smtp_ip_addresses"),
+    )
+
+    id: UUID = id_field()
+    email_account_id: UUID | None = None
+    smtp_ip_address_id: UUID | None = None
+    status: str = "active"
+    curve: dict[str, Any] = jsonb_field()
+    day: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    today_cap: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    cap_date: date | None = None
+    last_reason: str | None = None
+    ended: datetime | None = timestamp_field()
+
+
 __all__ = [
     "ASSIGNMENT_STATUSES",
     "DOMAIN_VERIFICATION_STATUSES",
     "EMAIL_ACCOUNT_STATUSES",
     "IP_STATUSES",
+    "LIVE_WARMUP_STATUSES",
     "REPUTATION_STATES",
     "VPS_PROVIDERS",
     "VPS_STATUSES",
     "WARMUP_STATES",
+    "WARMUP_STATUSES",
     "Domain",
     "DomainIpAssignment",
     "EmailAccount",
     "MailboxInboxCheckpoint",
     "SmtpIpAddress",
     "VpsInstance",
+    "Warmup",
 ]

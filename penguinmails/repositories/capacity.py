@@ -8,8 +8,8 @@ A mailbox's sends allowed now = the least of
 - what its campaigns still allow today (the campaign asked about, or the sum over the
   sending campaigns it serves; a campaign without a daily limit allows any number);
 - the tenant's month left (the plan's `limits.emails_per_month`, none: no limit);
-- the infrastructure's allowance (the one place where the warmup stage and the IP's state
-  will fold in: `_INFRASTRUCTURE` below; today it limits nothing);
+- the infrastructure's allowance: the mailbox's warmup, its IPs' warmups and states
+  (`_INFRASTRUCTURE` below);
 and 0 while its gap has not passed, while it is paused (any reason), not `active`, or
 deleted.
 
@@ -31,8 +31,57 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 # Per mailbox, the sends its warmup stage and its IP's state still allow today (NULL: no
-# limit). The infrastructure issue replaces this subquery; nothing else has to change.
-_INFRASTRUCTURE = "SELECT b.id, CAST(NULL AS integer) AS left_today FROM boxes b"
+# limit), from OLTP only (the send transaction never reads the analytics database):
+# - a live warmup of the mailbox: its `today_cap` minus the mailbox's sends today;
+# - the IPs its domain is assigned to (live assignments): when every one of them is
+#   quarantined, burned or released, 0 until the domain is moved; otherwise, when each
+#   usable IP is in a live warmup, the most room among them (an IP's cap minus what every
+#   mailbox of its domains sent today), and no limit as soon as one usable IP is not;
+# - a mailbox whose domain has no platform IP (its own provider's servers): no limit.
+_LIVE_WARMUP = "('active', 'paused', 'held')"
+_LIVE_ASSIGNMENT = "('scheduled', 'warming', 'active')"
+_BLOCKED_IP = "('quarantined', 'burned', 'released')"
+_INFRASTRUCTURE = f"""
+WITH box_ips AS (
+  SELECT b.id AS box, ip.id AS ip_id, ip.status IN {_BLOCKED_IP} AS blocked
+  FROM boxes b
+  JOIN email_accounts ea ON ea.id = b.id
+  JOIN domain_ip_assignments a
+    ON a.domain_id = ea.domain_id AND a.status IN {_LIVE_ASSIGNMENT}
+  JOIN smtp_ip_addresses ip ON ip.id = a.smtp_ip_address_id
+),
+ip_used AS (
+  SELECT a.smtp_ip_address_id AS ip_id, sum(mdc.sent_count) AS n
+  FROM domain_ip_assignments a
+  JOIN email_accounts m ON m.domain_id = a.domain_id
+  JOIN mailbox_daily_counters mdc
+    ON mdc.email_account_id = m.id AND mdc.day = (now() AT TIME ZONE m.timezone)::date
+  WHERE a.status IN {_LIVE_ASSIGNMENT}
+    AND a.smtp_ip_address_id IN (SELECT ip_id FROM box_ips)
+  GROUP BY a.smtp_ip_address_id
+),
+ip_room AS (
+  SELECT bi.box, bool_and(bi.blocked) AS all_blocked,
+         CASE WHEN bool_or(NOT bi.blocked AND w.id IS NULL) THEN NULL
+              ELSE max(greatest(w.today_cap - coalesce(u.n, 0), 0))
+                     FILTER (WHERE NOT bi.blocked) END AS left_today
+  FROM box_ips bi
+  LEFT JOIN warmups w ON w.smtp_ip_address_id = bi.ip_id AND w.status IN {_LIVE_WARMUP}
+  LEFT JOIN ip_used u ON u.ip_id = bi.ip_id
+  GROUP BY bi.box
+),
+box_room AS (
+  SELECT b.id AS box, greatest(w.today_cap - coalesce(mdc.sent_count, 0), 0) AS left_today
+  FROM boxes b
+  JOIN warmups w ON w.email_account_id = b.id AND w.status IN {_LIVE_WARMUP}
+  LEFT JOIN mailbox_daily_counters mdc ON mdc.email_account_id = b.id AND mdc.day = b.today
+)
+SELECT b.id,
+       CASE WHEN r.all_blocked THEN 0 ELSE least(br.left_today, r.left_today) END AS left_today
+FROM boxes b
+LEFT JOIN ip_room r ON r.box = b.id
+LEFT JOIN box_room br ON br.box = b.id
+"""  # noqa: S608 — the interpolated parts are module constants
 
 _CAPACITY = f"""
 WITH boxes AS (

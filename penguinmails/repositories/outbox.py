@@ -202,18 +202,37 @@ class OutboxRepository:
 
     async def take_mailbox_slot(self, req: SendRequest) -> dt.date:
         """A slot of the mailbox's day (in its own zone) and its next send time; Refused
-        ("mailbox_daily_cap") when the day is full, ("gap") when another reservation moved
+        ("mailbox_daily_cap") when the day is full (its cap, or less while it is in warmup:
+        the warmup's cap for today; nothing while every IP of its domain is quarantined,
+        burned or released), ("gap") when another reservation moved
         the next send time meanwhile (the caller rolls back: the slot goes with it). Locks
         the counter row, then the mailbox."""
         row = await self._one(
             """
+            WITH cap AS (
+              SELECT CASE
+                       WHEN EXISTS (SELECT 1 FROM domain_ip_assignments a
+                                    WHERE a.domain_id = ea.domain_id
+                                      AND a.status IN ('scheduled', 'warming', 'active'))
+                        AND NOT EXISTS (
+                          SELECT 1 FROM domain_ip_assignments a
+                          JOIN smtp_ip_addresses ip ON ip.id = a.smtp_ip_address_id
+                          WHERE a.domain_id = ea.domain_id
+                            AND a.status IN ('scheduled', 'warming', 'active')
+                            AND ip.status NOT IN ('quarantined', 'burned', 'released'))
+                       THEN 0
+                       ELSE least(ea.daily_cap, w.today_cap) END AS n
+              FROM email_accounts ea
+              LEFT JOIN warmups w
+                ON w.email_account_id = ea.id AND w.status IN ('active', 'paused', 'held')
+              WHERE ea.id = :account
+            )
             INSERT INTO mailbox_daily_counters (tenant_id, email_account_id, day, sent_count)
             SELECT ea.tenant_id, ea.id, (now() AT TIME ZONE ea.timezone)::date, 1
-            FROM email_accounts ea WHERE ea.id = :account
+            FROM email_accounts ea WHERE ea.id = :account AND (SELECT n FROM cap) > 0
             ON CONFLICT (tenant_id, email_account_id, day) DO UPDATE
               SET sent_count = mailbox_daily_counters.sent_count + 1, updated = now()
-              WHERE mailbox_daily_counters.sent_count <
-                    (SELECT daily_cap FROM email_accounts WHERE id = :account)
+              WHERE mailbox_daily_counters.sent_count < (SELECT n FROM cap)
             RETURNING day
             """,
             {"account": req.email_account_id},

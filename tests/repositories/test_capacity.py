@@ -7,10 +7,11 @@ import uuid
 from uuid import UUID
 
 import asyncpg
+import pytest
 
 from penguinmails.db import Database
 from penguinmails.repositories.capacity import CapacityRepository, MailboxCapacity
-from penguinmails.repositories.outbox import OutboxRepository
+from penguinmails.repositories.outbox import OutboxRepository, Refused
 from tests.fixtures.campaigns import SendingTenant, add_mailbox, sending_tenant
 
 
@@ -151,3 +152,128 @@ async def test_the_rotation_lists_the_campaign_s_mailboxes_with_room_first(
         rotation = await CapacityRepository(session).campaign_rotation(tenant.campaign_id)
     assert [c.mailbox_id for c in rotation] == [boxes[2], boxes[0], boxes[1]]
     assert [c.allowed for c in rotation] == [9, 6, 0]
+
+
+# --- the infrastructure: warmup caps and IP state -------------------------------------------
+
+_ip_hosts = iter(range(2, 250))
+
+
+async def _ip(conn: asyncpg.Connection, tenant: SendingTenant, status: str = "available") -> UUID:
+    vps = await conn.fetchval(
+        "INSERT INTO vps_instances (tenant_id, provider, status) VALUES ($1, 'local', 'active') "
+        "RETURNING id",
+        tenant.tenant_id,
+    )
+    ip: UUID = await conn.fetchval(
+        "INSERT INTO smtp_ip_addresses (tenant_id, vps_instance_id, ip_address, status) "
+        "VALUES ($1, $2, $3::inet, $4) RETURNING id",
+        tenant.tenant_id,
+        vps,
+        f"127.253.{next(_ip_hosts)}.1",
+        status,
+    )
+    await conn.execute(
+        "INSERT INTO domain_ip_assignments (tenant_id, domain_id, smtp_ip_address_id, status) "
+        "VALUES ($1, $2, $3, 'active')",
+        tenant.tenant_id,
+        tenant.domain_id,
+        ip,
+    )
+    return ip
+
+
+async def _warmup(
+    conn: asyncpg.Connection, tenant: SendingTenant, cap: int, **target: UUID
+) -> UUID:
+    ((column, value),) = target.items()
+    warmup: UUID = await conn.fetchval(
+        f"INSERT INTO warmups (tenant_id, {column}, today_cap) VALUES ($1, $2, $3) RETURNING id",
+        tenant.tenant_id,
+        value,
+        cap,
+    )
+    return warmup
+
+
+async def test_a_mailbox_in_warmup_sends_no_more_than_its_ramp(
+    db: Database, admin_conn: asyncpg.Connection
+) -> None:
+    tenant = await sending_tenant(admin_conn, daily_cap=50, daily_limit=40)
+    cap = await _capacity(db, tenant, tenant.mailbox_id, tenant.campaign_id)
+    assert (cap.infrastructure_left, cap.allowed) == (None, 40)  # no platform IP, no warmup
+    warmup = await _warmup(admin_conn, tenant, 8, email_account_id=tenant.mailbox_id)
+    await _use(admin_conn, tenant, tenant.mailbox_id, 3)
+    cap = await _capacity(db, tenant, tenant.mailbox_id, tenant.campaign_id)
+    assert (cap.infrastructure_left, cap.own_left, cap.allowed) == (5, 5, 5)
+    # The engine's caps still bind when they are lower than the ramp.
+    await admin_conn.execute(
+        "UPDATE campaigns SET daily_limit = 2 WHERE id = $1", tenant.campaign_id
+    )
+    cap = await _capacity(db, tenant, tenant.mailbox_id, tenant.campaign_id)
+    assert (cap.infrastructure_left, cap.allowed, cap.limited_by) == (5, 2, None)
+    # A paused warmup still caps; a stopped one no longer does.
+    await admin_conn.execute("UPDATE warmups SET status = 'paused' WHERE id = $1", warmup)
+    assert (await _capacity(db, tenant, tenant.mailbox_id)).infrastructure_left == 5
+    await admin_conn.execute("UPDATE warmups SET status = 'stopped' WHERE id = $1", warmup)
+    assert (await _capacity(db, tenant, tenant.mailbox_id)).infrastructure_left is None
+
+
+async def test_a_quarantined_ip_s_mailboxes_send_nothing_until_moved(
+    db: Database, admin_conn: asyncpg.Connection
+) -> None:
+    tenant = await sending_tenant(admin_conn, daily_cap=50, daily_limit=None)
+    ip = await _ip(admin_conn, tenant)
+    cap = await _capacity(db, tenant, tenant.mailbox_id)
+    assert (cap.infrastructure_left, cap.allowed) == (None, 50)
+    await admin_conn.execute(
+        "UPDATE smtp_ip_addresses SET status = 'quarantined' WHERE id = $1", ip
+    )
+    cap = await _capacity(db, tenant, tenant.mailbox_id)
+    assert (cap.infrastructure_left, cap.allowed, cap.limited_by) == (0, 0, "mailbox_daily_cap")
+    assert cap.retry_at() == cap.mailbox_midnight
+    # Moved to a healthy IP in warmup: that IP's ramp is the limit, shared by its mailboxes.
+    other = await _ip(admin_conn, tenant)
+    await _warmup(admin_conn, tenant, 12, smtp_ip_address_id=other)
+    second = await add_mailbox(admin_conn, tenant, daily_cap=50)
+    await _use(admin_conn, tenant, second, 4)
+    caps = {c.mailbox_id: c for c in await _many(db, tenant, [tenant.mailbox_id, second])}
+    assert caps[tenant.mailbox_id].infrastructure_left == 8  # 12 - the 4 the other sent
+    assert caps[second].infrastructure_left == 8 and caps[second].allowed == 8
+    await admin_conn.execute(
+        "UPDATE domain_ip_assignments SET status = 'expired' WHERE smtp_ip_address_id = $1", ip
+    )
+    assert (await _capacity(db, tenant, tenant.mailbox_id)).infrastructure_left == 8
+    # Another usable IP with no warmup: no infrastructure limit.
+    await _ip(admin_conn, tenant, status="warmed")
+    assert (await _capacity(db, tenant, tenant.mailbox_id)).infrastructure_left is None
+
+
+async def _many(db: Database, tenant: SendingTenant, ids: list[UUID]) -> list[MailboxCapacity]:
+    async with db.tenant_session(tenant.tenant_id) as session:
+        return await CapacityRepository(session).mailboxes(ids)
+
+
+async def test_the_reserve_step_enforces_the_warmup_and_the_quarantine(
+    db: Database, admin_conn: asyncpg.Connection
+) -> None:
+    tenant = await sending_tenant(admin_conn, leads=4, daily_cap=50)
+    await _warmup(admin_conn, tenant, 1, email_account_id=tenant.mailbox_id)
+    leads = list(tenant.leads)
+    async with db.tenant_session(tenant.tenant_id) as session:
+        await OutboxRepository(session).reserve(tenant.request(leads[0]))
+    with pytest.raises(Refused) as refused:
+        async with db.tenant_session(tenant.tenant_id) as session:
+            await OutboxRepository(session).reserve(tenant.request(leads[1]))
+    assert refused.value.reason == "mailbox_daily_cap"
+
+    quarantined = await sending_tenant(admin_conn, leads=2, daily_cap=50)
+    ip = await _ip(admin_conn, quarantined, status="quarantined")
+    lead = next(iter(quarantined.leads))
+    with pytest.raises(Refused) as refused:
+        async with db.tenant_session(quarantined.tenant_id) as session:
+            await OutboxRepository(session).reserve(quarantined.request(lead))
+    assert refused.value.reason == "mailbox_daily_cap"
+    await admin_conn.execute("UPDATE smtp_ip_addresses SET status = 'warmed' WHERE id = $1", ip)
+    async with db.tenant_session(quarantined.tenant_id) as session:
+        await OutboxRepository(session).reserve(quarantined.request(lead))

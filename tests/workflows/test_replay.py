@@ -12,8 +12,10 @@ from temporalio.worker import Replayer
 
 from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
+from workflows.ip_warmup import IpWarmupWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_sequence import LeadSequenceWorkflow
+from workflows.vps_lifecycle import VpsLifecycleWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
 WORKFLOWS = {
@@ -25,6 +27,10 @@ WORKFLOWS = {
     # A run that continued as new (start, pause, resume), the last; a lead enrolled while
     # the campaign was completing.
     "campaign": CampaignWorkflow,
+    # The last period of a 3-month life (decommissioned), and a compensated provisioning.
+    "vps_lifecycle": VpsLifecycleWorkflow,
+    # The last day of a 30-day warmup (completed), and one stopped by `burned`.
+    "ip_warmup": IpWarmupWorkflow,
 }
 
 

@@ -1,0 +1,1 @@
+"""VPS provider adapters (the protocol is `penguinmails.providers.VpsProvider`)."""
