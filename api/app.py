@@ -18,6 +18,7 @@ from api.openapi import install_openapi
 from api.ratelimit import RateLimiter
 from api.routes import (
     api_keys,
+    billing,
     campaigns,
     codec,
     companies,
@@ -28,6 +29,7 @@ from api.routes import (
     lead_lists,
     lead_signals,
     leads,
+    staff_plans,
     suppressions,
     tags,
     template_folders,
@@ -118,6 +120,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in (lead_lists, imports, leads, suppressions):
         app.include_router(router.router)
     for router in (campaigns, lead_signals):
+        app.include_router(router.router)
+    for router in (billing, staff_plans):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
     install_openapi(app)

@@ -245,3 +245,23 @@ AdminDep = Annotated[Principal, require_roles(*WRITE_ROLES)]
 OwnerDep = Annotated[Principal, require_roles("owner")]
 # Any role: for a POST that only reads (a preview), which members may call too.
 MemberDep = Annotated[Principal, require_roles("owner", "admin", "member")]
+
+
+async def get_staff(request: Request, principal: PrincipalDep) -> Principal:
+    """A staff member's key (a `staff_members` row for its user); a tenant's key: 403."""
+    from penguinmails.repositories.staff import is_staff
+
+    services: Services = request.app.state.services
+    try:
+        async with services.db.admin_session() as session:
+            staff = await is_staff(session, principal.user_id)
+    except DatabaseUnavailable:
+        raise database_unavailable() from None
+    if not staff:
+        raise ApiError(403, "staff only")
+    return principal
+
+
+# Staff routes: any method, once the key is a staff member's.
+get_staff.roles = frozenset({"staff"})  # type: ignore[attr-defined]
+StaffDep = Annotated[Principal, Depends(get_staff)]

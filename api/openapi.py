@@ -46,6 +46,7 @@ BEARER = "bearer"
 DESCRIPTIONS = {
     400: "Malformed request (an invalid cursor, an unreadable body)",
     401: "Missing or invalid API key",
+    402: "Over the plan's limit (`plan_limit`: `details` names the limit, allowed and used)",
     403: "The key's roles do not allow this action",
     404: "Not found (or another tenant's)",
     409: "Conflicts with the current state",

@@ -85,8 +85,11 @@ async def test_each_role_on_every_write_route(services: Services, tenant_a: Tena
                 refused = r.status_code == 403
                 if refused:
                     assert r.json()["error"]["code"] == "forbidden", r.text
-                expected = (role == "member" and (method, template) not in MEMBER_MAY) or (
-                    role == "admin" and (method, template) in OWNER_ONLY
+                # Staff routes refuse every tenant key, whatever its role.
+                expected = (
+                    template.startswith("/v1/staff/")
+                    or (role == "member" and (method, template) not in MEMBER_MAY)
+                    or (role == "admin" and (method, template) in OWNER_ONLY)
                 )
                 if refused != expected:
                     wrong.append(f"{role} {method} {template} -> {r.status_code}")

@@ -1,0 +1,175 @@
+"""Billing: the seeded plan catalogue, the subscription mirror's Stripe columns, and the
+store of received Stripe events.
+
+- `plans`: a trial and three paid tiers, their limits and features as data (JSONB:
+  `mailboxes`, `domains`, `active_leads`, `emails_per_month`, `users`, `api_keys`;
+  `ab_variants`, `webhooks`, `dedicated_ips`). `stripe_price_id` holds the Stripe Price in
+  production and the Stripe Plan id in development (localstripe has no Prices). A retired
+  plan (`is_active = false`) keeps its subscribers and is no longer offered.
+- `subscriptions`: one row per tenant, written at sign-up (the mirror of its `SubscriptionWorkflow`), with the
+  Stripe customer, the period end, cancel-at-period-end, the Stripe time of the state it
+  holds (`stripe_as_of`, event ordering) and the end of a dunning grace period.
+- `stripe_events`: every verified webhook event, unique on Stripe's id, with when it was
+  handed to the tenant's workflow (NULL: not yet; the next delivery hands it over). Global
+  and staff only: it holds payloads of every tenant.
+
+Revision ID: 0012
+Revises: 0008
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from migrations.rls import SYSTEM_ROLE
+
+revision: str = "0012"
+down_revision: str | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# (name, monthly price, Stripe id in development, limits, features)
+PLANS: tuple[tuple[str, str, str | None, dict[str, int], dict[str, bool]], ...] = (
+    (
+        "trial",
+        "0.00",
+        None,
+        {
+            "mailboxes": 3,
+            "domains": 1,
+            "active_leads": 500,
+            "emails_per_month": 1000,
+            "users": 2,
+            "api_keys": 3,
+        },
+        {"ab_variants": False, "webhooks": False, "dedicated_ips": False},
+    ),
+    (
+        "starter",
+        "49.00",
+        "plan_pm_starter",
+        {
+            "mailboxes": 10,
+            "domains": 3,
+            "active_leads": 5000,
+            "emails_per_month": 20000,
+            "users": 3,
+            "api_keys": 5,
+        },
+        {"ab_variants": False, "webhooks": True, "dedicated_ips": False},
+    ),
+    (
+        "growth",
+        "149.00",
+        "plan_pm_growth",
+        {
+            "mailboxes": 50,
+            "domains": 10,
+            "active_leads": 50000,
+            "emails_per_month": 150000,
+            "users": 10,
+            "api_keys": 20,
+        },
+        {"ab_variants": True, "webhooks": True, "dedicated_ips": False},
+    ),
+    (
+        "scale",
+        "499.00",
+        "plan_pm_scale",
+        {
+            "mailboxes": 250,
+            "domains": 50,
+            "active_leads": 500000,
+            "emails_per_month": 1000000,
+            "users": 50,
+            "api_keys": 100,
+        },
+        {"ab_variants": True, "webhooks": True, "dedicated_ips": True},
+    ),
+)
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    for name, price, stripe_id, limits, features in PLANS:
+        bind.execute(
+            sa.text(
+                "INSERT INTO plans (plan_name, price, currency, billing_cycle, stripe_price_id, "
+                "limits, features) VALUES (:name, CAST(:price AS numeric), 'USD', 'monthly', "
+                ":stripe_id, CAST(:limits AS jsonb), CAST(:features AS jsonb)) "
+                "ON CONFLICT (plan_name) DO NOTHING"
+            ),
+            {
+                "name": name,
+                "price": price,
+                "stripe_id": stripe_id,
+                "limits": json.dumps(limits),
+                "features": json.dumps(features),
+            },
+        )
+
+    op.add_column("subscriptions", sa.Column("stripe_customer_id", sa.Text(), nullable=True))
+    op.add_column(
+        "subscriptions",
+        sa.Column("current_period_end", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.add_column(
+        "subscriptions",
+        sa.Column("cancel_at_period_end", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column("subscriptions", sa.Column("stripe_as_of", sa.BigInteger(), nullable=True))
+    op.add_column(
+        "subscriptions", sa.Column("grace_ends", sa.DateTime(timezone=True), nullable=True)
+    )
+    # A webhook finds its tenant by the Stripe customer. (One row per tenant is kept by the
+    # code: sign-up writes it, the tenant's workflow updates it.)
+    op.execute(
+        "CREATE UNIQUE INDEX uq_subscriptions_stripe_customer_id "
+        "ON subscriptions (stripe_customer_id) WHERE stripe_customer_id IS NOT NULL"
+    )
+
+    op.create_table(
+        "stripe_events",
+        sa.Column("id", sa.Text(), nullable=False),
+        sa.Column("type", sa.Text(), nullable=False),
+        sa.Column("tenant_id", UUID(as_uuid=True), nullable=True),
+        sa.Column("stripe_created", sa.BigInteger(), nullable=False),
+        sa.Column("payload", JSONB(), nullable=False, server_default="{}"),
+        sa.Column("handed_off", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("applied", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "created", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.Column(
+            "updated", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_stripe_events"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name="fk_stripe_events_tenant", ondelete="CASCADE"
+        ),
+    )
+    op.execute(
+        "CREATE INDEX idx_stripe_events_unhanded ON stripe_events (created) "
+        "WHERE handed_off IS NULL AND tenant_id IS NOT NULL"
+    )
+    op.execute("CREATE INDEX idx_stripe_events_tenant_id ON stripe_events (tenant_id)")
+    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON stripe_events TO {SYSTEM_ROLE}")
+
+
+def downgrade() -> None:
+    op.drop_table("stripe_events")
+    op.execute("DROP INDEX IF EXISTS uq_subscriptions_stripe_customer_id")
+    for column in (
+        "grace_ends",
+        "stripe_as_of",
+        "cancel_at_period_end",
+        "current_period_end",
+        "stripe_customer_id",
+    ):
+        op.drop_column("subscriptions", column)
+    op.execute("DELETE FROM plans WHERE plan_name IN ('trial', 'starter', 'growth', 'scale')")
