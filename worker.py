@@ -18,6 +18,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.billing import BillingActivities
 from activities.campaigns import CampaignActivities
 from activities.delivery import DeliveryActivities
 from activities.domains import DomainActivities
@@ -39,6 +40,7 @@ from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_sequence import LeadSequenceWorkflow
 from workflows.mailbox_test import MailboxTestWorkflow
 from workflows.names import ALL_TASK_QUEUES, TaskQueue
+from workflows.subscription import SubscriptionWorkflow
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
 from workflows.test_send import TestSendWorkflow
 
@@ -58,6 +60,7 @@ def registrations(
     sending = SendingActivities(db, secrets)
     delivery = DeliveryActivities(db, secrets, settings)
     campaigns = CampaignActivities(db)
+    billing = BillingActivities(db, secrets, settings)
     return {
         TaskQueue.CAMPAIGNS: (
             [CampaignWorkflow, LeadSequenceWorkflow, TestSendWorkflow],
@@ -94,6 +97,20 @@ def registrations(
         TaskQueue.INFRA: (
             [TenantProvisioningWorkflow, DomainVerificationWorkflow, MailboxTestWorkflow],
             [tenancy.provision_tenant, domains.check_domain_dns],
+        ),
+        TaskQueue.BILLING: (
+            [SubscriptionWorkflow],
+            [
+                billing.seed_subscription,
+                billing.fetch_subscription,
+                billing.read_stripe_event,
+                billing.record_payment,
+                billing.mirror_subscription,
+                billing.change_stripe_plan,
+                billing.set_cancel_at_period_end,
+                billing.notify_dunning,
+                billing.set_billing_pause,
+            ],
         ),
     }
 

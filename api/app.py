@@ -30,6 +30,7 @@ from api.routes import (
     lead_signals,
     leads,
     staff_plans,
+    stripe_webhooks,
     suppressions,
     tags,
     template_folders,
@@ -121,7 +122,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.include_router(router.router)
     for router in (campaigns, lead_signals):
         app.include_router(router.router)
-    for router in (billing, staff_plans):
+    for router in (billing, staff_plans, stripe_webhooks):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
     install_openapi(app)

@@ -15,6 +15,7 @@ class TaskQueue(StrEnum):
     IMPORTS = "imports"
     INBOUND = "inbound"
     INFRA = "infra"  # tenant provisioning, domains, IPs, VPS
+    BILLING = "billing"  # subscription workflows and their Stripe activities
 
 
 ALL_TASK_QUEUES: tuple[str, ...] = tuple(q.value for q in TaskQueue)
@@ -62,6 +63,12 @@ MAILBOX_TEST = "mailbox-test"
 CAMPAIGN = "campaign"
 LEAD_SEQUENCE = "lead-sequence"
 TEST_SEND = "test-send"
+SUBSCRIPTION = "subscription"
+
+
+def subscription_workflow_id(tenant_id: UUID | str) -> str:
+    """One subscription workflow per tenant: `subscription:{tenant}:{tenant}`."""
+    return workflow_id(SUBSCRIPTION, tenant_id, tenant_id)
 
 
 def campaign_workflow_id(tenant_id: UUID | str, campaign_id: UUID | str) -> str:

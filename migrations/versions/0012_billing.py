@@ -7,7 +7,7 @@ store of received Stripe events.
   production and the Stripe Plan id in development (localstripe has no Prices). A retired
   plan (`is_active = false`) keeps its subscribers and is no longer offered.
 - `subscriptions`: one row per tenant, written at sign-up (the mirror of its `SubscriptionWorkflow`), with the
-  Stripe customer, the period end, cancel-at-period-end, the Stripe time of the state it
+  period end, cancel-at-period-end, the Stripe time of the state it
   holds (`stripe_as_of`, event ordering) and the end of a dunning grace period.
 - `stripe_events`: every verified webhook event, unique on Stripe's id, with when it was
   handed to the tenant's workflow (NULL: not yet; the next delivery hands it over). Global
@@ -113,7 +113,6 @@ def upgrade() -> None:
             },
         )
 
-    op.add_column("subscriptions", sa.Column("stripe_customer_id", sa.Text(), nullable=True))
     op.add_column(
         "subscriptions",
         sa.Column("current_period_end", sa.DateTime(timezone=True), nullable=True),
@@ -126,11 +125,10 @@ def upgrade() -> None:
     op.add_column(
         "subscriptions", sa.Column("grace_ends", sa.DateTime(timezone=True), nullable=True)
     )
-    # A webhook finds its tenant by the Stripe customer. (One row per tenant is kept by the
-    # code: sign-up writes it, the tenant's workflow updates it.)
+    # A webhook finds its tenant by the Stripe customer (`tenant_config.stripe_customer_id`).
     op.execute(
-        "CREATE UNIQUE INDEX uq_subscriptions_stripe_customer_id "
-        "ON subscriptions (stripe_customer_id) WHERE stripe_customer_id IS NOT NULL"
+        "CREATE UNIQUE INDEX uq_tenant_config_stripe_customer_id "
+        "ON tenant_config (stripe_customer_id) WHERE stripe_customer_id IS NOT NULL"
     )
 
     op.create_table(
@@ -163,13 +161,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("stripe_events")
-    op.execute("DROP INDEX IF EXISTS uq_subscriptions_stripe_customer_id")
+    op.execute("DROP INDEX IF EXISTS uq_tenant_config_stripe_customer_id")
     for column in (
         "grace_ends",
         "stripe_as_of",
         "cancel_at_period_end",
         "current_period_end",
-        "stripe_customer_id",
     ):
         op.drop_column("subscriptions", column)
     op.execute("DELETE FROM plans WHERE plan_name IN ('trial', 'starter', 'growth', 'scale')")

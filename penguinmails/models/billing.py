@@ -86,7 +86,6 @@ class Subscription(TenantScoped, Timestamped, table=True):
     started: datetime = now_field()
     expires: datetime | None = timestamp_field()
     auto_renew: bool = True
-    stripe_customer_id: str | None = None
     current_period_end: datetime | None = timestamp_field()
     cancel_at_period_end: bool = False
     # The Stripe time (`created` of the event, epoch seconds) of the state this row holds.

@@ -4,7 +4,7 @@ marked when handed to the tenant's workflow and when applied."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +20,7 @@ class StoredEvent:
     stripe_created: int
     payload: dict[str, Any]
     handed_off: bool
+    inserted: bool = False  # stored by this call (not a repeat delivery)
 
 
 class StripeEventRepository:
@@ -29,12 +30,13 @@ class StripeEventRepository:
     async def store(
         self, event_id: str, kind: str, tenant_id: UUID | None, created: int, payload: str
     ) -> StoredEvent:
-        """Insert the event unless its id is stored; either way, the stored row."""
-        await self.session.execute(
+        """Insert the event unless its id is stored; either way, the stored row. An event
+        for no tenant (products, plans) has nothing to hand over: stored as handed off."""
+        inserted = await self.session.execute(
             text(
                 "INSERT INTO stripe_events (id, type, tenant_id, stripe_created, payload) "
                 "VALUES (:id, :type, :tenant, :created, CAST(:payload AS jsonb)) "
-                "ON CONFLICT (id) DO NOTHING"
+                "ON CONFLICT (id) DO NOTHING RETURNING id"
             ),
             {
                 "id": event_id,
@@ -44,9 +46,12 @@ class StripeEventRepository:
                 "payload": payload,
             },
         )
+        fresh = inserted.first() is not None
+        if fresh and tenant_id is None:
+            await self.mark_handed_off(event_id)
         stored = await self.get(event_id)
         assert stored is not None
-        return stored
+        return replace(stored, inserted=fresh)
 
     async def get(self, event_id: str) -> StoredEvent | None:
         row = (

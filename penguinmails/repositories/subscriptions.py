@@ -48,9 +48,10 @@ class Mirror:
 
 _CURRENT = """
 SELECT s.id, s.tenant_id, s.plan_id, p.plan_name, p.stripe_price_id AS plan_stripe_id,
-       p.limits, p.features, s.status, s.stripe_customer_id, s.stripe_subscription_id,
+       p.limits, p.features, s.status, tc.stripe_customer_id, s.stripe_subscription_id,
        s.current_period_end, s.cancel_at_period_end, s.stripe_as_of, s.grace_ends, s.expires
 FROM subscriptions s JOIN plans p ON p.id = s.plan_id
+LEFT JOIN tenant_config tc ON tc.tenant_id = s.tenant_id
 WHERE s.tenant_id = :tenant
 ORDER BY s.created DESC LIMIT 1
 """
@@ -79,8 +80,9 @@ class SubscriptionRepository:
     async def set_customer(self, tenant_id: UUID, customer_id: str) -> None:
         await self.session.execute(
             text(
-                "UPDATE subscriptions SET stripe_customer_id = :c, updated = now() "
-                "WHERE tenant_id = :tenant"
+                "INSERT INTO tenant_config (tenant_id, stripe_customer_id) VALUES (:tenant, :c) "
+                "ON CONFLICT (tenant_id) DO UPDATE SET stripe_customer_id = EXCLUDED.stripe_customer_id, "
+                "updated = now()"
             ),
             {"tenant": tenant_id, "c": customer_id},
         )
@@ -89,7 +91,7 @@ class SubscriptionRepository:
         """System role only: which tenant a Stripe customer is (webhooks, before a tenant)."""
         row = (
             await self.session.execute(
-                text("SELECT tenant_id FROM subscriptions WHERE stripe_customer_id = :c"),
+                text("SELECT tenant_id FROM tenant_config WHERE stripe_customer_id = :c"),
                 {"c": customer_id},
             )
         ).first()
@@ -116,3 +118,48 @@ class SubscriptionRepository:
                 "grace_ends": state.grace_ends,
             },
         )
+
+    async def billing_email(self) -> str | None:
+        """Where Stripe sends receipts: the tenant's first owner (tenant session)."""
+        row = (
+            await self.session.execute(
+                text(
+                    "SELECT coalesce((SELECT billing_email FROM tenant_config), "
+                    "tu.email, u.email) AS email FROM tenant_users tu "
+                    "JOIN users u ON u.id = tu.user_id "
+                    "WHERE tu.deleted IS NULL AND tu.roles @> '[\"owner\"]'::jsonb "
+                    "ORDER BY tu.created LIMIT 1"
+                )
+            )
+        ).first()
+        return None if row is None else str(row.email)
+
+    async def campaigns_to_pause(self) -> list[UUID]:
+        """The tenant's campaigns a billing pause reaches (those that can send)."""
+        rows = await self.session.execute(
+            text(
+                "SELECT id FROM campaigns WHERE status IN ('scheduled', 'sending', 'paused') "
+                "AND NOT ('billing' = ANY(pause_reasons)) ORDER BY id"
+            )
+        )
+        return [UUID(str(r.id)) for r in rows]
+
+    async def campaigns_paused_for_billing(self) -> list[UUID]:
+        rows = await self.session.execute(
+            text("SELECT id FROM campaigns WHERE 'billing' = ANY(pause_reasons) ORDER BY id")
+        )
+        return [UUID(str(r.id)) for r in rows]
+
+    async def notify(self, kind: str, title: str, message: str, severity: str) -> bool:
+        """An in-app notice to the tenant (all members), once per kind and grace period:
+        a retried activity writes it once."""
+        row = await self.session.execute(
+            text(
+                "INSERT INTO notifications (tenant_id, type, title, message, channel, severity) "
+                "SELECT CAST(current_setting('app.current_tenant_id') AS uuid), :kind, :title, "
+                ":message, 'in_app', :severity "
+                "WHERE NOT EXISTS (SELECT 1 FROM notifications WHERE type = :kind) RETURNING id"
+            ),
+            {"kind": kind, "title": title, "message": message, "severity": severity},
+        )
+        return row.first() is not None

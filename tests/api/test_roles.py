@@ -24,12 +24,19 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("POST", "/staff/codec/encode"): "staff codec: the staff credential, not a tenant key",
     ("POST", "/staff/codec/{credential}/decode"): "staff codec: credential in the path",
     ("POST", "/staff/codec/{credential}/encode"): "staff codec: credential in the path",
+    ("POST", "/webhooks/stripe"): "Stripe's events: signed with the webhook secret, not a key",
 }
 EXEMPT_MOUNTS = {"/static-offline-docs": "the offline docs' static files: GET only"}
 # Routes that change nothing, which members may call.
 MEMBER_MAY = {("POST", "/v1/templates/{template_id}/preview")}
 # Users' roles and membership are the owners' to manage.
-OWNER_ONLY = {("PATCH", "/v1/users/{user_id}"), ("DELETE", "/v1/users/{user_id}")}
+OWNER_ONLY = {
+    ("PATCH", "/v1/users/{user_id}"),
+    ("DELETE", "/v1/users/{user_id}"),
+    ("POST", "/v1/billing/subscription"),
+    ("POST", "/v1/billing/subscription/cancel"),
+    ("POST", "/v1/billing/subscription/resume"),
+}
 
 
 def _takes_principal(dependant: Any) -> bool:
