@@ -19,6 +19,7 @@ from pathlib import Path
 
 from devstack import process as proc
 from devstack.ports import wait_for_port
+from penguinmails.secrets import SecretStore
 
 # Development only: localstripe accepts any key that looks like a test key.
 DEV_API_KEY = "sk_test_penguinmails_dev"
@@ -68,6 +69,22 @@ def register_webhook(base_url: str, target: str, secret: str, name: str = "pengu
         timeout=10,
     )
     response.raise_for_status()
+
+
+async def configure_dev_stripe(
+    store: SecretStore, path: str, api_base: str, webhook_url: str
+) -> None:
+    import asyncio
+    import secrets
+
+    record = await store.read(path) or {}
+    wanted = {
+        "api_key": DEV_API_KEY,
+        "webhook_secret": record.get("webhook_secret") or f"whsec_{secrets.token_hex(24)}",
+    }
+    if record != wanted:
+        await store.write(path, wanted)
+    await asyncio.to_thread(register_webhook, api_base, webhook_url, wanted["webhook_secret"])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,13 +18,13 @@ _COLUMNS = (
 )
 
 _INSERT = (
-    "INSERT INTO plans (plan_name, price, currency, billing_cycle, stripe_price_id, limits, "  # noqa: S608
+    "INSERT INTO plans (plan_name, price, currency, billing_cycle, stripe_price_id, limits, "  # noqa: S608 — only the module constant _COLUMNS is interpolated
     "features) VALUES (:plan_name, :price, :currency, :billing_cycle, :stripe_price_id, "
     "CAST(:limits AS jsonb), CAST(:features AS jsonb)) ON CONFLICT DO NOTHING "
     "RETURNING " + _COLUMNS
 )
 _RETIRE = (
-    "UPDATE plans SET is_active = false, updated = now() WHERE id = :id "  # noqa: S608
+    "UPDATE plans SET is_active = false, updated = now() WHERE id = :id "  # noqa: S608 — only the module constant _COLUMNS is interpolated
     "RETURNING " + _COLUMNS
 )
 
@@ -40,14 +40,14 @@ class PlanRepository:
     async def list(self, include_retired: bool = False) -> list[Plan]:
         where = "" if include_retired else "WHERE is_active"
         rows = await self.session.execute(
-            text(f"SELECT {_COLUMNS} FROM plans {where} ORDER BY price, plan_name")  # noqa: S608
+            text(f"SELECT {_COLUMNS} FROM plans {where} ORDER BY price, plan_name")  # noqa: S608 — only the module constant _COLUMNS is interpolated
         )
         return [Plan.model_validate(dict(r._mapping)) for r in rows]
 
     async def get(self, plan_id: UUID) -> Plan | None:
         row = (
             await self.session.execute(
-                text(f"SELECT {_COLUMNS} FROM plans WHERE id = :id"),  # noqa: S608
+                text(f"SELECT {_COLUMNS} FROM plans WHERE id = :id"),  # noqa: S608 — only the module constant _COLUMNS is interpolated
                 {"id": plan_id},
             )
         ).first()
@@ -56,7 +56,7 @@ class PlanRepository:
     async def by_name(self, name: str) -> Plan | None:
         row = (
             await self.session.execute(
-                text(f"SELECT {_COLUMNS} FROM plans WHERE plan_name = :n"),  # noqa: S608
+                text(f"SELECT {_COLUMNS} FROM plans WHERE plan_name = :n"),  # noqa: S608 — only the module constant _COLUMNS is interpolated
                 {"n": name},
             )
         ).first()
@@ -65,7 +65,7 @@ class PlanRepository:
     async def by_stripe_id(self, stripe_id: str) -> Plan | None:
         row = (
             await self.session.execute(
-                text(f"SELECT {_COLUMNS} FROM plans WHERE stripe_price_id = :s"),  # noqa: S608
+                text(f"SELECT {_COLUMNS} FROM plans WHERE stripe_price_id = :s"),  # noqa: S608 — only the module constant _COLUMNS is interpolated
                 {"s": stripe_id},
             )
         ).first()

@@ -4,6 +4,7 @@ webhooks verified, stored once and applied in Stripe's order whatever the delive
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -13,6 +14,7 @@ from typing import Any
 import asyncpg
 import httpx
 import stripe
+from temporalio.service import RPCError
 
 from devstack.localstripe import DEV_API_KEY, LocalStripe
 from tests.api.conftest import Tenant
@@ -306,3 +308,64 @@ async def test_shuffled_replay_ends_in_stripes_state(
     # The last event's state: scale, active, cancelling at period end; no grace left.
     assert first == ("active", "scale", True, None)
     assert second == first
+
+
+class _TemporalDown:
+    """A client whose every start fails, as one does while Temporal is unreachable."""
+
+    async def start_workflow(self, *args: Any, **kwargs: Any) -> None:
+        from temporalio.service import RPCError, RPCStatusCode
+
+        raise RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
+
+
+async def test_a_failed_hand_off_is_not_a_duplicate_on_retry(
+    api: httpx.AsyncClient,
+    tenant_a: Tenant,
+    localstripe: LocalStripe,
+    stripe_keys: str,
+    admin_conn: asyncpg.Connection,
+) -> None:
+    from penguinmails.db import Database
+    from usecases.billing import hand_over_stored, receive_stripe_event
+
+    services = api._transport.app.state.services  # type: ignore[attr-defined]
+    db: Database = services.db
+    customer = await _tenant_with_customer(localstripe, admin_conn, tenant_a)
+    body = event(
+        "invoice.payment_succeeded",
+        invoice_object("in_retry_" + uuid.uuid4().hex[:8], customer, "sub_x", 2500, True),
+        int(time.time()),
+    )
+    parsed = json.loads(body)
+    try:
+        await receive_stripe_event(db, _TemporalDown(), parsed, 7)  # type: ignore[arg-type]
+    except Exception as exc:
+        assert "unavailable" in str(exc)
+    else:
+        raise AssertionError("the hand-off did not fail")
+    row = await admin_conn.fetchrow(
+        "SELECT handed_off FROM stripe_events WHERE id = $1", parsed["id"]
+    )
+    assert row is not None and row["handed_off"] is None  # stored, not handed over
+    # Stripe's retry: stored already, yet handed over now (not answered as a duplicate).
+    r = await post_event(api, body, stripe_keys)
+    assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+    tenant = uuid.UUID(tenant_a.tenant_id)
+    paid = await wait_for(
+        admin_conn, "SELECT count(*) FROM payments WHERE tenant_id = $1", tenant, want=1
+    )
+    assert paid == 1
+    # And the sweeper hands over what a failed hand-off left behind.
+    other = event(
+        "invoice.payment_succeeded",
+        invoice_object("in_sweep_" + uuid.uuid4().hex[:8], customer, "sub_x", 2500, True),
+        int(time.time()),
+    )
+    with contextlib.suppress(RPCError):
+        await receive_stripe_event(db, _TemporalDown(), json.loads(other), 7)  # type: ignore[arg-type]
+    assert await hand_over_stored(db, services.temporal, 7) >= 1
+    paid = await wait_for(
+        admin_conn, "SELECT count(*) FROM payments WHERE tenant_id = $1", tenant, want=2
+    )
+    assert paid == 2
