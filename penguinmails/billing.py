@@ -13,3 +13,13 @@ TRIAL_DAYS = 14
 
 # What Stripe reports, in the order a subscription normally lives (DESIGN: as Stripe says).
 PAID_STATUSES = ("active", "trialing", "past_due")
+
+
+class PlanLimitExceeded(Exception):
+    """Creating one more would pass the plan's limit (the API answers 402 `plan_limit`)."""
+
+    def __init__(self, limit: str, allowed: int, used: int) -> None:
+        super().__init__(f"the plan allows {allowed} {limit}; {used} in use")
+        self.limit = limit
+        self.allowed = allowed
+        self.used = used

@@ -16,9 +16,13 @@ from api.schemas.billing import (
     PlanPublic,
     SubscriptionChange,
     SubscriptionPublic,
+    UsageItem,
+    UsagePublic,
 )
 from api.services import Services
+from penguinmails.billing import LIMITS
 from penguinmails.repositories.payments import PaymentRepository
+from penguinmails.repositories.plan_limits import PlanLimitRepository
 from penguinmails.repositories.plans import PlanRepository
 from penguinmails.repositories.subscriptions import CurrentSubscription, SubscriptionRepository
 from usecases.billing import BillingConflict, PlanNotFound, change_plan, set_cancel
@@ -147,3 +151,20 @@ async def list_invoices(principal: PrincipalDep, session: SessionDep) -> Invoice
     invoice events)."""
     rows = await PaymentRepository(session).list()
     return InvoiceList(items=[InvoicePublic.model_validate(r) for r in rows])
+
+
+@router.get("/usage", response_model=UsagePublic)
+async def get_usage(principal: PrincipalDep, session: SessionDep) -> UsagePublic:
+    """Each limit of the plan, its use, and the period (the calendar month, UTC, of the
+    monthly sends). After a downgrade below use, `used` may exceed `allowed`: what exists
+    stays, and new ones are refused until use is under the limit."""
+    report = await PlanLimitRepository(session, principal.tenant_id).report(LIMITS)
+    if report.plan_id is None or report.plan_name is None:
+        raise not_found("subscription")
+    return UsagePublic(
+        plan_id=report.plan_id,
+        plan_name=report.plan_name,
+        period_start=report.period_start,
+        period_end=report.period_end,
+        items=[UsageItem(limit=i.limit, allowed=i.allowed, used=i.used) for i in report.items],
+    )
