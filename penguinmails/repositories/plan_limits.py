@@ -61,6 +61,13 @@ class PlanLimitRepository:
         self.session = session
         self.tenant_id = tenant_id
 
+    async def _lock(self, limit: str) -> None:
+        """The tenant's lock for `limit`, until the transaction ends."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('plan_limit:' || :limit), hashtext(:t))"),
+            {"limit": limit, "t": str(self.tenant_id)},
+        )
+
     async def allowed(self, limit: str) -> int | None:
         row = (
             await self.session.execute(text(_ALLOWED), {"t": self.tenant_id, "limit": limit})
@@ -76,26 +83,20 @@ class PlanLimitRepository:
         """Room for `count` more under `limit`, or PlanLimitExceeded. Holds the tenant's lock
         for this limit until the transaction ends: call it before the insert, in the
         transaction that inserts."""
-        await self.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext('plan_limit:' || :limit), hashtext(:t))"),
-            {"limit": limit, "t": str(self.tenant_id)},
-        )
         allowed = await self.allowed(limit)
-        if allowed is None:
+        if allowed is None:  # no limit: nothing to serialize
             return
+        await self._lock(limit)
         used = await self.used(limit)
         if used + count > allowed:
             raise PlanLimitExceeded(limit, allowed, used)
 
     async def room(self, limit: str) -> int | None:
         """How many more fit (None: no limit), under the same lock as `take`."""
-        await self.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext('plan_limit:' || :limit), hashtext(:t))"),
-            {"limit": limit, "t": str(self.tenant_id)},
-        )
         allowed = await self.allowed(limit)
         if allowed is None:
             return None
+        await self._lock(limit)
         return max(allowed - await self.used(limit), 0)
 
     async def report(self, limits: tuple[str, ...]) -> UsageReport:

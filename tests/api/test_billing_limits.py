@@ -4,14 +4,18 @@ concurrency, lifted by an upgrade; usage against the plan."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import uuid
 
 import asyncpg
 import httpx
 
+from api.services import Services
 from devstack.dovecot import Dovecot
-from tests.api.conftest import Tenant
+from tests.api.conftest import Tenant, set_plan
 from tests.api.test_email_accounts import _body, _domain
+from tests.api.test_lead_imports import create_list, run_import
 from tests.fixtures.mail import AuthSmtpServer
 
 
@@ -113,3 +117,35 @@ async def test_domain_and_member_limits(api: httpx.AsyncClient, tenant_a: Tenant
     )
     assert r.status_code == 402
     assert r.json()["error"]["details"] == {"limit": "users", "allowed": 3, "used": 3}
+
+
+async def test_an_import_stops_at_the_active_lead_limit(
+    api: httpx.AsyncClient,
+    services: Services,
+    tenant_a: Tenant,
+    admin_conn: asyncpg.Connection,
+) -> None:
+    # A plan of 5 active leads; 2 exist: an import of 6 accepts 3 and rejects 3, saying why.
+    name = f"tiny-{uuid.uuid4().hex[:6]}"
+    await admin_conn.execute(
+        "INSERT INTO plans (plan_name, price, limits) VALUES ($1, 1, "
+        "'{\"active_leads\": 5}'::jsonb)",
+        name,
+    )
+    await set_plan(services, tenant_a.tenant_id, name)
+    list_id = await create_list(api, tenant_a)
+    first = "email\r\n" + "".join(f"old{i}@example.com\r\n" for i in range(2))
+    body = await run_import(api, services, tenant_a, list_id, first.encode())
+    assert body["accepted"] == 2
+    data = "email;first_name\r\n" + "".join(f"new{i}@example.com;N{i}\r\n" for i in range(6))
+    body = await run_import(api, services, tenant_a, list_id, data.encode())
+    assert (body["accepted"], body["rejected"]) == (3, 3), body
+    r = await api.get(f"/v1/imports/{body['id']}/rejected.csv", headers=tenant_a.auth)
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert [row[0] for row in rows[1:]] == [f"new{i}@example.com" for i in (3, 4, 5)]
+    assert all("plan_limit" in row[-1] and "5 active leads" in row[-1] for row in rows[1:])
+    active = await admin_conn.fetchval(
+        "SELECT count(*) FROM leads WHERE tenant_id = $1 AND status = 'active'",
+        uuid.UUID(tenant_a.tenant_id),
+    )
+    assert active == 5
