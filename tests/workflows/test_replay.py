@@ -14,12 +14,14 @@ from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_sequence import LeadSequenceWorkflow
+from workflows.subscription import SubscriptionWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
 WORKFLOWS = {
     "domain_verification": DomainVerificationWorkflow,
     "lead_import": LeadImportWorkflow,
     "lead_sequence": LeadSequenceWorkflow,  # a completed sequence (with a deferral), a reply
+    "subscription": SubscriptionWorkflow,  # past_due, notices, the billing pause, payment
     "campaign": CampaignWorkflow,  # a run that continued as new (start, pause, resume), the last
 }
 
