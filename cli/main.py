@@ -14,6 +14,7 @@ from cli.campaign import campaign_app
 from cli.dev import dev_app
 from cli.leads import leads_app
 from cli.migrate import migrate
+from cli.plans import plans_app
 from cli.staff import staff_app
 from cli.tenant import tenant_app
 
@@ -33,3 +34,4 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(staff_app, name="staff")
 app.add_typer(leads_app, name="leads")
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(plans_app, name="plans")
