@@ -2,7 +2,7 @@
 platform needs from it: its Plans for the seeded plans (created on first use by the
 adapter), the API key and webhook secret in Vault, and its webhook pointed at the API.
 
-localstripe keeps its state in a fixed `/tmp/localstripe.pickle`, shared by every instance
+localstripe keeps its state in one fixed pickle file shared by every instance
 on the host, and listens on every interface. `python -m devstack.localstripe --port N
 [--state FILE]` runs it on loopback with its state in FILE (the dev stack's data folder),
 or in memory only without `--state` (the tests).
