@@ -247,21 +247,26 @@ OwnerDep = Annotated[Principal, require_roles("owner")]
 MemberDep = Annotated[Principal, require_roles("owner", "admin", "member")]
 
 
-async def get_staff(request: Request, principal: PrincipalDep) -> Principal:
-    """A staff member's key (a `staff_members` row for its user); a tenant's key: 403."""
-    from penguinmails.repositories.staff import is_staff
+def require_staff(permission: str) -> Any:
+    """A staff member's key whose role holds `permission` (every /v1/staff route names
+    one); a tenant's key, or a staff role without it: 403."""
 
-    services: Services = request.app.state.services
-    try:
-        async with services.db.admin_session() as session:
-            staff = await is_staff(session, principal.user_id)
-    except DatabaseUnavailable:
-        raise database_unavailable() from None
-    if not staff:
-        raise ApiError(403, "staff only")
-    return principal
+    async def check(request: Request, principal: PrincipalDep) -> Principal:
+        from penguinmails.repositories.staff import staff_permissions
 
+        services: Services = request.app.state.services
+        try:
+            async with services.db.admin_session() as session:
+                granted = await staff_permissions(session, principal.user_id)
+        except DatabaseUnavailable:
+            raise database_unavailable() from None
+        if granted is None:
+            raise ApiError(403, "staff only")
+        if permission not in granted:
+            raise ApiError(403, f"this action needs the staff permission {permission}")
+        return principal
 
-# Staff routes: any method, once the key is a staff member's.
-get_staff.roles = frozenset({"staff"})  # type: ignore[attr-defined]
-StaffDep = Annotated[Principal, Depends(get_staff)]
+    # Read by the role checks (any method, once allowed) and by the staff-route test.
+    check.roles = frozenset({"staff"})  # type: ignore[attr-defined]
+    check.permission = permission  # type: ignore[attr-defined]
+    return Depends(check)

@@ -13,6 +13,9 @@ store of received Stripe events.
   handed to the tenant's workflow (NULL: not yet; the next delivery hands it over). Global
   and staff only: it holds payloads of every tenant.
 
+- Staff roles `super_admin`, `support`, `billing`, `read_only` and the permissions they
+  hold (`plans.read`, `plans.write`, `tenants.read`, `tenants.suspend`, `audit.read`).
+
 Revision ID: 0012
 Revises: 0008
 """
@@ -94,7 +97,53 @@ PLANS: tuple[tuple[str, str, str | None, dict[str, int], dict[str, bool]], ...] 
 )
 
 
+# Staff permissions, and the roles that hold them (every /v1/staff route names one).
+PERMISSIONS = {
+    "plans.read": ("billing", "see every plan, retired ones included"),
+    "plans.write": ("billing", "add and retire plans"),
+    "tenants.read": ("support", "find tenants and see their overview"),
+    "tenants.suspend": ("support", "suspend and unsuspend tenants"),
+    "audit.read": ("support", "read the staff audit log"),
+}
+ROLES = {
+    "super_admin": ("everything", tuple(PERMISSIONS)),
+    "support": ("helps tenants", ("plans.read", "tenants.read", "tenants.suspend", "audit.read")),
+    "billing": ("plans and payments", ("plans.read", "plans.write", "tenants.read")),
+    "read_only": ("looks only", ("plans.read", "tenants.read", "audit.read")),
+}
+
+
+def _staff_roles() -> None:
+    bind = op.get_bind()
+    for name, (category, description) in PERMISSIONS.items():
+        bind.execute(
+            sa.text(
+                "INSERT INTO permissions (name, category, description) VALUES (:n, :c, :d) "
+                "ON CONFLICT (name) DO NOTHING"
+            ),
+            {"n": name, "c": category, "d": description},
+        )
+    for role, (description, granted) in ROLES.items():
+        bind.execute(
+            sa.text(
+                "INSERT INTO staff_roles (name, description) VALUES (:n, :d) "
+                "ON CONFLICT (name) DO NOTHING"
+            ),
+            {"n": role, "d": description},
+        )
+        for permission in granted:
+            bind.execute(
+                sa.text(
+                    "INSERT INTO staff_role_permissions (role_id, permission_id) "
+                    "SELECT r.id, p.id FROM staff_roles r, permissions p "
+                    "WHERE r.name = :r AND p.name = :p ON CONFLICT DO NOTHING"
+                ),
+                {"r": role, "p": permission},
+            )
+
+
 def upgrade() -> None:
+    _staff_roles()
     bind = op.get_bind()
     for name, price, stripe_id, limits, features in PLANS:
         bind.execute(
@@ -160,6 +209,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute(
+        "DELETE FROM staff_roles WHERE name IN ('super_admin', 'support', 'billing', 'read_only') "
+        "AND NOT EXISTS (SELECT 1 FROM staff_members m WHERE m.role_id = staff_roles.id)"
+    )
+    op.execute(
+        "DELETE FROM permissions WHERE name IN "
+        "('plans.read', 'plans.write', 'tenants.read', 'tenants.suspend', 'audit.read')"
+    )
     op.drop_table("stripe_events")
     op.execute("DROP INDEX IF EXISTS uq_tenant_config_stripe_customer_id")
     for column in (

@@ -15,8 +15,11 @@ from tests.api.conftest import Tenant
 from usecases.staff import create_staff
 
 
-async def staff_key(db: Database, temporal_client: Client) -> dict[str, str]:
-    result = await create_staff(db, temporal_client, f"staff-{uuid.uuid4().hex[:8]}@pm.test")
+async def staff_key(
+    db: Database, temporal_client: Client, role: str | None = "billing"
+) -> dict[str, str]:
+    email = f"staff-{uuid.uuid4().hex[:8]}@pm.test"
+    result = await create_staff(db, temporal_client, email, role=role)
     return {"Authorization": f"Bearer {result.api_key}"}
 
 
