@@ -92,7 +92,10 @@ async def _after(
 @router.post(
     "/subscription",
     response_model=SubscriptionPublic,
-    responses={409: {"description": "the plan is retired or cannot be bought"}},
+    responses={
+        404: {"description": "no such plan"},
+        409: {"description": "the plan is retired or cannot be bought"},
+    },
 )
 async def change_subscription(
     body: SubscriptionChange, principal: OwnerDep, services: ServicesDep
