@@ -20,7 +20,7 @@ WORKFLOWS = {
     "domain_verification": DomainVerificationWorkflow,
     "lead_import": LeadImportWorkflow,
     # A completed sequence (with a deferral), a reply; a lead paused and resumed between its
-    # two sends (heartbeating sends, short database timeouts).
+    # two sends (heartbeating sends).
     "lead_sequence": LeadSequenceWorkflow,
     # A run that continued as new (start, pause, resume), the last; a lead enrolled while
     # the campaign was completing.
