@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.analytics import AnalyticsActivities
+from activities.billing import BillingActivities
 from activities.campaigns import CampaignActivities
 from activities.delivery import DeliveryActivities
 from activities.domains import DomainActivities
@@ -58,6 +59,7 @@ from workflows.mailbox_test import MailboxTestWorkflow
 from workflows.mailbox_warmup import MailboxWarmupWorkflow
 from workflows.names import ALL_TASK_QUEUES, TaskQueue, lead_sequence_workflow_id
 from workflows.schedules import ensure_reputation_schedule, ensure_schedules
+from workflows.subscription import SubscriptionWorkflow
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
 from workflows.test_send import TestSendWorkflow
 from workflows.vps_lifecycle import VpsLifecycleWorkflow
@@ -96,6 +98,7 @@ def registrations(
     webhooks = WebhookActivities(db, secrets, settings)
     analytics = AnalyticsActivities(db)
     inbound = InboundActivities(db, secrets)
+    billing = BillingActivities(db, secrets, settings)
     return {
         TaskQueue.CAMPAIGNS: (
             [CampaignWorkflow, LeadSequenceWorkflow, TestSendWorkflow, InboxReplyWorkflow],
@@ -160,6 +163,20 @@ def registrations(
             ],
         ),
         TaskQueue.WEBHOOKS: ([WebhookEndpointWorkflow], [webhooks.deliver_webhooks]),
+        TaskQueue.BILLING: (
+            [SubscriptionWorkflow],
+            [
+                billing.seed_subscription,
+                billing.fetch_subscription,
+                billing.read_stripe_event,
+                billing.record_payment,
+                billing.mirror_subscription,
+                billing.change_stripe_plan,
+                billing.set_cancel_at_period_end,
+                billing.notify_dunning,
+                billing.set_billing_pause,
+            ],
+        ),
     }
 
 

@@ -62,6 +62,7 @@ from activities.interfaces.campaigns import (
     SIGNAL_REPLY,
     LeadSignal,
 )
+from activities.webhooks import publish as publish_webhooks
 from penguinmails import events
 from penguinmails.db import Database
 from penguinmails.events import field
@@ -280,7 +281,10 @@ class EventsConsumer:
                 repo = EngagementRepository(session)
                 for column, times in firsts.items():
                     await repo.first_times(column, times)
-        if self.temporal is None or self.sequence_id is None:
+        if self.temporal is None:
+            return
+        await self._publish(tenant_id, batch)
+        if self.sequence_id is None:
             return
         told: set[tuple[UUID, str]] = set()
         for event in batch:
@@ -291,6 +295,19 @@ class EventsConsumer:
                 continue
             told.add((event.lead_id, signal))
             await self._signal_lead(tenant_id, event.lead_id, signal)
+
+    async def _publish(self, tenant_id: UUID, batch: list[Event]) -> None:
+        """The tenant's outbound webhooks: every event a person made (bots left out), new or
+        replayed (deliveries are unique per endpoint and event id, so a replay adds none),
+        one nudge per endpoint for the batch."""
+        assert self.temporal is not None
+        wanted = [
+            (str(e.id), WEBHOOK_TYPES[e.type], e.at, _webhook_data(e))
+            for e in batch
+            if e.type in WEBHOOK_TYPES and not e.bot
+        ]
+        if wanted:
+            await publish_webhooks(self.db, self.temporal, tenant_id, wanted)
 
     async def _signal_lead(self, tenant_id: UUID, lead_id: UUID, signal: str) -> None:
         """`signal` to each open sequence of the lead; one that is not running is skipped
@@ -347,6 +364,37 @@ class EventsConsumer:
             floor = candidate if floor is None else min(floor, candidate, key=_entry_key)
         if floor and floor != "0-0":
             await self.redis.xtrim(self.stream, minid=floor, approximate=True)
+
+
+# Stream event types -> outbound webhook event types (penguinmails.webhooks.EVENT_TYPES).
+WEBHOOK_TYPES = {
+    events.SENT: "sent",
+    events.OPEN: "opened",
+    events.CLICK: "clicked",
+    events.REPLY: "replied",
+    events.BOUNCED: "bounced",
+    events.UNSUBSCRIBE: "unsubscribed",
+    events.COMPLAINT: "complained",
+}
+
+
+def _webhook_data(event: Event) -> dict[str, Any]:
+    """What a tenant's endpoint receives: ids and the type's own fields, never an address
+    (a receiver looks the lead up by id)."""
+    data: dict[str, Any] = {
+        "message_id": str(event.email_id),
+        "campaign_id": _id(event.campaign_id),
+        "step_id": _id(event.step_id),
+        "variant_id": _id(event.variant_id),
+        "mailbox_id": _id(event.mailbox_id),
+        "lead_id": _id(event.lead_id),
+    }
+    data.update({k: v for k, v in event.extra if k in ("url", "bounce_type", "feedback_type")})
+    return data
+
+
+def _id(value: UUID | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _text(value: Any) -> str:

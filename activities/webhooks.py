@@ -263,7 +263,10 @@ async def publish(
     endpoints: list[UUID] = []
     async with db.tenant_session(tenant_id) as session:
         repo = WebhookRepository(session)
+        wanted = await repo.subscribed_types()
         for event_id, event_type, occurred_at, payload in events:
+            if event_type not in wanted:
+                continue
             endpoints += await repo.enqueue(
                 event_id, event_type, occurred_at, json.dumps(payload, default=str)
             )

@@ -20,6 +20,7 @@ from api.ratelimit import RateLimiter
 from api.routes import (
     analytics,
     api_keys,
+    billing,
     campaigns,
     codec,
     companies,
@@ -34,6 +35,8 @@ from api.routes import (
     lead_signals,
     leads,
     notifications,
+    staff_plans,
+    stripe_webhooks,
     suppressions,
     tags,
     template_folders,
@@ -151,6 +154,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in (campaigns, lead_signals, analytics, webhooks, inbox, notifications):
         app.include_router(router.router)
     for router in (vps_instances, ip_addresses, warmups):
+        app.include_router(router.router)
+    for router in (billing, staff_plans, stripe_webhooks):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
     app.include_router(inbound_webhook.router)  # a mail relay's, shared secret

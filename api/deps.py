@@ -245,3 +245,28 @@ AdminDep = Annotated[Principal, require_roles(*WRITE_ROLES)]
 OwnerDep = Annotated[Principal, require_roles("owner")]
 # Any role: for a POST that only reads (a preview), which members may call too.
 MemberDep = Annotated[Principal, require_roles("owner", "admin", "member")]
+
+
+def require_staff(permission: str) -> Any:
+    """A staff member's key whose role holds `permission` (every /v1/staff route names
+    one); a tenant's key, or a staff role without it: 403."""
+
+    async def check(request: Request, principal: PrincipalDep) -> Principal:
+        from penguinmails.repositories.staff import staff_permissions
+
+        services: Services = request.app.state.services
+        try:
+            async with services.db.admin_session() as session:
+                granted = await staff_permissions(session, principal.user_id)
+        except DatabaseUnavailable:
+            raise database_unavailable() from None
+        if granted is None:
+            raise ApiError(403, "staff only")
+        if permission not in granted:
+            raise ApiError(403, f"this action needs the staff permission {permission}")
+        return principal
+
+    # Read by the role checks (any method, once allowed) and by the staff-route test.
+    check.roles = frozenset({"staff"})  # type: ignore[attr-defined]
+    check.permission = permission  # type: ignore[attr-defined]
+    return Depends(check)

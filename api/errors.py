@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from penguinmails.billing import PlanLimitExceeded
 from penguinmails.db import DatabaseUnavailable
 
 log = logging.getLogger("penguinmails.api")
@@ -24,6 +25,7 @@ log = logging.getLogger("penguinmails.api")
 STATUS_CODES = {
     400: "bad_request",
     401: "unauthorized",
+    402: "payment_required",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
@@ -52,6 +54,12 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.headers = headers
+
+
+# A creation the plan may refuse (`responses=` of its route): 402 `plan_limit`.
+PLAN_LIMIT: dict[int | str, dict[str, Any]] = {
+    402: {"description": "Over the plan's limit: `details` names the limit, allowed and used"}
+}
 
 
 def not_found(what: str = "resource") -> ApiError:
@@ -117,6 +125,11 @@ def install_error_handlers(app: FastAPI) -> None:
         code = STATUS_CODES.get(exc.status_code, "error")
         headers = getattr(exc, "headers", None)
         return envelope(exc.status_code, code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(PlanLimitExceeded)
+    async def _plan_limit(_: Request, exc: PlanLimitExceeded) -> JSONResponse:
+        details = {"limit": exc.limit, "allowed": exc.allowed, "used": exc.used}
+        return envelope(402, "plan_limit", str(exc), details)
 
     @app.exception_handler(DatabaseUnavailable)
     async def _database(_: Request, exc: DatabaseUnavailable) -> JSONResponse:

@@ -7,7 +7,7 @@ each route's metadata (its dependencies, parameters, body and response class), s
 documented without anyone listing it:
 
 - 401: the route depends on the principal (api/deps.py `get_principal`);
-- 403: a role dependency (`require_roles`) is among its dependencies, or it takes the principal
+- 403: a role dependency (`require_roles`, `require_staff`) is among its dependencies, or it takes the principal
   and writes (a member is refused any write the route does not open to members);
 - 404: the path has parameters;
 - 400: the route pages with a cursor, or takes a body (an unreadable `Content-Length`);
@@ -46,6 +46,7 @@ BEARER = "bearer"
 DESCRIPTIONS = {
     400: "Malformed request (an invalid cursor, an unreadable body)",
     401: "Missing or invalid API key",
+    402: "Over the plan's limit (`plan_limit`: `details` names the limit, allowed and used)",
     403: "The key's roles do not allow this action",
     404: "Not found (or another tenant's)",
     409: "Conflicts with the current state",
@@ -240,7 +241,9 @@ _ROLE_CHECK_CODE = getattr(require_roles("owner").dependency, "__code__", None) 
 
 
 def _is_role_check(call: Callable[..., Any]) -> bool:
-    return getattr(call, "__code__", None) is _ROLE_CHECK_CODE
+    # A `require_roles` closure, or another check that says which roles it admits (the
+    # staff permission checks of `require_staff`).
+    return getattr(call, "__code__", None) is _ROLE_CHECK_CODE or hasattr(call, "roles")
 
 
 def statuses_of(route: Any, has_body: bool) -> set[int]:

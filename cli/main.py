@@ -15,6 +15,7 @@ from cli.dev import dev_app
 from cli.inbox import inbox_app
 from cli.leads import leads_app
 from cli.migrate import migrate
+from cli.plans import plans_app
 from cli.staff import staff_app
 from cli.tenant import tenant_app
 from cli.vps import vps_app
@@ -39,3 +40,4 @@ app.add_typer(campaign_app, name="campaign")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(vps_app, name="vps")
 app.add_typer(warmup_app, name="warmup")
+app.add_typer(plans_app, name="plans")

@@ -2,27 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.console import console, fail
 from cli.operator import run_with_services
 
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from penguinmails.db import Database
+
 staff_app = typer.Typer(help="PenguinMails staff.", no_args_is_help=True)
+
+
+ROLES = ("super_admin", "support", "billing", "read_only")
+
+
+def _role(value: str) -> str:
+    if value not in ROLES:
+        raise typer.BadParameter(f"one of {', '.join(ROLES)}")
+    return value
 
 
 @staff_app.command("create")
 def staff_create(
     email: Annotated[str, typer.Argument(help="The staff member's e-mail.")],
+    role: Annotated[
+        str, typer.Option(help=f"The staff role: {', '.join(ROLES)}.", callback=_role)
+    ] = "read_only",
 ) -> None:
     """Create a staff account and print its API key, once: it opens the codec endpoint
-    (`Authorization: Bearer <key>`) that decodes workflow payloads in the Temporal UI."""
+    (`Authorization: Bearer <key>`) that decodes workflow payloads in the Temporal UI, and
+    the /v1/staff routes its role's permissions allow."""
     from usecases.staff import create_staff
     from usecases.tenancy import EmailAlreadyRegistered
 
     try:
-        result = run_with_services(lambda db, client: create_staff(db, client, email))
+        result = run_with_services(lambda db, client: create_staff(db, client, email, role=role))
     except EmailAlreadyRegistered:
         fail(f"{email} is already registered")
     console.print(f"user_id    {result.user_id}")
@@ -53,3 +71,21 @@ def staff_codec_token() -> None:
         fail(str(exc))
     console.print(f"codec_token  {token}   (shown once)")
     console.print(f"endpoint     {settings.public_base_url.rstrip('/')}/staff/codec/{token}")
+
+
+@staff_app.command("grant")
+def staff_grant(
+    email: Annotated[str, typer.Argument(help="The staff member's e-mail.")],
+    role: Annotated[str, typer.Argument(help=f"One of {', '.join(ROLES)}.", callback=_role)],
+) -> None:
+    """Give a staff member a role (its permissions replace the previous role's)."""
+    from usecases.staff import UnknownStaff, grant
+
+    async def work(db: Database, _: Client) -> None:
+        await grant(db, email, role)
+
+    try:
+        run_with_services(work)
+    except UnknownStaff:
+        fail(f"{email} is not a staff member")
+    console.print(f"{email} is now {role}")

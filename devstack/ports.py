@@ -79,6 +79,7 @@ class DevPorts:
     smtp: int = 1025
     dns: int = 5300  # UDP and TCP
     imap: int = 1143  # Dovecot, the development mailboxes
+    stripe: int = 8420  # localstripe
     api: int = 8000
 
     ENV: ClassVar[dict[str, str]] = {
@@ -90,6 +91,7 @@ class DevPorts:
         "smtp": "PM_DEV_SMTP_PORT",
         "dns": "PM_DEV_DNS_PORT",
         "imap": "PM_DEV_IMAP_PORT",
+        "stripe": "PM_DEV_STRIPE_PORT",
         "api": "API_PORT",
     }
 

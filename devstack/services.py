@@ -29,7 +29,16 @@ from penguinmails.settings import Settings
 OLTP_DATABASE = "penguinmails"
 ANALYTICS_DATABASE = "penguinmails_analytics"
 # Stop order: what depends on a service stops before it.
-STOP_ORDER = ("DNS", "SMTP sink", "IMAP", "Temporal", "OpenBao", "Redis", "Postgres")
+STOP_ORDER = (
+    "Stripe",
+    "DNS",
+    "SMTP sink",
+    "IMAP",
+    "Temporal",
+    "OpenBao",
+    "Redis",
+    "Postgres",
+)
 
 
 @dataclass
@@ -85,6 +94,8 @@ class EmbeddedServices:
         jobs.append(("SMTP sink", self._start_sink))
         if not s.dns_resolver:
             jobs.append(("DNS", self._start_dns))
+        if not s.stripe_api_base:
+            jobs.append(("Stripe", self._start_stripe))
         if not s.database_url:
             _quiet_import_postgres()  # here, not in a start thread: warning filters are global
         self._check_ports([name for name, _ in jobs])
@@ -135,6 +146,7 @@ class EmbeddedServices:
             "Redis": self.data_dir / "redis" / "redis.log",
             "Temporal": self.data_dir / "logs" / "temporal.log",
             "OpenBao": self.data_dir / "openbao" / "openbao.log",
+            "Stripe": self.data_dir / "logs" / "localstripe.log",
         }
         return logs.get(name, self.data_dir)
 
@@ -149,6 +161,7 @@ class EmbeddedServices:
             "SMTP sink": ("smtp", self.ports.smtp),
             "DNS": ("dns", self.ports.dns),
             "IMAP": ("imap", self.ports.imap),
+            "Stripe": ("stripe", self.ports.stripe),
         }
         for name in starting:
             key, port = wanted[name]
@@ -258,6 +271,18 @@ class EmbeddedServices:
         except DovecotError as exc:
             raise DevStackError(f"IMAP (Dovecot): {exc}") from None
         return Running("IMAP", f"imap://{self.dovecot.host}:{self.ports.imap}", self.dovecot.stop)
+
+    def _start_stripe(self) -> Running:
+        """localstripe (Stripe's API in development), its state kept in the data folder."""
+        from devstack.localstripe import start_localstripe
+
+        server = start_localstripe(
+            self.ports.stripe,
+            state=self.data_dir / "localstripe" / "state.pickle",
+            log_path=self.data_dir / "logs" / "localstripe.log",
+        )
+        updates = {"stripe_api_base": server.url, "stripe_mode": "direct"}
+        return Running("Stripe", server.url, server.stop, updates)
 
     def _start_dns(self) -> Running:
         from devstack.dns import DnsServer

@@ -117,6 +117,7 @@ class DevStack:
         self.settings = self.services.start()
         self.env = self._resolved_env()
         self.register_codec_token()
+        self.register_stripe()
 
     def migrate(self) -> None:
         from penguinmails import migrate
@@ -143,6 +144,23 @@ class DevStack:
 
         store = secret_store(self.settings)
         asyncio.run(set_codec_token(store, self.settings.codec_token_path, self.codec_token))
+
+    def register_stripe(self) -> None:
+        """With the embedded localstripe: its key and a webhook secret in Vault (the secret
+        kept across restarts), and its webhook pointed at the API's `/webhooks/stripe`."""
+        if "Stripe" not in self.services.names() or not self.settings.stripe_api_base:
+            return
+        from devstack.localstripe import configure_dev_stripe
+        from penguinmails.runtime import secret_store
+
+        asyncio.run(
+            configure_dev_stripe(
+                secret_store(self.settings),
+                self.settings.stripe_secret_path,
+                self.settings.stripe_api_base,
+                f"{self.api_url}/webhooks/stripe",
+            )
+        )
 
     def start_apps(self, health_timeout: float = 90.0) -> None:
         self._start_publishers()
@@ -231,6 +249,9 @@ class DevStack:
         }
         if s.dns_resolver:
             env["DNS_RESOLVER"] = s.dns_resolver
+        if s.stripe_api_base:
+            env["STRIPE_API_BASE"] = s.stripe_api_base
+            env["STRIPE_MODE"] = s.stripe_mode
         if "cors_origins" not in s.model_fields_set:
             # The Temporal UI calls the codec endpoint from the browser, from whichever of
             # the two loopback spellings the developer opened.

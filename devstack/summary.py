@@ -35,6 +35,7 @@ def url_rows(
         ("Sink folder", _shown(sink_dir, here) if sink_dir else ""),
         ("DNS", s.dns_resolver or ""),
         ("IMAP", f"imap://127.0.0.1:{ports.imap} (development mailboxes)"),
+        ("Stripe", f"{s.stripe_api_base or ''} (localstripe)" if s.stripe_api_base else ""),
         ("State", _shown(data_dir, here)),
     ]
 

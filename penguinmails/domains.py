@@ -20,6 +20,7 @@ from penguinmails.models.base import utcnow
 from penguinmails.models.infra import Domain
 from penguinmails.repositories.companies import CompanyRepository
 from penguinmails.repositories.domains import DomainRepository
+from penguinmails.repositories.plan_limits import PlanLimitRepository
 from penguinmails.secrets import SecretStore, SecretStoreError
 from penguinmails.settings import Settings
 
@@ -53,6 +54,7 @@ async def add_domain(
     written = False
     try:
         async with db.tenant_session(tenant_id) as session:
+            await PlanLimitRepository(session, tenant_id).take("domains")
             companies = CompanyRepository(session)
             if company_id is not None:
                 if await companies.get(company_id) is None:

@@ -19,6 +19,7 @@ from penguinmails.db import Database
 from penguinmails.mail.records import InvalidDomain, normalize_domain
 from penguinmails.models.infra import EmailAccount
 from penguinmails.repositories.email_accounts import EmailAccountRepository
+from penguinmails.repositories.plan_limits import PlanLimitRepository
 from penguinmails.secrets import SecretStore, SecretStoreError
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ async def add_mailbox(
     try:
         async with db.tenant_session(tenant_id) as session:
             repo = EmailAccountRepository(session)
+            await PlanLimitRepository(session, tenant_id).take("mailboxes")
             domain = await repo.domain_named(email.rpartition("@")[2])
             if domain is None:
                 raise DomainNotRegistered(email.rpartition("@")[2])

@@ -65,7 +65,7 @@ def zone_or(name: str | None, fallback: str) -> tuple[ZoneInfo, bool]:
     if name:
         try:
             return ZoneInfo(name), False
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
             pass
     return ZoneInfo(fallback), bool(name)
 

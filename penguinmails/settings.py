@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
@@ -156,6 +157,18 @@ class Settings(BaseSettings):
     template_render_max_steps: int = Field(default=1_000_000, ge=1)
     template_render_max_output_chars: int = Field(default=1_000_000, ge=1)
     template_render_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    # Stripe. Its secret key and the webhook signing secret live in Vault at
+    # `stripe_secret_path` (fields `api_key`, `webhook_secret`). `stripe_api_base` points the
+    # SDK elsewhere (localstripe in development and tests). `stripe_mode`: `checkout` (Stripe:
+    # Prices, and Checkout for a first subscription) or `direct` (localstripe, which has
+    # neither: Plans, and subscriptions created at once with a test card).
+    stripe_api_base: str | None = None
+    stripe_mode: Literal["checkout", "direct"] = "checkout"
+    stripe_secret_path: str = "penguinmails/stripe"
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    # Dunning: days a past_due tenant keeps sending before its campaigns pause (`billing`).
+    billing_grace_days: int = Field(default=7, ge=1, le=60)
 
     # Which task queues a worker serves; empty means all of them.
     worker_task_queues: list[str] = Field(default_factory=list)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from temporalio.worker import Worker
 
     from devstack.dns import DnsServer
+    from devstack.localstripe import LocalStripe
     from penguinmails.secrets import SecretStore
 
 # Vault, Temporal and SMTP fixtures live in their own module.
@@ -36,6 +37,7 @@ pytest_plugins = [
     "tests.fixtures.dns",
     "tests.fixtures.mail",
     "tests.fixtures.hostwinds",
+    "tests.fixtures.stripe",
 ]
 
 
@@ -95,7 +97,11 @@ def redis_url(tmp_root: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def settings(
-    pg_admin_url: str, redis_url: str, tmp_root: Path, dns_server: DnsServer
+    pg_admin_url: str,
+    redis_url: str,
+    tmp_root: Path,
+    dns_server: DnsServer,
+    localstripe: LocalStripe,
 ) -> AsyncIterator[Settings]:
     name = f"pm_test_{uuid.uuid4().hex[:10]}"
     for db in (name, f"{name}_analytics"):
@@ -107,6 +113,8 @@ async def settings(
         analytics_database_url=_replace_db(pg_admin_url, f"{name}_analytics"),
         redis_url=redis_url,
         dns_resolver=dns_server.address,
+        stripe_api_base=localstripe.url,
+        stripe_mode="direct",
     )
     await asyncio.to_thread(migrate.upgrade, s)  # alembic runs its own loop
     yield s
@@ -138,6 +146,22 @@ async def codec_key(secret_store: SecretStore, settings: Settings) -> bytes:
     return await secret_store.get_or_create_codec_key(settings.codec_key_path)
 
 
+# The webhook signing secret of the session (tests sign the events localstripe cannot emit).
+STRIPE_WEBHOOK_SECRET = "whsec_penguinmails_test"
+
+
+@pytest.fixture(scope="session")
+async def stripe_keys(secret_store: SecretStore, settings: Settings) -> str:
+    """Stripe's key and webhook secret in Vault, where the API and the worker read them."""
+    from devstack.localstripe import DEV_API_KEY
+
+    await secret_store.write(
+        settings.stripe_secret_path,
+        {"api_key": DEV_API_KEY, "webhook_secret": STRIPE_WEBHOOK_SECRET},
+    )
+    return STRIPE_WEBHOOK_SECRET
+
+
 @pytest.fixture(scope="session")
 async def temporal_client(temporal_dev_server: WorkflowEnvironment, codec_key: bytes) -> Client:
     """A client of the dev server with the application's encrypting data converter."""
@@ -154,7 +178,11 @@ async def temporal_client(temporal_dev_server: WorkflowEnvironment, codec_key: b
 
 @pytest.fixture(scope="session")
 async def app_worker(
-    temporal_client: Client, db: Database, settings: Settings, secret_store: SecretStore
+    temporal_client: Client,
+    db: Database,
+    settings: Settings,
+    secret_store: SecretStore,
+    stripe_keys: str,
 ) -> AsyncIterator[list[Worker]]:
     """The real worker (every task queue, real activities) for the whole session."""
     from worker import build_workers

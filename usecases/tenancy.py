@@ -15,6 +15,7 @@ from temporalio.client import Client
 from activities.interfaces.tenancy import ProvisionTenantInput
 from penguinmails.db import Database
 from penguinmails.repositories.api_keys import ApiKeyRepository
+from penguinmails.repositories.subscriptions import SubscriptionRepository
 from penguinmails.repositories.tenants import TenantRepository
 from penguinmails.repositories.users import UserRepository
 from penguinmails.security import NewKey, generate_key
@@ -50,6 +51,8 @@ async def sign_up(
             await ApiKeyRepository(session).create(
                 tenant.id, user.id, "Owner key", key.prefix, key.key_hash
             )
+            # Every tenant starts on the trial plan; its limits hold from the first request.
+            await SubscriptionRepository(session).start_trial(tenant.id)
             # Started before the commit: if Temporal is down nothing is half-written; the
             # activity retries for the few milliseconds until the rows are visible.
             wf_id = workflow_id(TENANT_PROVISIONING, tenant.id, tenant.id)

@@ -107,12 +107,6 @@ T = TypeVar("T")
 NON_RETRYABLE = ["InvalidCampaignInput", "TemplateError"]
 RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE)
 DB_TIMEOUT = timedelta(seconds=60)
-# The sequence's own database activities are a statement or two each: past 15 s the worker
-# that ran one is taken for dead (killed, cut off) and it is retried elsewhere, instead of
-# the sequence waiting a minute. Stop-for-company (many rows, cancels) keeps DB_TIMEOUT.
-# Histories from before the patch replay with DB_TIMEOUT.
-SHORT_DB_TIMEOUT = timedelta(seconds=15)
-SHORT_DB_TIMEOUT_PATCH = "short-db-timeouts"
 # deliver_step before it heartbeated: 5 minutes, so a send whose worker was killed waited
 # that long for its retry. Histories from before the patch replay with it.
 LEGACY_DELIVER_TIMEOUT = timedelta(minutes=5)
@@ -487,12 +481,11 @@ class LeadSequenceWorkflow:
         )
 
     async def _activity(self, name: str, arg: object, result: type[T], summary: str) -> T:
-        short = name != STOP_COMPANY_LEADS and workflow.patched(SHORT_DB_TIMEOUT_PATCH)
         out: T = await workflow.execute_activity(
             name,
             arg,
             result_type=result,
-            start_to_close_timeout=SHORT_DB_TIMEOUT if short else DB_TIMEOUT,
+            start_to_close_timeout=DB_TIMEOUT,
             retry_policy=RETRY,
             summary=summary,
         )

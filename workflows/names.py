@@ -17,6 +17,7 @@ class TaskQueue(StrEnum):
     INFRA = "infra"  # tenant provisioning, domains, IPs, VPS
     # Outbound webhook deliveries: slow or failing endpoints wait apart from the mail.
     WEBHOOKS = "webhooks"
+    BILLING = "billing"  # subscription workflows and their Stripe activities
 
 
 ALL_TASK_QUEUES: tuple[str, ...] = tuple(q.value for q in TaskQueue)
@@ -73,6 +74,12 @@ INBOX_REPLY = "inbox-reply"
 VPS_LIFECYCLE = "vps-lifecycle"
 IP_WARMUP = "ip-warmup"
 MAILBOX_WARMUP = "mailbox-warmup"
+SUBSCRIPTION = "subscription"
+
+
+def subscription_workflow_id(tenant_id: UUID | str) -> str:
+    """One subscription workflow per tenant: `subscription:{tenant}:{tenant}`."""
+    return workflow_id(SUBSCRIPTION, tenant_id, tenant_id)
 
 
 def campaign_workflow_id(tenant_id: UUID | str, campaign_id: UUID | str) -> str:

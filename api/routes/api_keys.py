@@ -7,10 +7,11 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, PrincipalDep, ServicesDep, SessionDep
-from api.errors import ApiError, not_found
+from api.errors import PLAN_LIMIT, ApiError, not_found
 from api.pagination import Page, PageParamsDep, fields_of, json_page
 from api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from penguinmails.repositories.api_keys import ApiKeyRepository
+from penguinmails.repositories.plan_limits import PlanLimitRepository
 from penguinmails.repositories.users import UserRepository
 from penguinmails.security import generate_key
 
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 _FIELDS = fields_of(ApiKeyPublic)
 
 
-@router.post("", status_code=201, response_model=ApiKeyCreated)
+@router.post("", status_code=201, response_model=ApiKeyCreated, responses=PLAN_LIMIT)
 async def create_api_key(
     body: ApiKeyCreate, principal: AdminDep, session: SessionDep
 ) -> ApiKeyCreated:
@@ -32,6 +33,7 @@ async def create_api_key(
         # A key acts with its holder's roles: only an owner may mint an owner's key.
         if "owner" in member[1].roles and not principal.has_any("owner"):
             raise ApiError(403, "only an owner may issue a key to an owner")
+    await PlanLimitRepository(session, principal.tenant_id).take("api_keys")
     key = await ApiKeyRepository(session).create(
         principal.tenant_id, holder, body.name, new.prefix, new.key_hash
     )

@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, PrincipalDep, ServicesDep, SessionDep
-from api.errors import ApiError, not_found
+from api.errors import PLAN_LIMIT, ApiError, not_found
 from api.pagination import Page, PageParamsDep, fields_of, json_page
 from api.schemas.domains import DnsRecordsPublic, DomainCreate, DomainPublic, VerifyAccepted
 from api.services import Services
@@ -36,7 +36,7 @@ def vault_unavailable(exc: SecretStoreError) -> ApiError:
     return ApiError(503, "the secret store (Vault) is unavailable; nothing was changed")
 
 
-@router.post("", status_code=201, response_model=DomainPublic)
+@router.post("", status_code=201, response_model=DomainPublic, responses=PLAN_LIMIT)
 async def create_domain(
     body: DomainCreate, principal: AdminDep, services: ServicesDep
 ) -> DomainPublic:

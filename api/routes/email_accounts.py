@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, PrincipalDep, ServicesDep, SessionDep
-from api.errors import ApiError, not_found
+from api.errors import PLAN_LIMIT, ApiError, not_found
 from api.pagination import Page, PageParamsDep, fields_of, json_page
 from api.routes.domains import secret_store_of, vault_unavailable
 from api.schemas.email_accounts import (
@@ -33,7 +33,7 @@ def _settings(server: Any) -> dict[str, Any]:
     return dict(server.model_dump())
 
 
-@router.post("", status_code=201, response_model=EmailAccountPublic)
+@router.post("", status_code=201, response_model=EmailAccountPublic, responses=PLAN_LIMIT)
 async def create_email_account(
     body: EmailAccountCreate, principal: AdminDep, services: ServicesDep
 ) -> EmailAccountPublic:

@@ -7,11 +7,12 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, OwnerDep, PrincipalDep, ServicesDep, SessionDep
-from api.errors import ApiError, not_found
+from api.errors import PLAN_LIMIT, ApiError, not_found
 from api.pagination import Page, PageParamsDep, page
 from api.schemas.users import UserInvite, UserPublic, UserRolesUpdate
 from penguinmails.models.tenancy import TenantUser, User
 from penguinmails.repositories.api_keys import ApiKeyRepository
+from penguinmails.repositories.plan_limits import PlanLimitRepository
 from penguinmails.repositories.users import UserRepository
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
@@ -46,7 +47,7 @@ async def get_user(user_id: UUID, principal: PrincipalDep, session: SessionDep) 
     return _public(row)
 
 
-@router.post("", status_code=201, response_model=UserPublic)
+@router.post("", status_code=201, response_model=UserPublic, responses=PLAN_LIMIT)
 async def add_user(body: UserInvite, principal: AdminDep, services: ServicesDep) -> UserPublic:
     if "owner" in body.roles and not principal.has_any("owner"):
         raise ApiError(403, "only an owner may grant the owner role")
@@ -55,6 +56,8 @@ async def add_user(body: UserInvite, principal: AdminDep, services: ServicesDep)
     async with services.db.admin_session() as session:
         users = UserRepository(session)
         email = str(body.email)
+        # The plan's member limit, under its lock until this transaction commits.
+        await PlanLimitRepository(session, principal.tenant_id).take("users")
         user = await users.find_by_email(email) or await users.create(email)
         member = await users.add_membership(
             principal.tenant_id, user, body.roles, email=email, name=body.name

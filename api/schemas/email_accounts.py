@@ -69,7 +69,7 @@ class SendingWindow(BaseModel):
 def iana_zone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
         raise ValueError(f"{value!r} is not an IANA time zone") from None
     return value
 

@@ -46,7 +46,7 @@ def normalize_timezone(raw: str) -> str:
         raise ValueError(f"unknown time zone {value!r}")
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
         raise ValueError(f"unknown time zone {value!r}") from None
     return value
 

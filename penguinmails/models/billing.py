@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ForeignKeyConstraint, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKeyConstraint, UniqueConstraint
 from sqlmodel import Field
 
 from penguinmails.models.base import (
@@ -86,6 +86,30 @@ class Subscription(TenantScoped, Timestamped, table=True):
     started: datetime = now_field()
     expires: datetime | None = timestamp_field()
     auto_renew: bool = True
+    current_period_end: datetime | None = timestamp_field()
+    cancel_at_period_end: bool = False
+    # The Stripe time (`created` of the event, epoch seconds) of the state this row holds.
+    stripe_as_of: int | None = Field(default=None, sa_type=BigInteger)
+    grace_ends: datetime | None = timestamp_field()
+
+
+class StripeEvent(Timestamped, table=True):
+    """Global and staff only: every verified webhook event, unique on Stripe's id."""
+
+    __tablename__ = "stripe_events"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name="fk_stripe_events_tenant", ondelete="CASCADE"
+        ),
+    )
+
+    id: str = Field(primary_key=True)
+    type: str
+    tenant_id: UUID | None = None
+    stripe_created: int = Field(sa_type=BigInteger)
+    payload: dict[str, Any] = jsonb_field()
+    handed_off: datetime | None = timestamp_field()
+    applied: datetime | None = timestamp_field()
 
 
 class Payment(TenantScoped, Timestamped, table=True):
@@ -120,5 +144,6 @@ __all__ = [
     "SUBSCRIPTION_STATUSES",
     "Payment",
     "Plan",
+    "StripeEvent",
     "Subscription",
 ]

@@ -23,6 +23,7 @@ GLOBAL_TABLES: frozenset[str] = frozenset(
         "system_config",
         "feature_flags",
         "system_notifications",  # staff alerts; `tenant_id` there says what it is about
+        "stripe_events",  # received webhooks of every tenant; `tenant_id`: whose
     }
 )
 

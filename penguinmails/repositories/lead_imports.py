@@ -10,11 +10,13 @@ ledger row. Nothing of a chunk exists until that transaction commits.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -23,10 +25,11 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from penguinmails.leads.emails import ROLE_LOCAL_PARTS
-from penguinmails.leads.rows import STAGING_COLUMNS, ParsedChunk, StagingRow
+from penguinmails.leads.rows import FIELD_SEPARATOR, STAGING_COLUMNS, ParsedChunk, StagingRow
 from penguinmails.models.base import utcnow
 from penguinmails.models.leads import LeadImport, LeadImportChunk
 from penguinmails.repositories.content_parts import ContentPartsRepository
+from penguinmails.repositories.plan_limits import PlanLimitRepository
 
 COUNTS = ("rows_total", "accepted", "rejected", "duplicates", "suppressed", "existing")
 SUPPRESSED_STATUSES = ("bounced", "unsubscribed", "complained", "erased")
@@ -201,6 +204,7 @@ class LeadImportRepository:
         )
         if ledger_id is None:
             return None
+        chunk = await self._within_plan(plan, chunk)
         suppressed = in_file = existing = 0
         if chunk.rows:
             await self.stage(chunk.rows)
@@ -241,6 +245,30 @@ class LeadImportRepository:
             + (" ON COMMIT DROP" if until_commit else "")
         )
         await conn.copy_records_to_table(table, records=rows, columns=STAGING_COLUMNS)
+
+    async def _within_plan(self, plan: LoadPlan, chunk: ParsedChunk) -> ParsedChunk:
+        """The chunk's rows up to the plan's active-lead limit; the rest rejected with the
+        reason in rejected.csv. The limit's lock is held until the chunk commits, so two
+        chunks (or imports) never both take the same room. A row whose address the tenant
+        has already counts here too: the limit errs on refusing, never on passing."""
+        if not chunk.rows:
+            return chunk
+        room = await PlanLimitRepository(self.session, plan.tenant_id).room("active_leads")
+        if room is None or len(chunk.rows) <= room:
+            return chunk
+        allowed = await PlanLimitRepository(self.session, plan.tenant_id).allowed("active_leads")
+        reason = f"plan_limit: the plan allows {allowed} active leads"
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        for row in chunk.rows[room:]:
+            writer.writerow([*row[6].split(FIELD_SEPARATOR), row[0], reason])
+        # A copy: a chunk retried after a conflict starts again from the parsed rows.
+        return replace(
+            chunk,
+            rows=chunk.rows[:room],
+            rejected=chunk.rejected + len(chunk.rows) - room,
+            rejected_csv=chunk.rejected_csv + out.getvalue(),
+        )
 
     async def load_staged(
         self, plan: LoadPlan, staged: int, table: str = STAGING

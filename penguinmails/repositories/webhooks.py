@@ -101,6 +101,17 @@ class WebhookRepository:
 
     # --- deliveries -----------------------------------------------------------------------
 
+    async def subscribed_types(self) -> set[str]:
+        """The event types some active endpoint of the tenant wants (one statement: a
+        tenant without endpoints costs a publisher nothing more)."""
+        result = await self.session.execute(
+            text(
+                "SELECT DISTINCT unnest(event_types) FROM webhook_endpoints "
+                "WHERE status = 'active' AND deleted IS NULL"
+            )
+        )
+        return {row[0] for row in result.all()}
+
     async def enqueue(
         self,
         event_id: str,

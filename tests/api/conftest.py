@@ -105,6 +105,20 @@ async def tenant_b(api: httpx.AsyncClient) -> Tenant:
     return await sign_up(api, "Tenant B")
 
 
+async def set_plan(services: Services, tenant_id: str, plan_name: str) -> None:
+    """Put the tenant on a plan directly (as a mirrored Stripe subscription would)."""
+    from sqlalchemy import text
+
+    async with services.db.admin_session() as session:
+        await session.execute(
+            text(
+                "UPDATE subscriptions SET plan_id = (SELECT id FROM plans WHERE plan_name = :p), "
+                "status = 'active' WHERE tenant_id = CAST(:t AS uuid)"
+            ),
+            {"p": plan_name, "t": tenant_id},
+        )
+
+
 async def key_for_member(api: httpx.AsyncClient, owner: Tenant, user_id: str) -> str:
     r = await api.post(
         "/v1/api-keys", json={"name": "member key", "user_id": user_id}, headers=owner.auth

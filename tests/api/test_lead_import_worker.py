@@ -28,7 +28,7 @@ from api.services import Services
 from penguinmails.repositories.lead_imports import LeadImportRepository
 from penguinmails.settings import Settings
 from penguinmails.uploads import store_upload
-from tests.api.conftest import Tenant
+from tests.api.conftest import Tenant, set_plan
 from tests.api.test_lead_imports import create_list
 from workflows.lead_import import ImportProgress, LeadImportInput, LeadImportWorkflow
 from workflows.names import LEAD_IMPORT, tenant_attributes, workflow_id
@@ -131,6 +131,7 @@ async def test_killed_worker_changes_nothing(
     temporal_client: Client,
     codec_key: bytes,
 ) -> None:
+    await set_plan(services, tenant_a.tenant_id, "growth")  # more leads than the trial's
     data, expected = _csv()
     import_id, size = await _stored_import(services, api, tenant_a, data, CHUNK_ROWS)
     tenant_id = uuid.UUID(tenant_a.tenant_id)
@@ -200,6 +201,7 @@ async def test_a_running_import_reports_progress_to_its_workflow(
 ) -> None:
     """The batch activity signals the ledger's sums while it runs (the workflow answers
     progress queries from them): read back from the workflow's history."""
+    await set_plan(services, tenant_a.tenant_id, "growth")  # more leads than the trial's
     data, expected = _csv()
     import_id, size = await _stored_import(services, api, tenant_a, data, CHUNK_ROWS)
     queue = f"imports-progress-{uuid.uuid4().hex[:8]}"

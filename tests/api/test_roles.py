@@ -25,6 +25,7 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("POST", "/staff/codec/{credential}/decode"): "staff codec: credential in the path",
     ("POST", "/staff/codec/{credential}/encode"): "staff codec: credential in the path",
     ("POST", "/webhooks/inbound"): "a mail relay's raw message: the shared secret, not a key",
+    ("POST", "/webhooks/stripe"): "Stripe's events: signed with the webhook secret, not a key",
 }
 EXEMPT_MOUNTS = {"/static-offline-docs": "the offline docs' static files: GET only"}
 # Routes that change nothing, or only the reading state of replies and notifications
@@ -35,7 +36,13 @@ MEMBER_MAY = {
     ("POST", "/v1/notifications/{notification_id}/read"),
 }
 # Users' roles and membership are the owners' to manage.
-OWNER_ONLY = {("PATCH", "/v1/users/{user_id}"), ("DELETE", "/v1/users/{user_id}")}
+OWNER_ONLY = {
+    ("PATCH", "/v1/users/{user_id}"),
+    ("DELETE", "/v1/users/{user_id}"),
+    ("POST", "/v1/billing/subscription"),
+    ("POST", "/v1/billing/subscription/cancel"),
+    ("POST", "/v1/billing/subscription/resume"),
+}
 
 
 def _takes_principal(dependant: Any) -> bool:
@@ -91,8 +98,11 @@ async def test_each_role_on_every_write_route(services: Services, tenant_a: Tena
                 refused = r.status_code == 403
                 if refused:
                     assert r.json()["error"]["code"] == "forbidden", r.text
-                expected = (role == "member" and (method, template) not in MEMBER_MAY) or (
-                    role == "admin" and (method, template) in OWNER_ONLY
+                # Staff routes refuse every tenant key, whatever its role.
+                expected = (
+                    template.startswith("/v1/staff/")
+                    or (role == "member" and (method, template) not in MEMBER_MAY)
+                    or (role == "admin" and (method, template) in OWNER_ONLY)
                 )
                 if refused != expected:
                     wrong.append(f"{role} {method} {template} -> {r.status_code}")

@@ -1,6 +1,7 @@
 import httpx
 
-from tests.api.conftest import Tenant, key_for_member
+from api.services import Services
+from tests.api.conftest import Tenant, key_for_member, set_plan
 
 
 async def _invite(
@@ -78,8 +79,9 @@ async def test_a_tenant_never_sees_what_another_wrote_about_a_person(
 
 
 async def test_members_page_in_the_order_they_joined(
-    api: httpx.AsyncClient, tenant_a: Tenant
+    api: httpx.AsyncClient, tenant_a: Tenant, services: Services
 ) -> None:
+    await set_plan(services, tenant_a.tenant_id, "growth")  # more members than the trial's
     emails = [f"p{i}-{tenant_a.tenant_id[:8]}@example.com" for i in range(5)]
     for email in emails:
         assert (await _invite(api, tenant_a, email, ["member"])).status_code == 201
@@ -95,7 +97,10 @@ async def test_members_page_in_the_order_they_joined(
     assert seen[1:] == emails and len(seen) == len(set(seen))
 
 
-async def test_roles_are_enforced_on_writes(api: httpx.AsyncClient, tenant_a: Tenant) -> None:
+async def test_roles_are_enforced_on_writes(
+    api: httpx.AsyncClient, tenant_a: Tenant, services: Services
+) -> None:
+    await set_plan(services, tenant_a.tenant_id, "growth")  # more members than the trial's
     admin = (await _invite(api, tenant_a, "adm@example.com", ["admin"])).json()
     member = (await _invite(api, tenant_a, "mem@example.com", ["member"])).json()
     admin_h = {"Authorization": f"Bearer {await key_for_member(api, tenant_a, admin['id'])}"}

@@ -306,3 +306,50 @@ async def test_failures_retry_with_backoff_redirects_are_not_followed_and_a_day_
     )
     assert told == 1
     assert (await run(activities.deliver_webhooks, target)).active is False
+
+
+@pytest.mark.usefixtures("dev_targets")
+async def test_an_open_through_the_events_consumer_reaches_the_endpoint_once(
+    api: httpx.AsyncClient,
+    services: Services,
+    tenant_a: Tenant,
+    receiver: Receiver,
+    secret_store: SecretStore,
+    settings: Settings,
+) -> None:
+    from activities.events import EventsConsumer
+    from penguinmails import tokens
+    from penguinmails.tokens import TokenClaims, TokenKind
+    from tests.api.test_engagement_events import PERSON
+    from tests.api.test_unsubscribe import send_to_lead
+
+    r = await api.post(
+        "/v1/webhooks",
+        json={"url": f"{receiver.url}/opens", "event_types": ["opened"]},
+        headers=tenant_a.auth,
+    )
+    secret = r.json()["secret"]
+    tkey = await tokens.tracking_key(secret_store, settings)
+    sent = await send_to_lead(services.db, tenant_a, tkey, f"w.{uuid.uuid4().hex[:6]}@example.com")
+    token = tokens.sign(tkey, TokenClaims(str(sent.tenant_id), sent.message_id, TokenKind.OPEN))
+    assert (await api.get(f"/t/o/{token}", headers=PERSON)).status_code == 200
+    assert (await api.head(f"/t/o/{token}", headers=PERSON)).status_code == 200  # a bot's
+
+    group = settings.model_copy(update={"events_group": f"test-{uuid.uuid4().hex[:8]}"})
+    consumer = EventsConsumer(services.db, services.redis, services.temporal, group, name="w1")
+    while await consumer.cycle(block_ms=None):
+        pass
+    await _until(lambda: len(receiver.requests) == 1)
+    _, headers, body = receiver.requests[0]
+    assert verify_signature(secret, headers["PenguinMails-Signature"], body, int(time.time()))
+    event = json.loads(body)
+    assert event["type"] == "opened" and event["data"]["lead_id"] == str(sent.lead_id)
+    assert "@" not in body.decode()  # ids only, never an address
+
+    # The stream read again from the start (a new group: a replay): no second delivery.
+    again = settings.model_copy(update={"events_group": f"test-{uuid.uuid4().hex[:8]}"})
+    replay = EventsConsumer(services.db, services.redis, services.temporal, again, name="w2")
+    while await replay.cycle(block_ms=None):
+        pass
+    await asyncio.sleep(2)
+    assert len(receiver.requests) == 1

@@ -181,7 +181,9 @@ async def _provisioning_decoded_by_codec(
 
     client = await Client.connect(env["TEMPORAL_ADDRESS"])  # no codec: the server's view
     for _ in range(150):
-        found = [w async for w in client.list_workflows(f"TenantId = '{tenant_id}'")]
+        # The tenant has other workflows too (its active mailbox's inbox runs for good).
+        query = f"TenantId = '{tenant_id}' AND WorkflowType = 'TenantProvisioningWorkflow'"
+        found = [w async for w in client.list_workflows(query)]
         if found and found[0].status == WorkflowExecutionStatus.COMPLETED:
             break
         await asyncio.sleep(0.2)

@@ -95,6 +95,7 @@ def test_make_run_prints_what_the_readme_shows() -> None:
             "temporal_ui_url": temporal.ui_url,
             "vault_addr": OpenBaoServer(none, ports.vault, "").addr,
             "dns_resolver": DnsServer(ports.dns).address,
+            "stripe_api_base": f"http://127.0.0.1:{ports.stripe}",
         }
     )
     data_dir = ROOT / ".data"

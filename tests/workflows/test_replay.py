@@ -15,6 +15,7 @@ from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.ip_warmup import IpWarmupWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_sequence import LeadSequenceWorkflow
+from workflows.subscription import SubscriptionWorkflow
 from workflows.vps_lifecycle import VpsLifecycleWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
@@ -22,7 +23,7 @@ WORKFLOWS = {
     "domain_verification": DomainVerificationWorkflow,
     "lead_import": LeadImportWorkflow,
     # A completed sequence (with a deferral), a reply; a lead paused and resumed between its
-    # two sends (heartbeating sends, short database timeouts).
+    # two sends (heartbeating sends).
     "lead_sequence": LeadSequenceWorkflow,
     # A run that continued as new (start, pause, resume), the last; a lead enrolled while
     # the campaign was completing.
@@ -31,6 +32,7 @@ WORKFLOWS = {
     "vps_lifecycle": VpsLifecycleWorkflow,
     # The last day of a 30-day warmup (completed), and one stopped by `burned`.
     "ip_warmup": IpWarmupWorkflow,
+    "subscription": SubscriptionWorkflow,  # past_due, notices, the billing pause, payment
 }
 
 
