@@ -58,6 +58,7 @@ BASELINES: dict[str, Any] = {
     "/v1/lead-lists": lambda t: {"name": f"L {t}"},
     "/v1/suppressions": lambda t: {"email": f"s-{t}@example.com"},
     "/v1/templates/{template_id}/preview": lambda t: {},
+    "/v1/vps-instances": lambda t: {"region": "local"},
 }
 # Routes whose bodies need state a generic body cannot have (a domain of the tenant for a
 # mailbox): driven with the seeded domain.
@@ -69,6 +70,7 @@ NEEDS_SEED = {
         "imap": {"host": "127.0.0.1", "port": 9, "security": "none"},
     },
     "/v1/campaigns": lambda t, s: {"name": f"C {t}", "company_id": s["company_id"]},
+    "/v1/warmups": lambda t, s: {"email_account_id": s["account_id"]},
     "/v1/campaigns/{campaign_id}/steps": lambda t, s: {
         "step_type": "email",
         "template_id": s["template_id"],
