@@ -38,11 +38,14 @@ from penguinmails.providers import VpsProvider
 from penguinmails.runtime import secret_store, temporal_client
 from penguinmails.secrets import SecretStore, SecretStoreError
 from penguinmails.settings import Settings, get_settings
-from usecases.reputation import ensure_reputation_schedule
 from workflows.campaign import CampaignWorkflow
 from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.erasure import ErasureWorkflow
-from workflows.ip_reputation import IpReputationWorkflow
+from workflows.ip_reputation import (
+    IpReputationWorkflow,
+    ensure_reputation_schedule,
+    reputation_schedule,
+)
 from workflows.ip_warmup import IpWarmupWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_sequence import LeadSequenceWorkflow
@@ -185,7 +188,10 @@ async def main() -> int:
         client = await temporal_client(settings, store)
         providers = await load_providers(settings, store)
         if TaskQueue.INFRA in (settings.worker_task_queues or ALL_TASK_QUEUES):
-            await ensure_reputation_schedule(client, settings)
+            schedule = reputation_schedule(
+                settings.dnsbl_zones, settings.reputation_check_minutes, TaskQueue.INFRA
+            )
+            await ensure_reputation_schedule(client, schedule)
     except (ServiceUnavailable, SecretStoreError) as exc:
         print(exc, file=sys.stderr)
         return 1

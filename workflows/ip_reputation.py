@@ -12,6 +12,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -79,3 +91,34 @@ class IpReputationWorkflow:
             await handle.signal("reputation", {"kind": "blocklist", "detail": None})
         except Exception:
             workflow.logger.info("no warmup of IP %s to tell", ip_id)
+
+
+# --- the Schedule (client side; the worker creates it at start) ------------------------------
+
+SCHEDULE_ID = "ip-reputation"
+
+
+def reputation_schedule(zones: list[str], every_minutes: int, task_queue: str) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            IpReputationWorkflow.run,
+            IpReputationInput(zones=list(zones)),
+            id=SCHEDULE_ID,
+            task_queue=task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=every_minutes))]),
+        # A check still running when the next is due: skip the next.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_reputation_schedule(client: Client, schedule: Schedule) -> None:
+    """Create the platform's one schedule, or update it to the settings of this start."""
+    try:
+        await client.create_schedule(SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+
+        async def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(SCHEDULE_ID).update(update)

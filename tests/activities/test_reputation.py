@@ -23,8 +23,7 @@ from penguinmails.repositories.vps import VpsRepository
 from penguinmails.repositories.warmups import WarmupRepository
 from penguinmails.settings import Settings
 from penguinmails.warmup import RampCurve
-from usecases.reputation import reputation_schedule
-from workflows.ip_reputation import IpReputationWorkflow
+from workflows.ip_reputation import IpReputationWorkflow, reputation_schedule
 from workflows.ip_warmup import IpWarmupWorkflow
 from workflows.warmup_ramp import WarmupInput
 
@@ -113,9 +112,7 @@ async def test_the_schedule_runs_the_check_and_tells_the_warmup(
     dns_zone.add(dnsbl_name(address, ZONES[1]), "A", "127.0.0.4")
     queue = f"tq-{uuid.uuid4()}"
     rep, warm = ReputationActivities(db, settings.dns_resolver), WarmupActivities(db)
-    configured = settings.model_copy(update={"dnsbl_zones": ZONES})
-    schedule = reputation_schedule(configured)
-    schedule.action.task_queue = queue  # type: ignore[attr-defined]
+    schedule = reputation_schedule(ZONES, 360, queue)
     schedule.action.id = f"ip-reputation-{uuid.uuid4()}"  # type: ignore[attr-defined]
     async with Worker(
         temporal_client,
