@@ -275,6 +275,10 @@ async def seed_resources(client: httpx.AsyncClient, owner_auth: dict[str, str]) 
             )
         )["id"],
     }
+    seeds["vps_id"] = (await create("/v1/vps-instances", {"region": "local"}))["id"]
+    seeds["warmup_id"] = (await create("/v1/warmups", {"email_account_id": seeds["account_id"]}))[
+        "id"
+    ]
     campaign = await create(
         "/v1/campaigns", {"name": f"Campaign {tag}", "company_id": seeds["company_id"]}
     )

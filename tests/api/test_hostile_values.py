@@ -63,6 +63,7 @@ BASELINES: dict[str, Any] = {
     "/v1/webhooks/{endpoint_id}/rotate-secret": lambda t: {},
     "/v1/billing/subscription": lambda t: {"plan_id": str(uuid.uuid4())},
     "/v1/inbox/{inbound_id}/reply": lambda t: {"text": f"Thanks {t}"},
+    "/v1/vps-instances": lambda t: {"region": "local"},
 }
 # Routes whose bodies need state a generic body cannot have (a domain of the tenant for a
 # mailbox): driven with the seeded domain.
@@ -74,6 +75,7 @@ NEEDS_SEED = {
         "imap": {"host": "127.0.0.1", "port": 9, "security": "none"},
     },
     "/v1/campaigns": lambda t, s: {"name": f"C {t}", "company_id": s["company_id"]},
+    "/v1/warmups": lambda t, s: {"email_account_id": s["account_id"]},
     "/v1/campaigns/{campaign_id}/steps": lambda t, s: {
         "step_type": "email",
         "template_id": s["template_id"],
