@@ -116,7 +116,15 @@ async def test_three_months_of_life_then_decommission_at_the_period_end(
         assert ip.status == "available" and ip.ptr_name == ip.helo_name
         assert ip.ptr_name == f"{str(ip.ip_address).replace('.', '-')}.{DOMAIN}"
 
-        await env.sleep(dt.timedelta(days=73))  # ~2.5 months in
+        # Into the middle of the third paid period, whatever day the provider bills on (its
+        # billing day is the server's creation day at the provider, not this test's clock).
+        async with db.tenant_session(tenant) as session:
+            active = await VpsRepository(session).get(vps)
+        assert active is not None and active.billing_day is not None
+        _, first = billing_period(active.billing_day, started)
+        _, second = billing_period(active.billing_day, first)
+        _, third = billing_period(active.billing_day, second)
+        await env.sleep(second + (third - second) / 2 - await env.get_current_time())
         await handle.signal(VpsLifecycleWorkflow.schedule_decommission)
         await handle.signal(VpsLifecycleWorkflow.schedule_decommission)  # idempotent
         await env.sleep(dt.timedelta(hours=1))
