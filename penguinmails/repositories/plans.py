@@ -45,28 +45,20 @@ class PlanRepository:
         return [Plan.model_validate(dict(r._mapping)) for r in rows]
 
     async def get(self, plan_id: UUID) -> Plan | None:
-        row = (
-            await self.session.execute(
-                text(f"SELECT {_COLUMNS} FROM plans WHERE id = :id"),  # noqa: S608 — only the module constant _COLUMNS is interpolated
-                {"id": plan_id},
-            )
-        ).first()
-        return None if row is None else Plan.model_validate(dict(row._mapping))
+        return await self._one("id = :v", plan_id)
 
     async def by_name(self, name: str) -> Plan | None:
-        row = (
-            await self.session.execute(
-                text(f"SELECT {_COLUMNS} FROM plans WHERE plan_name = :n"),  # noqa: S608 — only the module constant _COLUMNS is interpolated
-                {"n": name},
-            )
-        ).first()
-        return None if row is None else Plan.model_validate(dict(row._mapping))
+        return await self._one("plan_name = :v", name)
 
     async def by_stripe_id(self, stripe_id: str) -> Plan | None:
+        return await self._one("stripe_price_id = :v", stripe_id)
+
+    async def _one(self, condition: str, value: Any) -> Plan | None:
+        """The plan matching `condition` (a constant of this class, its value bound)."""
         row = (
             await self.session.execute(
-                text(f"SELECT {_COLUMNS} FROM plans WHERE stripe_price_id = :s"),  # noqa: S608 — only the module constant _COLUMNS is interpolated
-                {"s": stripe_id},
+                text(f"SELECT {_COLUMNS} FROM plans WHERE {condition}"),  # noqa: S608 — _COLUMNS and the conditions above are module constants; the value is bound
+                {"v": value},
             )
         ).first()
         return None if row is None else Plan.model_validate(dict(row._mapping))
