@@ -9,9 +9,8 @@ import time
 from uuid import UUID
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from activities.interfaces.billing import (
     CHANGE_STRIPE_PLAN,
@@ -43,6 +42,7 @@ from activities.interfaces.billing import (
     snapshot_of,
 )
 from activities.stripe_gateway import StripeGateway, StripePlan
+from penguinmails.campaign_pauses import apply_pause_reason
 from penguinmails.db import Database
 from penguinmails.repositories.payments import InvoicePayment, PaymentRepository
 from penguinmails.repositories.plans import PlanRepository
@@ -263,22 +263,11 @@ class BillingActivities:
         async with self.db.tenant_session(tenant) as session:
             repo = SubscriptionRepository(session)
             if data.paused:
-                campaigns = await repo.campaigns_to_pause()
+                campaigns = await repo.campaigns_to_pause("billing")
             else:
-                campaigns = await repo.campaigns_paused_for_billing()
+                campaigns = await repo.campaigns_paused_for("billing")
         client = self._client or activity.client()
-        done = 0
-        for campaign in campaigns:
-            handle = client.get_workflow_handle(f"{data.campaign_workflow_prefix}{campaign}")
-            # The campaign workflow's own `pause`/`resume` updates (by name: activities never
-            # import workflow code), with this actor's reason.
-            request = {"tenant_id": data.tenant_id, "reason": "billing"}
-            try:
-                await handle.execute_update("pause" if data.paused else "resume", request)
-                done += 1
-            except WorkflowUpdateFailedError:
-                continue  # the campaign's state refuses it (ended meanwhile)
-            except RPCError as exc:
-                if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-                    raise
+        done = await apply_pause_reason(
+            client, data.campaign_workflow_prefix, tenant, campaigns, "billing", data.paused
+        )
         return BillingPauseOutput(done)

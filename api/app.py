@@ -35,7 +35,10 @@ from api.routes import (
     lead_signals,
     leads,
     notifications,
+    staff_audit,
+    staff_notifications,
     staff_plans,
+    staff_tenants,
     stripe_webhooks,
     suppressions,
     tags,
@@ -156,6 +159,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in (vps_instances, ip_addresses, warmups):
         app.include_router(router.router)
     for router in (billing, staff_plans, stripe_webhooks):
+        app.include_router(router.router)
+    for router in (staff_tenants, staff_notifications, staff_audit):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
     app.include_router(inbound_webhook.router)  # a mail relay's, shared secret

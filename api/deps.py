@@ -8,7 +8,9 @@ tenant for the whole route, committed when the route returns and rolled back whe
 raises (before the response is sent). Its round trips: `BEGIN …; SELECT set_config(…)` as
 one message, the route's statements, COMMIT. A key verified within the last
 `api_key_cache_seconds` costs no database round trip; another one first goes through the
-`auth_api_key` function (one round trip, outside the transaction).
+`auth_api_key` function (one round trip, outside the transaction), which also says whether
+staff suspended the tenant (403 `tenant_suspended`; a key already cached in another process
+keeps working for at most `api_key_cache_seconds`).
 
 Roles (the table in docs/architecture.md): `get_principal` refuses a key without the owner or
 admin role any method but GET/HEAD/OPTIONS, unless the route declares its own roles
@@ -92,6 +94,15 @@ async def authenticate(services: Services, token: str) -> Principal:
         raise database_unavailable() from None
     if record is None or not verify_key(token, record.key_hash):
         raise _unauthorized("invalid API key")
+    if record.suspended:
+        # Read by the same lookup (no extra round trip) and never cached: lifting the
+        # suspension works at the next request. A key cached before the suspension is
+        # forgotten at once by the suspending process, by others within the cache's TTL.
+        raise ApiError(
+            403,
+            "this tenant is suspended; contact PenguinMails support",
+            code="tenant_suspended",
+        )
     principal = Principal(
         record.tenant_id, record.user_id, record.api_key_id, frozenset(record.roles)
     )

@@ -63,6 +63,15 @@ class KeyCache(Generic[P]):
         for prefix in [p for p, e in self._entries.items() if e.api_key_id == api_key_id]:
             self._entries.pop(prefix, None)
 
+    def forget_tenant(self, tenant_id: UUID) -> None:
+        """Every key of the tenant (a suspension): the principal names its tenant."""
+        for prefix in [
+            p
+            for p, e in self._entries.items()
+            if getattr(e.principal, "tenant_id", None) == tenant_id
+        ]:
+            self._entries.pop(prefix, None)
+
     def forget_user(self, user_id: UUID) -> None:
         for prefix in [p for p, e in self._entries.items() if e.user_id == user_id]:
             self._entries.pop(prefix, None)

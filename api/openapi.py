@@ -7,8 +7,9 @@ each route's metadata (its dependencies, parameters, body and response class), s
 documented without anyone listing it:
 
 - 401: the route depends on the principal (api/deps.py `get_principal`);
-- 403: a role dependency (`require_roles`, `require_staff`) is among its dependencies, or it takes the principal
-  and writes (a member is refused any write the route does not open to members);
+- 403: the route depends on the principal (a suspended tenant's key answers `tenant_suspended`;
+  besides, a role dependency, `require_roles` or `require_staff`, refuses a role, and a
+  member is refused any write the route does not open to members);
 - 404: the path has parameters;
 - 400: the route pages with a cursor, or takes a body (an unreadable `Content-Length`);
 - 413: the route takes a body;
@@ -33,7 +34,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 
-from api.deps import get_principal, get_services, get_tenant_session, require_roles, writes
+from api.deps import get_principal, get_services, get_tenant_session, require_roles
 from api.errors import STATUS_CODES
 from api.middleware import EXEMPT_PATHS
 from api.pagination import page_params
@@ -47,7 +48,8 @@ DESCRIPTIONS = {
     400: "Malformed request (an invalid cursor, an unreadable body)",
     401: "Missing or invalid API key",
     402: "Over the plan's limit (`plan_limit`: `details` names the limit, allowed and used)",
-    403: "The key's roles do not allow this action",
+    403: "The key's roles do not allow this action, or its tenant is suspended "
+    "(`tenant_suspended`)",
     404: "Not found (or another tenant's)",
     409: "Conflicts with the current state",
     413: "Body too large",
@@ -253,8 +255,8 @@ def statuses_of(route: Any, has_body: bool) -> set[int]:
     has_input = bool(d.path_params or d.query_params or d.header_params or has_body)
     out: set[int] = set()
     if get_principal in calls:
-        out |= {401, 429}
-    if any(_is_role_check(c) for c in calls) or (get_principal in calls and writes(route.methods)):
+        out |= {401, 403, 429}  # 403: a suspended tenant's key, whatever the route
+    if any(_is_role_check(c) for c in calls):
         out.add(403)
     if d.path_params:
         out.add(404)

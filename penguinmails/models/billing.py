@@ -93,6 +93,29 @@ class Subscription(TenantScoped, Timestamped, table=True):
     grace_ends: datetime | None = timestamp_field()
 
 
+class AccountCredit(TenantScoped, table=True):
+    """A credit staff granted the tenant (cents), with why and who. Recorded here only: the
+    development Stripe server has no customer balance transactions to mirror it into."""
+
+    __tablename__ = "account_credits"
+    __table_args__ = tenant_table_args(
+        "account_credits",
+        ForeignKeyConstraint(
+            ["staff_user_id"],
+            ["users.id"],
+            name="fk_account_credits_staff_user",
+            ondelete="SET NULL",
+        ),
+    )
+
+    id: UUID = id_field()
+    amount_cents: int = Field(sa_type=BigInteger)
+    currency: str = "USD"
+    reason: str
+    staff_user_id: UUID | None = None  # the staff member's user (global: a plain key)
+    created: datetime = now_field()
+
+
 class StripeEvent(Timestamped, table=True):
     """Global and staff only: every verified webhook event, unique on Stripe's id."""
 
@@ -142,6 +165,7 @@ __all__ = [
     "BILLING_CYCLES",
     "PAYMENT_STATUSES",
     "SUBSCRIPTION_STATUSES",
+    "AccountCredit",
     "Payment",
     "Plan",
     "StripeEvent",

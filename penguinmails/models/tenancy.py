@@ -29,6 +29,9 @@ class Tenant(Timestamped, table=True):
     name: str
     compute_id: UUID | None = None
     deleted: datetime | None = timestamp_field()
+    # Set by staff: the tenant's keys answer 403 `tenant_suspended`, its campaigns pause.
+    suspended: datetime | None = timestamp_field()
+    suspended_reason: str | None = None
 
 
 class User(Timestamped, table=True):

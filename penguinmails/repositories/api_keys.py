@@ -25,17 +25,20 @@ class KeyRecord:
     user_id: UUID
     key_hash: str
     roles: list[str]
+    suspended: bool = False  # the tenant is suspended by staff: the key is refused
 
 
 # The lookup through the SECURITY DEFINER function, for a raw connection of the application
 # role (no transaction, no tenant: it runs before the tenant is known).
-LOOKUP_SQL = "SELECT api_key_id, tenant_id, user_id, key_hash, roles FROM auth_api_key($1)"
+LOOKUP_SQL = (
+    "SELECT api_key_id, tenant_id, user_id, key_hash, roles, suspended FROM auth_api_key($1)"
+)
 
 
 def key_record(row: Any) -> KeyRecord | None:
     if row is None:
         return None
-    return KeyRecord(row[0], row[1], row[2], row[3], _roles(row[4]))
+    return KeyRecord(row[0], row[1], row[2], row[3], _roles(row[4]), bool(row[5]))
 
 
 def _roles(value: Any) -> list[str]:
@@ -64,14 +67,15 @@ class ApiKeyRepository:
         row = (
             await self.session.execute(
                 text(
-                    "SELECT api_key_id, tenant_id, user_id, key_hash, roles FROM auth_api_key(:p)"
+                    "SELECT api_key_id, tenant_id, user_id, key_hash, roles, suspended "
+                    "FROM auth_api_key(:p)"
                 ),
                 {"p": prefix},
             )
         ).first()
         if row is None:
             return None
-        return KeyRecord(row[0], row[1], row[2], row[3], list(row[4] or []))
+        return KeyRecord(row[0], row[1], row[2], row[3], list(row[4] or []), bool(row[5]))
 
     async def create(
         self, tenant_id: UUID, user_id: UUID, name: str, prefix: str, key_hash: str

@@ -134,21 +134,42 @@ class SubscriptionRepository:
         ).first()
         return None if row is None else str(row.email)
 
-    async def campaigns_to_pause(self) -> list[UUID]:
-        """The tenant's campaigns a billing pause reaches (those that can send)."""
+    async def campaigns_to_pause(self, reason: str = "billing") -> list[UUID]:
+        """The tenant's campaigns a pause for `reason` (`billing`, `suspension`) reaches:
+        those that can send and do not hold that reason yet."""
         rows = await self.session.execute(
             text(
                 "SELECT id FROM campaigns WHERE status IN ('scheduled', 'sending', 'paused') "
-                "AND NOT ('billing' = ANY(pause_reasons)) ORDER BY id"
-            )
+                "AND NOT (CAST(:reason AS text) = ANY(pause_reasons)) ORDER BY id"
+            ),
+            {"reason": reason},
         )
         return [UUID(str(r.id)) for r in rows]
 
-    async def campaigns_paused_for_billing(self) -> list[UUID]:
+    async def campaigns_paused_for(self, reason: str = "billing") -> list[UUID]:
         rows = await self.session.execute(
-            text("SELECT id FROM campaigns WHERE 'billing' = ANY(pause_reasons) ORDER BY id")
+            text(
+                "SELECT id FROM campaigns WHERE CAST(:reason AS text) = ANY(pause_reasons) "
+                "ORDER BY id"
+            ),
+            {"reason": reason},
         )
         return [UUID(str(r.id)) for r in rows]
+
+    async def extend_trial(self, tenant_id: UUID, days: int) -> dt.datetime | None:
+        """Move the end of a running trial `days` later (from its end, or from now when it
+        has passed); the new end, or None when the tenant is not on a trial."""
+        row = (
+            await self.session.execute(
+                text(
+                    "UPDATE subscriptions SET expires = greatest(coalesce(expires, now()), now()) "
+                    "+ make_interval(days => :days), updated = now() "
+                    "WHERE tenant_id = :tenant AND status = 'trialing' RETURNING expires"
+                ),
+                {"tenant": tenant_id, "days": days},
+            )
+        ).first()
+        return None if row is None else row.expires
 
     async def notify(self, kind: str, title: str, message: str, severity: str) -> bool:
         """An in-app notice to the tenant (all members), once per kind and grace period:

@@ -43,8 +43,8 @@ def test_every_error_answer_is_the_envelope(doc: dict[str, Any]) -> None:
 
 
 def test_statuses_follow_the_routes_dependencies(doc: dict[str, Any]) -> None:
-    # Members read; admins write: 403 only where a role is required.
-    assert _statuses(doc, "get", "/v1/companies") == {200, 400, 401, 422, 429, 503}
+    # Any keyed route may answer 403 (a suspended tenant's key, besides the role checks).
+    assert _statuses(doc, "get", "/v1/companies") == {200, 400, 401, 403, 422, 429, 503}
     assert _statuses(doc, "post", "/v1/companies") == {201, 400, 401, 403, 413, 422, 429, 503}
     assert _statuses(doc, "delete", "/v1/companies/{company_id}") == {
         204, 401, 403, 404, 422, 429, 503,
@@ -112,7 +112,7 @@ def test_a_new_route_is_documented_from_its_metadata() -> None:
     app.include_router(router)
     install_openapi(app)
     doc = app.openapi()
-    assert _statuses(doc, "get", "/things") == {200, 400, 401, 422, 429, 503}
+    assert _statuses(doc, "get", "/things") == {200, 400, 401, 403, 422, 429, 503}
     assert _statuses(doc, "post", "/things/{thing_id}/rename") == {
         200, 400, 401, 403, 404, 409, 413, 422, 429, 503,
     }  # fmt: skip
