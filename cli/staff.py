@@ -1,13 +1,18 @@
-"""`penguinmails staff ...`: PenguinMails staff accounts."""
+"""`penguinmails staff ...`: PenguinMails staff accounts; `staff tenants search` through the
+API with a staff key."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlencode
 
+import httpx
 import typer
+from rich.table import Table
 
 from cli.console import console, fail
 from cli.operator import run_with_services
+from cli.vps import ApiKey, ApiUrl
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -89,3 +94,45 @@ def staff_grant(
     except UnknownStaff:
         fail(f"{email} is not a staff member")
     console.print(f"{email} is now {role}")
+
+
+tenants_app = typer.Typer(
+    help="Tenants, as staff see them (through the API).", no_args_is_help=True
+)
+staff_app.add_typer(tenants_app, name="tenants")
+
+
+async def search_tenants(client: httpx.AsyncClient, q: str) -> list[dict[str, Any]]:
+    """`GET /v1/staff/tenants?q=` with a staff key (audited as that staff member)."""
+    from cli.infra_api import call
+
+    found = await call(client, "GET", "/v1/staff/tenants?" + urlencode({"q": q}))
+    return list(found["items"])
+
+
+def tenants_table(items: list[dict[str, Any]]) -> Table:
+    table = Table("id", "name", "owners", "domains", "suspended", box=None)
+    for t in items:
+        table.add_row(
+            t["id"],
+            t["name"],
+            ", ".join(t["owner_emails"]),
+            ", ".join(t["domains"]),
+            t["suspended"] or "",
+        )
+    return table
+
+
+@tenants_app.command("search")
+def staff_tenants_search(
+    q: Annotated[str, typer.Argument(help="Part of a name, owner e-mail or domain; or an id.")],
+    api_key: ApiKey,
+    api_url: ApiUrl = None,
+) -> None:
+    """Find tenants by name, owner e-mail, domain or id (a staff key with tenants.read)."""
+    from cli.infra_api import run_with_api
+
+    items = run_with_api(api_key, api_url, lambda c: search_tenants(c, q))
+    if not items:
+        fail(f"no tenant matches {q!r}")
+    console.print(tenants_table(items))

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
+import pytest
 from temporalio.client import Client
 
 from api.services import Services
@@ -330,3 +331,20 @@ async def test_a_tenants_workflows_with_links_into_the_temporal_ui(
     assert all(tenant_a.tenant_id in w["workflow_id"] for w in items)
     r = await api.get(f"/v1/staff/tenants/{tenant_a.tenant_id}/workflows", headers=support)
     assert r.json()["search_url"].endswith(f"TenantId%3D%22{tenant_a.tenant_id}%22")
+
+
+async def test_the_search_command_core_through_the_api(
+    services: Services, db: Database, temporal_client: Client, tenant_a: Tenant
+) -> None:
+    from cli.infra_api import ApiRefused
+    from cli.staff import search_tenants, tenants_table
+
+    async with client_for(services) as client:
+        client.headers.update(await staff_key(db, temporal_client, "read_only"))
+        items = await search_tenants(client, tenant_a.tenant_id)
+        assert [t["id"] for t in items] == [tenant_a.tenant_id]
+        assert tenants_table(items).row_count == 1
+        assert await search_tenants(client, "no tenant is called this &q=x") == []
+        client.headers.update(tenant_a.auth)
+        with pytest.raises(ApiRefused, match="staff only"):
+            await search_tenants(client, "x")
