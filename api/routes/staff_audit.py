@@ -22,9 +22,9 @@ AuditRead = Annotated[Principal, require_staff("audit.read")]
 
 @router.get("", response_model=Page[AuditEntryPublic])
 async def list_audit(
+    params: PageParamsDep,  # first: an invalid cursor is 400 whoever asks
     staff: AuditRead,
     services: ServicesDep,
-    params: PageParamsDep,
     tenant_id: UUID | None = None,
     actor: Annotated[
         UUID | None, Query(description="The actor's id (a staff member's user)")

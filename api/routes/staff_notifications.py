@@ -24,9 +24,9 @@ NotificationsWrite = Annotated[Principal, require_staff("notifications.write")]
 
 @router.get("", response_model=Page[SystemNotificationPublic])
 async def list_system_notifications(
+    params: PageParamsDep,  # first: an invalid cursor is 400 whoever asks
     staff: NotificationsRead,
     services: ServicesDep,
-    params: PageParamsDep,
     unresolved: bool | None = None,
 ) -> Page[SystemNotificationPublic]:
     """`unresolved=true`: only those still open; `false`: only resolved ones."""

@@ -88,12 +88,15 @@ NEEDS_SEED = {
     },
 }
 # Not driven here: the staff codec (protobuf payloads, staff key), the staff routes (a staff
-# key: tests/api/test_billing_plans.py), Stripe's signed webhook
-# (tests/api/test_billing_subscription.py).
+# key: tests/api/test_billing_plans.py, tests/api/test_staff_tenants.py), Stripe's signed
+# webhook (tests/api/test_billing_subscription.py).
 NOT_DRIVEN = {
     "/staff/codec/decode",
     "/staff/codec/encode",
     "/v1/staff/plans",
+    "/v1/staff/tenants/{tenant_id}/suspend",
+    "/v1/staff/tenants/{tenant_id}/trial-extension",
+    "/v1/staff/tenants/{tenant_id}/credits",
     "/webhooks/stripe",
 }
 

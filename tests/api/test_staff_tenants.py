@@ -6,6 +6,7 @@ extensions, credits, workflows with Temporal UI links, search, unknown tenants."
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -254,6 +255,15 @@ async def test_credits_are_recorded_audited_and_shown_in_the_overview(
     for body in ({"amount_cents": 0, "reason": "x"}, {"amount_cents": 10}, {"reason": "x"}):
         r = await api.post(f"{path}/credits", json=body, headers=billing)
         assert r.status_code == 422, (body, r.text)
+    # Text the database cannot store is refused, never a crash.
+    for reason in ("a\x00b", "\ud800", "x" * 501):
+        body = json.dumps({"amount_cents": 1, "reason": reason}).encode()
+        r = await api.post(
+            f"{path}/credits",
+            content=body,
+            headers={**billing, "Content-Type": "application/json"},
+        )
+        assert r.status_code == 422, (reason[:5], r.text)
     for cents in (2500, 499):
         r = await api.post(
             f"{path}/credits", json={"amount_cents": cents, "reason": "outage"}, headers=billing
