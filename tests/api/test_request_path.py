@@ -200,6 +200,25 @@ def test_the_key_cache_trusts_an_entry_for_its_time_only() -> None:
     assert cache.get(new.prefix, new.plaintext) is None
 
 
+def test_the_key_cache_forgets_a_suspended_tenants_keys_only() -> None:
+    from dataclasses import dataclass
+    from uuid import UUID, uuid4
+
+    from penguinmails.security import generate_key
+
+    @dataclass(frozen=True)
+    class P:
+        tenant_id: UUID
+
+    cache: KeyCache[P] = KeyCache(5.0)
+    suspended, other = uuid4(), uuid4()
+    keys = {generate_key(): P(suspended), generate_key(): P(suspended), generate_key(): P(other)}
+    for key, principal in keys.items():
+        cache.put(key.prefix, key.key_hash, principal, uuid4(), uuid4())
+    cache.forget_tenant(suspended)
+    assert [cache.get(k.prefix, k.plaintext) for k in keys] == [None, None, P(other)]
+
+
 async def test_a_connection_dropped_between_requests_is_replaced_by_one_retry(
     settings: Settings,
     services: Services,
