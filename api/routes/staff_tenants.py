@@ -5,6 +5,7 @@ Cross-tenant reads go through the system role; one tenant's data through its own
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import quote
 from uuid import UUID
@@ -33,10 +34,11 @@ from api.schemas.staff import (
 from api.services import Services
 from penguinmails.billing import LIMITS
 from penguinmails.logging import request_id_var
+from penguinmails.repositories.analytics import AnalyticsRepository
 from penguinmails.repositories.credits import CreditRepository
 from penguinmails.repositories.plan_limits import PlanLimitRepository
 from penguinmails.repositories.subscriptions import SubscriptionRepository
-from penguinmails.repositories.tenant_overview import TenantOverviewRepository
+from penguinmails.repositories.tenant_overview import MailboxHealth, TenantOverviewRepository
 from penguinmails.repositories.tenants import TenantRepository
 from usecases.staff import (
     NotOnTrial,
@@ -58,6 +60,8 @@ BillingCredit = Annotated[Principal, require_staff("billing.credit")]
 BillingTrial = Annotated[Principal, require_staff("billing.trial")]
 
 SEARCH_LIMIT = 50
+# The mailboxes' send, bounce and complaint figures cover this many days (today included).
+HEALTH_DAYS = 7
 
 
 def actor_of(staff: Principal) -> StaffActor:
@@ -98,8 +102,9 @@ async def tenant_overview(
     tenant_id: UUID, staff: TenantsRead, services: ServicesDep
 ) -> TenantOverview:
     """Plan and subscription, usage against the plan (as `GET /v1/billing/usage`), credits,
-    campaigns by status, mailboxes with their health (sends today, 7 days of sends, bounces
-    and complaints) and the 20 most recent failures (failed or unknown sends, error
+    campaigns by status, mailboxes with their health (sends today; the last 7 days' sends
+    and how many of them bounced or drew a complaint, from the analytics roll-up, so as
+    fresh as its events) and the 20 most recent failures (failed or unknown sends, error
     notices)."""
     async with services.db.tenant_session(tenant_id) as session:
         overview = TenantOverviewRepository(session)
@@ -112,6 +117,9 @@ async def tenant_overview(
         campaigns = await overview.campaigns_by_status()
         mailboxes = await overview.mailboxes()
         failures = await overview.recent_failures()
+    since = datetime.now(UTC).date() - timedelta(days=HEALTH_DAYS - 1)
+    async with services.db.analytics_session(tenant_id) as session:
+        totals = await AnalyticsRepository(session).mailbox_totals(since)
     await record_staff_reads(services.db, [tenant_id], actor_of(staff), "tenant.viewed", {})
     return TenantOverview(
         id=tenant.id,
@@ -135,8 +143,15 @@ async def tenant_overview(
         usage_period_end=usage.period_end,
         credits_cents=credits,
         campaigns_by_status=campaigns,
-        mailboxes=[MailboxHealthPublic(**vars(m)) for m in mailboxes],
+        mailboxes=[_health(m, totals.get(m.id, (0, 0, 0))) for m in mailboxes],
         recent_failures=[FailurePublic(**vars(f)) for f in failures],
+    )
+
+
+def _health(box: MailboxHealth, totals: tuple[int, int, int]) -> MailboxHealthPublic:
+    sent, bounced, complained = totals
+    return MailboxHealthPublic(
+        **vars(box), sent_7d=sent, bounced_7d=bounced, complained_7d=complained
     )
 
 

@@ -47,6 +47,19 @@ class AnalyticsRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def mailbox_totals(self, since: dt.date) -> dict[UUID, tuple[int, int, int]]:
+        """Per mailbox of the tenant: messages sent since `since` (their send day), and how
+        many of those bounced and drew a complaint."""
+        result = await self.session.execute(
+            text(
+                "SELECT mailbox_id, sum(emails_sent), sum(emails_bounced), "
+                "sum(emails_complained) FROM daily_analytics "
+                "WHERE date >= :since AND mailbox_id IS NOT NULL GROUP BY mailbox_id"
+            ),
+            {"since": since},
+        )
+        return {row[0]: (int(row[1]), int(row[2]), int(row[3])) for row in result}
+
     async def campaign_by_step_variant(self, campaign_id: UUID) -> list[StepVariantCounts]:
         result = await self.session.execute(
             text(

@@ -12,9 +12,6 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-# Bounce and complaint figures cover this many days of outbound mail (an index on the
-# outbox's tenant and creation time keeps it a short range scan).
-HEALTH_DAYS = 7
 RECENT_FAILURES = 20
 
 
@@ -35,9 +32,6 @@ class MailboxHealth:
     pause_reasons: list[str]
     daily_cap: int
     sent_today: int
-    sent_7d: int
-    bounced_7d: int
-    complained_7d: int
 
 
 @dataclass(frozen=True)
@@ -49,24 +43,15 @@ class Failure:
     detail: str | None
 
 
+# Sends today from the mailbox's own day counter (the capacity function's); the bounce and
+# complaint figures come from the analytics roll-up (AnalyticsRepository.mailbox_totals),
+# not from a scan of the outbox.
 _MAILBOXES = """
 SELECT ea.id, ea.email, ea.status, ea.pause_reasons, ea.daily_cap,
-       coalesce(mdc.sent_count, 0) AS sent_today,
-       coalesce(m.sent, 0) AS sent_7d, coalesce(m.bounced, 0) AS bounced_7d,
-       coalesce(m.complained, 0) AS complained_7d
+       coalesce(mdc.sent_count, 0) AS sent_today
 FROM email_accounts ea
 LEFT JOIN mailbox_daily_counters mdc
   ON mdc.email_account_id = ea.id AND mdc.day = (now() AT TIME ZONE ea.timezone)::date
-LEFT JOIN (
-  SELECT email_account_id,
-         count(*) FILTER (WHERE sent_at IS NOT NULL) AS sent,
-         count(*) FILTER (WHERE status = 'bounced' OR bounced_at IS NOT NULL) AS bounced,
-         count(*) FILTER (WHERE status = 'complained') AS complained
-  FROM inbox_message_refs
-  WHERE direction = 'outbound' AND NOT is_test
-    AND created > now() - make_interval(days => :days)
-  GROUP BY email_account_id
-) m ON m.email_account_id = ea.id
 WHERE ea.deleted IS NULL
 ORDER BY ea.email
 """
@@ -111,7 +96,7 @@ class TenantOverviewRepository:
         return {r.status: int(r.n) for r in rows}
 
     async def mailboxes(self) -> list[MailboxHealth]:
-        rows = await self.session.execute(text(_MAILBOXES), {"days": HEALTH_DAYS})
+        rows = await self.session.execute(text(_MAILBOXES))
         return [
             MailboxHealth(**{**r._mapping, "pause_reasons": list(r.pause_reasons or [])})
             for r in rows

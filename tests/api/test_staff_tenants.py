@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import text
 from temporalio.client import Client
 
 from api.services import Services
@@ -69,6 +70,28 @@ async def test_support_finds_views_suspends_and_unsuspends_a_tenant(
     assert match["id"] == tenant_a.tenant_id and domain in match["domains"]
     assert match["suspended"] is None and len(match["owner_emails"]) == 1
 
+    # The analytics roll-up of its mailbox: 7 days count (today's 6 days back included),
+    # older days do not.
+    today = datetime.now(UTC).date()
+    async with db.analytics_session(tenant_a.tenant_id) as session:
+        for days_ago, sent, bounced, complained in ((0, 10, 2, 1), (6, 5, 1, 0), (7, 100, 50, 9)):
+            await session.execute(
+                text(
+                    "INSERT INTO daily_analytics (tenant_id, campaign_id, mailbox_id, date, "
+                    "emails_sent, emails_bounced, emails_complained) "
+                    "VALUES (:t, :c, :m, :d, :s, :b, :x)"
+                ),
+                {
+                    "t": uuid.UUID(tenant_a.tenant_id),
+                    "c": uuid.UUID(campaign),
+                    "m": s.mailbox_id,
+                    "d": today - timedelta(days=days_ago),
+                    "s": sent,
+                    "b": bounced,
+                    "x": complained,
+                },
+            )
+
     # Its overview.
     r = await api.get(f"/v1/staff/tenants/{tenant_a.tenant_id}", headers=support)
     assert r.status_code == 200, r.text
@@ -82,7 +105,8 @@ async def test_support_finds_views_suspends_and_unsuspends_a_tenant(
     assert view["campaigns_by_status"] == {"sending": 1, "paused": 1}
     [box] = view["mailboxes"]
     assert box["id"] == str(s.mailbox_id) and box["status"] == "active"
-    assert box["daily_cap"] == 50 and box["sent_today"] == 0 and box["bounced_7d"] == 0
+    assert box["daily_cap"] == 50 and box["sent_today"] == 0
+    assert (box["sent_7d"], box["bounced_7d"], box["complained_7d"]) == (15, 3, 1)
     assert view["suspended"] is None and view["credits_cents"] == 0
 
     # Suspended: the key is refused, the running campaign pauses for `suspension`.
