@@ -6,6 +6,8 @@ staff routes.
   tenant's keys without another round trip.
 - `account_credits`: a credit a staff member granted a tenant (amount in cents, reason,
   who). Local only: the development Stripe server has no customer balance transactions.
+- `idx_inbox_message_refs_failures`: the tenant's failed and unknown sends by time, partial
+  (failures are few), so the staff overview's recent failures never scan the outbox.
 - Permissions `billing.credit`, `billing.trial`, `notifications.read`,
   `notifications.write`, granted as the staff console needs them (`super_admin` holds all).
 
@@ -98,6 +100,10 @@ def upgrade() -> None:
         sa.CheckConstraint("amount_cents > 0", name="ck_account_credits_amount_cents"),
     )
     enable_tenant_rls("account_credits")
+    op.execute(
+        "CREATE INDEX idx_inbox_message_refs_failures ON inbox_message_refs (tenant_id, updated) "
+        "WHERE direction = 'outbound' AND status IN ('failed', 'unknown')"
+    )
 
     bind = op.get_bind()
     for name, (category, description) in PERMISSIONS.items():
@@ -126,6 +132,7 @@ def downgrade() -> None:
         sa.text("DELETE FROM permissions WHERE name = ANY(:names)"),
         {"names": list(PERMISSIONS)},
     )
+    op.execute("DROP INDEX IF EXISTS idx_inbox_message_refs_failures")
     op.drop_table("account_credits")
     _auth_function(with_suspended=False)
     op.drop_column("tenants", "suspended_reason")

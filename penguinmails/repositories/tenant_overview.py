@@ -56,6 +56,7 @@ WHERE ea.deleted IS NULL
 ORDER BY ea.email
 """
 
+# The sends through their partial index (idx_inbox_message_refs_failures, migration 0014).
 _FAILURES = """
 (SELECT 'send' AS kind, id, updated AS at,
         'send ' || status || coalesce(' to mailbox ' || email_account_id::text, '') AS summary,

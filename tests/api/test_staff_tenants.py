@@ -92,6 +92,24 @@ async def test_support_finds_views_suspends_and_unsuspends_a_tenant(
                 },
             )
 
+    # Two recent failures: a failed send, then a refused mailbox login notice.
+    tid = uuid.UUID(tenant_a.tenant_id)
+    await admin_conn.execute(
+        "INSERT INTO inbox_message_refs (id, tenant_id, email_account_id, direction, "
+        "message_id, status, error_message, created, updated) VALUES (gen_random_uuid(), $1, $2, "
+        "'outbound', $3, 'failed', '554 5.7.1 rejected', now() - interval '1 minute', "
+        "now() - interval '1 minute')",
+        tid,
+        s.mailbox_id,
+        f"<{uuid.uuid4().hex}@send.test>",
+    )
+    await admin_conn.execute(
+        "INSERT INTO notifications (tenant_id, type, title, message, severity) "
+        "VALUES ($1, 'mailbox.auth_failed', 'Mailbox login refused', 'the server said no', "
+        "'error')",
+        tid,
+    )
+
     # Its overview.
     r = await api.get(f"/v1/staff/tenants/{tenant_a.tenant_id}", headers=support)
     assert r.status_code == 200, r.text
@@ -108,6 +126,11 @@ async def test_support_finds_views_suspends_and_unsuspends_a_tenant(
     assert box["daily_cap"] == 50 and box["sent_today"] == 0
     assert (box["sent_7d"], box["bounced_7d"], box["complained_7d"]) == (15, 3, 1)
     assert view["suspended"] is None and view["credits_cents"] == 0
+    failures = [(f["kind"], f["summary"], f["detail"]) for f in view["recent_failures"]]
+    assert failures == [
+        ("notification", "mailbox.auth_failed: Mailbox login refused", "the server said no"),
+        ("send", f"send failed to mailbox {s.mailbox_id}", "554 5.7.1 rejected"),
+    ]
 
     # Suspended: the key is refused, the running campaign pauses for `suspension`.
     r = await api.post(
