@@ -35,6 +35,8 @@ from api.routes import (
     lead_signals,
     leads,
     notifications,
+    staff_config,
+    staff_flags,
     staff_plans,
     stripe_webhooks,
     suppressions,
@@ -155,7 +157,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.include_router(router.router)
     for router in (vps_instances, ip_addresses, warmups):
         app.include_router(router.router)
-    for router in (billing, staff_plans, stripe_webhooks):
+    for router in (billing, staff_plans, staff_flags, staff_config, stripe_webhooks):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
     app.include_router(inbound_webhook.router)  # a mail relay's, shared secret

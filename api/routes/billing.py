@@ -25,6 +25,7 @@ from penguinmails.repositories.payments import PaymentRepository
 from penguinmails.repositories.plan_limits import PlanLimitRepository
 from penguinmails.repositories.plans import PlanRepository
 from penguinmails.repositories.subscriptions import CurrentSubscription, SubscriptionRepository
+from penguinmails.sysconfig import GRACE_DAYS
 from usecases.billing import BillingConflict, PlanNotFound, change_plan, set_cancel
 from workflows.subscription import SubscriptionView
 
@@ -109,7 +110,7 @@ async def change_subscription(
             services.temporal,
             principal.tenant_id,
             body.plan_id,
-            services.settings.billing_grace_days,
+            await services.platform.value(GRACE_DAYS),
         )
     except PlanNotFound:
         raise not_found("plan") from None
@@ -121,7 +122,10 @@ async def change_subscription(
 async def _cancel(principal: Principal, services: Services, cancel: bool) -> SubscriptionPublic:
     try:
         view = await set_cancel(
-            services.temporal, principal.tenant_id, cancel, services.settings.billing_grace_days
+            services.temporal,
+            principal.tenant_id,
+            cancel,
+            await services.platform.value(GRACE_DAYS),
         )
     except BillingConflict as exc:
         raise ApiError(409, str(exc)) from None
