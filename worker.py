@@ -59,6 +59,7 @@ from workflows.mailbox_test import MailboxTestWorkflow
 from workflows.mailbox_warmup import MailboxWarmupWorkflow
 from workflows.names import ALL_TASK_QUEUES, TaskQueue, lead_sequence_workflow_id
 from workflows.schedules import ensure_reputation_schedule, ensure_schedules
+from workflows.stripe_sweep import StripeSweepWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
 from workflows.test_send import TestSendWorkflow
@@ -164,7 +165,7 @@ def registrations(
         ),
         TaskQueue.WEBHOOKS: ([WebhookEndpointWorkflow], [webhooks.deliver_webhooks]),
         TaskQueue.BILLING: (
-            [SubscriptionWorkflow],
+            [SubscriptionWorkflow, StripeSweepWorkflow],
             [
                 billing.seed_subscription,
                 billing.fetch_subscription,
@@ -175,6 +176,7 @@ def registrations(
                 billing.set_cancel_at_period_end,
                 billing.notify_dunning,
                 billing.set_billing_pause,
+                billing.hand_over_stripe_events,
             ],
         ),
     }

@@ -10,12 +10,14 @@ from uuid import UUID
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.interfaces.billing import (
     CHANGE_STRIPE_PLAN,
     FETCH_SUBSCRIPTION,
+    HAND_OVER_STRIPE_EVENTS,
     INVOICE_EVENTS,
     MIRROR_SUBSCRIPTION,
     NOTIFY_DUNNING,
@@ -25,6 +27,7 @@ from activities.interfaces.billing import (
     SET_BILLING_PAUSE,
     SET_CANCEL_AT_PERIOD_END,
     SUBSCRIPTION_EVENTS,
+    SUBSCRIPTION_WORKFLOW,
     BillingPauseInput,
     BillingPauseOutput,
     ChangePlanInput,
@@ -32,6 +35,8 @@ from activities.interfaces.billing import (
     DunningNoticeInput,
     EventFacts,
     FetchSubscriptionInput,
+    HandOverInput,
+    HandOverOutput,
     MirrorInput,
     ReadEventInput,
     RecordPaymentInput,
@@ -44,12 +49,16 @@ from activities.interfaces.billing import (
 )
 from activities.stripe_gateway import StripeGateway, StripePlan
 from penguinmails.db import Database
+from penguinmails.platform_config import PlatformConfig
 from penguinmails.repositories.payments import InvoicePayment, PaymentRepository
 from penguinmails.repositories.plans import PlanRepository
 from penguinmails.repositories.stripe_events import StripeEventRepository
 from penguinmails.repositories.subscriptions import Mirror, SubscriptionRepository
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
+from penguinmails.sysconfig import GRACE_DAYS
+
+TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 
 
 def _ts(epoch: float | None) -> dt.datetime | None:
@@ -64,8 +73,10 @@ class BillingActivities:
         settings: Settings,
         gateway: StripeGateway | None = None,
         client: Client | None = None,
+        platform: PlatformConfig | None = None,
     ) -> None:
         self._client = client
+        self.platform = platform or PlatformConfig(db, settings)
         self.db = db
         self.secrets = secrets
         self.settings = settings
@@ -282,3 +293,30 @@ class BillingActivities:
                 if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                     raise
         return BillingPauseOutput(done)
+
+    @activity.defn(name=HAND_OVER_STRIPE_EVENTS)
+    async def hand_over_stripe_events(self, data: HandOverInput) -> HandOverOutput:
+        """The sweeper: signal-with-start each tenant's subscription workflow with the id of
+        every stored event never handed over (oldest first), then mark it handed over. The
+        grace period a new run starts with is `billing.grace_days` (system configuration)."""
+        async with self.db.admin_session() as session:
+            pending = await StripeEventRepository(session).unhanded(data.limit)
+        if not pending:
+            return HandOverOutput(0)
+        grace_days = await self.platform.value(GRACE_DAYS)
+        client = self._client or activity.client()
+        for event in pending:
+            tenant = str(event.tenant_id)
+            await client.start_workflow(
+                SUBSCRIPTION_WORKFLOW,
+                # The workflow's SubscriptionInput and StripeEventSignal, by their fields.
+                {"tenant_id": tenant, "grace_days": grace_days},
+                id=f"{data.workflow_kind}:{tenant}:{tenant}",
+                task_queue=data.task_queue,
+                search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT_ID, tenant)]),
+                start_signal="stripe_event",
+                start_signal_args=[{"event_id": event.id}],
+            )
+            async with self.db.admin_session() as session:
+                await StripeEventRepository(session).mark_handed_off(event.id)
+        return HandOverOutput(len(pending))
