@@ -14,6 +14,7 @@ from api.schemas.billing import (
     InvoiceList,
     InvoicePublic,
     PlanPublic,
+    PortalLink,
     SubscriptionChange,
     SubscriptionPublic,
     UsageItem,
@@ -26,7 +27,14 @@ from penguinmails.repositories.plan_limits import PlanLimitRepository
 from penguinmails.repositories.plans import PlanRepository
 from penguinmails.repositories.subscriptions import CurrentSubscription, SubscriptionRepository
 from penguinmails.sysconfig import GRACE_DAYS
-from usecases.billing import BillingConflict, PlanNotFound, change_plan, set_cancel
+from usecases.billing import (
+    BillingConflict,
+    PlanNotFound,
+    PortalUnavailable,
+    change_plan,
+    portal_url,
+    set_cancel,
+)
 from workflows.subscription import SubscriptionView
 
 router = APIRouter(prefix="/v1/billing", tags=["billing"])
@@ -150,6 +158,28 @@ async def cancel_subscription(principal: OwnerDep, services: ServicesDep) -> Sub
 async def resume_subscription(principal: OwnerDep, services: ServicesDep) -> SubscriptionPublic:
     """Undo a cancel at period end."""
     return await _cancel(principal, services, False)
+
+
+@router.post(
+    "/portal",
+    response_model=PortalLink,
+    responses={
+        409: {"description": "not a Stripe customer yet"},
+        501: {"description": "`portal_unavailable`: no customer portal (development)"},
+    },
+)
+async def create_portal_link(principal: OwnerDep, services: ServicesDep) -> PortalLink:
+    """A link to Stripe's customer portal (payment methods, invoices, cancellation). The
+    development Stripe has none: 501 `portal_unavailable` there."""
+    try:
+        url = await portal_url(
+            services.db, services.secrets, services.settings, principal.tenant_id
+        )
+    except PortalUnavailable as exc:
+        raise ApiError(501, str(exc), code="portal_unavailable") from None
+    except BillingConflict as exc:
+        raise ApiError(409, str(exc)) from None
+    return PortalLink(url=url)
 
 
 @router.get("/invoices", response_model=InvoiceList)
