@@ -54,6 +54,7 @@ from penguinmails.repositories.payments import InvoicePayment, PaymentRepository
 from penguinmails.repositories.plans import PlanRepository
 from penguinmails.repositories.stripe_events import StripeEventRepository
 from penguinmails.repositories.subscriptions import Mirror, SubscriptionRepository
+from penguinmails.repositories.transactional_emails import TransactionalEmailRepository
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
 from penguinmails.sysconfig import GRACE_DAYS
@@ -169,7 +170,23 @@ class BillingActivities:
         )
         tenant = UUID(data.tenant_id)
         async with self.db.tenant_session(tenant) as session:
-            await PaymentRepository(session).record(tenant, payment)
+            payments = PaymentRepository(session)
+            await payments.record(tenant, payment)
+            # The e-mail beside the payment, once per invoice and outcome; a failure that
+            # arrives after the success (Stripe does not keep order) tells nobody.
+            kind = {"succeeded": "invoice_paid", "failed": "payment_failed"}.get(inv.status)
+            if kind is not None and await payments.status_of(inv.invoice_id) == inv.status:
+                await TransactionalEmailRepository(session).queue(
+                    tenant,
+                    kind,
+                    f"invoice:{inv.invoice_id}:{inv.status}",
+                    {
+                        "invoice_id": inv.invoice_id,
+                        "amount": f"{inv.amount_cents / 100:.2f}",
+                        "currency": inv.currency.upper(),
+                    },
+                    await SubscriptionRepository(session).billing_email(),
+                )
         async with self.db.admin_session() as session:
             await StripeEventRepository(session).mark_applied(data.event_id)
 
@@ -252,18 +269,29 @@ class BillingActivities:
 
     @activity.defn(name=NOTIFY_DUNNING)
     async def notify_dunning(self, data: DunningNoticeInput) -> None:
-        """Day 0, 3 or 6 of a grace period: an in-app notice (once per day of this period)."""
+        """Day 0, 3 or 6 of a grace period: an in-app notice and an e-mail (once per day of
+        this period)."""
         ends = _ts(data.grace_ends)
         assert ends is not None
         when = ends.strftime("%Y-%m-%d %H:%M UTC")
         tenant = UUID(data.tenant_id)
+        key = f"billing.past_due.{int(data.grace_ends)}.day{data.day}"
         async with self.db.tenant_session(tenant) as session:
-            await SubscriptionRepository(session).notify(
-                f"billing.past_due.{int(data.grace_ends)}.day{data.day}",
+            subscriptions = SubscriptionRepository(session)
+            await subscriptions.notify(
+                key,
                 "Payment failed",
                 f"We could not collect your payment. Update your payment method before {when} "
                 "or your campaigns will pause.",
                 "warning" if data.day == 0 else "error",
+            )
+            # And the same notice by e-mail, in the same transaction (once per day).
+            await TransactionalEmailRepository(session).queue(
+                tenant,
+                "dunning_notice",
+                key,
+                {"day": data.day, "grace_ends": when},
+                await subscriptions.billing_email(),
             )
 
     @activity.defn(name=SET_BILLING_PAUSE)

@@ -11,8 +11,10 @@ what the transactional e-mail sender needs.
   Global, system role only.
 - Permissions `flags.read`, `flags.write`, `config.read`, `config.write`; only
   `super_admin` may write either.
-- `transactional_emails`: `attempts` (SMTP tries so far) and `dedup_key`, unique per
-  tenant, so a retried activity or a replayed workflow records and sends one message.
+- `transactional_emails` becomes the outbox of the platform's own e-mail: `attempts` (SMTP
+  tries so far), `next_attempt` (when a queued message is due; a claim moves it forward
+  as a lease) and `dedup_key`, unique per tenant, so an activity retried or a request
+  repeated queues one message.
 
 Revision ID: 0015
 Revises: 0013
@@ -134,6 +136,16 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
     )
     op.add_column("transactional_emails", sa.Column("dedup_key", sa.Text(), nullable=True))
+    op.add_column(
+        "transactional_emails",
+        sa.Column(
+            "next_attempt", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+    )
+    op.execute(
+        "CREATE INDEX idx_transactional_emails_due ON transactional_emails (next_attempt) "
+        "WHERE status = 'queued'"
+    )
     op.create_unique_constraint(
         "uq_transactional_emails_tenant_dedup", "transactional_emails", ["tenant_id", "dedup_key"]
     )
@@ -145,6 +157,8 @@ def downgrade() -> None:
     for name in PERMISSIONS:
         bind.execute(sa.text("DELETE FROM permissions WHERE name = :n"), {"n": name})
     op.drop_constraint("uq_transactional_emails_tenant_dedup", "transactional_emails")
+    op.execute("DROP INDEX IF EXISTS idx_transactional_emails_due")
+    op.drop_column("transactional_emails", "next_attempt")
     op.drop_column("transactional_emails", "dedup_key")
     op.drop_column("transactional_emails", "attempts")
     op.drop_table("platform_audit_logs")

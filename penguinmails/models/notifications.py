@@ -81,6 +81,7 @@ class TransactionalEmail(TenantScoped, table=True):
     attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # One message per key and tenant (migration 0015): a retry or a replay sends it once.
     dedup_key: str | None = None
+    next_attempt: datetime = now_field()  # when a queued message is due (0015)
     queued: datetime = now_field()
     sent: datetime | None = timestamp_field()
     failed: datetime | None = timestamp_field()
