@@ -13,8 +13,11 @@ from temporalio.client import Client
 from api.services import Services
 from penguinmails.db import Database
 from penguinmails.flags import in_rollout
+from penguinmails.platform_config import PlatformConfig
+from penguinmails.settings import Settings
 from tests.api.conftest import Tenant
 from tests.api.test_billing_plans import staff_key
+from usecases.platform import Actor, set_flag
 from usecases.staff import create_staff
 
 
@@ -114,3 +117,28 @@ async def test_only_flags_write_changes_a_flag(
     assert (await api.get("/v1/staff/flags", headers=support)).status_code == 200
     r = await api.get("/v1/staff/flags", headers=tenant_a.auth)
     assert r.status_code == 403
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_change_reaches_another_process_within_ten_seconds(
+    db: Database, settings: Settings, tenant_a: Tenant
+) -> None:
+    """A worker's cache (another process: its own PlatformConfig) sees a staff change on its
+    first read after 10 s, and not before; time moved by an injected clock."""
+    clock = _Clock()
+    worker = PlatformConfig(db, settings, clock=clock)
+    tenant = uuid.UUID(tenant_a.tenant_id)
+    name = f"flag_{uuid.uuid4().hex[:8]}"
+    assert not await worker.enabled(name, tenant)
+    await set_flag(db, Actor("system"), name, True, 100)
+    clock.now += 9.9
+    assert not await worker.enabled(name, tenant)  # cached
+    clock.now += 0.1
+    assert await worker.enabled(name, tenant)
