@@ -13,7 +13,8 @@ from penguinmails.repositories.flags import FeatureFlagRepository, FlagState
 from penguinmails.repositories.platform_audit import PlatformAuditRepository
 from penguinmails.repositories.system_config import SystemConfigRepository
 from penguinmails.repositories.tenants import TenantRepository
-from penguinmails.sysconfig import KEYS, validate
+from penguinmails.settings import Settings
+from penguinmails.sysconfig import KEYS, effective, validate
 
 
 @dataclass(frozen=True)
@@ -107,10 +108,8 @@ async def set_override(
     return after
 
 
-async def config_values(db: Database, settings: Any) -> dict[str, tuple[Any, bool]]:
+async def config_values(db: Database, settings: Settings) -> dict[str, tuple[Any, bool]]:
     """Every known key: (its value, whether it is stored or the default)."""
-    from penguinmails.sysconfig import effective
-
     async with db.admin_session() as session:
         stored = await SystemConfigRepository(session).values()
     values = effective(stored, settings)

@@ -29,14 +29,16 @@ class FeatureFlagRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def list(self) -> list[FlagState]:
-        """Every flag with its overrides, by name."""
+    async def list(self, name: str | None = None) -> list[FlagState]:
+        """Every flag (or the one named) with its overrides, by name."""
         rows = await self.session.execute(
             text(
                 "SELECT f.key, f.is_enabled, f.rollout_percentage, f.description, "
                 "o.tenant_id, o.is_enabled AS forced FROM feature_flags f "
-                "LEFT JOIN feature_flag_overrides o ON o.flag_id = f.id ORDER BY f.key"
-            )
+                "LEFT JOIN feature_flag_overrides o ON o.flag_id = f.id "
+                "WHERE CAST(:name AS text) IS NULL OR f.key = :name ORDER BY f.key"
+            ),
+            {"name": name},
         )
         states: dict[str, tuple[bool, int, str | None, dict[UUID, bool]]] = {}
         for r in rows:
@@ -48,7 +50,8 @@ class FeatureFlagRepository:
         return [FlagState(k, e, p, d, o) for k, (e, p, d, o) in states.items()]
 
     async def get(self, name: str) -> FlagState | None:
-        return next((s for s in await self.list() if s.name == name), None)
+        found = await self.list(name)
+        return found[0] if found else None
 
     async def flags(self) -> dict[str, Flag]:
         """What the cache holds: every flag, evaluated by `penguinmails.flags.evaluate`."""
