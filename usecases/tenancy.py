@@ -37,7 +37,12 @@ class SignUpResult:
 
 
 async def sign_up(
-    db: Database, client: Client, name: str, owner_email: str, key: NewKey | None = None
+    db: Database,
+    client: Client,
+    name: str,
+    owner_email: str,
+    key: NewKey | None = None,
+    welcome: bool = True,
 ) -> SignUpResult:
     key = key or generate_key()
     try:
@@ -54,10 +59,10 @@ async def sign_up(
             )
             # Every tenant starts on the trial plan; its limits hold from the first request.
             await SubscriptionRepository(session).start_trial(tenant.id)
-            # The welcome e-mail, queued with the account (sent by the platform's sender).
-            await TransactionalEmailRepository(session).queue(
-                tenant.id, "welcome", "welcome", {"tenant_name": name}, owner_email, user.id
-            )
+            if welcome:  # the customer's welcome e-mail, queued with the account
+                await TransactionalEmailRepository(session).queue(
+                    tenant.id, "welcome", "welcome", {"tenant_name": name}, owner_email, user.id
+                )
             # Started before the commit: if Temporal is down nothing is half-written; the
             # activity retries for the few milliseconds until the rows are visible.
             wf_id = workflow_id(TENANT_PROVISIONING, tenant.id, tenant.id)

@@ -188,3 +188,12 @@ async def test_payments_and_a_finished_campaign_queue_their_mail_once(
         )
         == 0
     )
+
+
+async def test_a_staff_account_gets_no_welcome(
+    db: Database, temporal_client: Client, admin_conn: asyncpg.Connection
+) -> None:
+    from usecases.staff import create_staff
+
+    staff = await create_staff(db, temporal_client, f"staff-{uuid.uuid4().hex[:8]}@pm.test")
+    assert await _rows(admin_conn, staff.tenant_id) == []
