@@ -35,6 +35,7 @@ from activities.providers.registry import load_providers
 from activities.reputation import ReputationActivities
 from activities.sending import SendingActivities
 from activities.tenancy import TenancyActivities
+from activities.transactional import TransactionalActivities
 from activities.vps import VpsActivities
 from activities.warmups import WarmupActivities
 from activities.webhooks import WebhookActivities
@@ -59,9 +60,11 @@ from workflows.mailbox_test import MailboxTestWorkflow
 from workflows.mailbox_warmup import MailboxWarmupWorkflow
 from workflows.names import ALL_TASK_QUEUES, TaskQueue, lead_sequence_workflow_id
 from workflows.schedules import ensure_reputation_schedule, ensure_schedules
+from workflows.stripe_sweep import StripeSweepWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.tenant_provisioning import TenantProvisioningWorkflow
 from workflows.test_send import TestSendWorkflow
+from workflows.transactional_email import TransactionalEmailWorkflow
 from workflows.vps_lifecycle import VpsLifecycleWorkflow
 from workflows.webhook_endpoint import WebhookEndpointWorkflow
 
@@ -99,6 +102,7 @@ def registrations(
     analytics = AnalyticsActivities(db)
     inbound = InboundActivities(db, secrets)
     billing = BillingActivities(db, secrets, settings)
+    transactional = TransactionalActivities(db, secrets, settings)
     return {
         TaskQueue.CAMPAIGNS: (
             [CampaignWorkflow, LeadSequenceWorkflow, TestSendWorkflow, InboxReplyWorkflow],
@@ -143,6 +147,7 @@ def registrations(
                 IpWarmupWorkflow,
                 MailboxWarmupWorkflow,
                 VpsLifecycleWorkflow,
+                TransactionalEmailWorkflow,
             ],
             [
                 tenancy.provision_tenant,
@@ -160,11 +165,12 @@ def registrations(
                 warmups.set_warmup_status,
                 reputation.list_live_ips,
                 reputation.check_ip_reputation,
+                transactional.send_transactional_emails,
             ],
         ),
         TaskQueue.WEBHOOKS: ([WebhookEndpointWorkflow], [webhooks.deliver_webhooks]),
         TaskQueue.BILLING: (
-            [SubscriptionWorkflow],
+            [SubscriptionWorkflow, StripeSweepWorkflow],
             [
                 billing.seed_subscription,
                 billing.fetch_subscription,
@@ -175,6 +181,7 @@ def registrations(
                 billing.set_cancel_at_period_end,
                 billing.notify_dunning,
                 billing.set_billing_pause,
+                billing.hand_over_stripe_events,
             ],
         ),
     }

@@ -10,11 +10,13 @@ from uuid import UUID
 
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 
 from activities.interfaces.billing import (
     CHANGE_STRIPE_PLAN,
     FETCH_SUBSCRIPTION,
+    HAND_OVER_STRIPE_EVENTS,
     INVOICE_EVENTS,
     MIRROR_SUBSCRIPTION,
     NOTIFY_DUNNING,
@@ -24,6 +26,7 @@ from activities.interfaces.billing import (
     SET_BILLING_PAUSE,
     SET_CANCEL_AT_PERIOD_END,
     SUBSCRIPTION_EVENTS,
+    SUBSCRIPTION_WORKFLOW,
     BillingPauseInput,
     BillingPauseOutput,
     ChangePlanInput,
@@ -31,6 +34,8 @@ from activities.interfaces.billing import (
     DunningNoticeInput,
     EventFacts,
     FetchSubscriptionInput,
+    HandOverInput,
+    HandOverOutput,
     MirrorInput,
     ReadEventInput,
     RecordPaymentInput,
@@ -44,12 +49,17 @@ from activities.interfaces.billing import (
 from activities.stripe_gateway import StripeGateway, StripePlan
 from penguinmails.campaign_pauses import apply_pause_reason
 from penguinmails.db import Database
+from penguinmails.platform_config import PlatformConfig
 from penguinmails.repositories.payments import InvoicePayment, PaymentRepository
 from penguinmails.repositories.plans import PlanRepository
 from penguinmails.repositories.stripe_events import StripeEventRepository
 from penguinmails.repositories.subscriptions import Mirror, SubscriptionRepository
+from penguinmails.repositories.transactional_emails import TransactionalEmailRepository
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
+from penguinmails.sysconfig import GRACE_DAYS
+
+TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 
 
 def _ts(epoch: float | None) -> dt.datetime | None:
@@ -64,8 +74,10 @@ class BillingActivities:
         settings: Settings,
         gateway: StripeGateway | None = None,
         client: Client | None = None,
+        platform: PlatformConfig | None = None,
     ) -> None:
         self._client = client
+        self.platform = platform or PlatformConfig(db, settings)
         self.db = db
         self.secrets = secrets
         self.settings = settings
@@ -158,7 +170,23 @@ class BillingActivities:
         )
         tenant = UUID(data.tenant_id)
         async with self.db.tenant_session(tenant) as session:
-            await PaymentRepository(session).record(tenant, payment)
+            payments = PaymentRepository(session)
+            await payments.record(tenant, payment)
+            # The e-mail beside the payment, once per invoice and outcome; a failure that
+            # arrives after the success (Stripe does not keep order) tells nobody.
+            kind = {"succeeded": "invoice_paid", "failed": "payment_failed"}.get(inv.status)
+            if kind is not None and await payments.status_of(inv.invoice_id) == inv.status:
+                await TransactionalEmailRepository(session).queue(
+                    tenant,
+                    kind,
+                    f"invoice:{inv.invoice_id}:{inv.status}",
+                    {
+                        "invoice_id": inv.invoice_id,
+                        "amount": f"{inv.amount_cents / 100:.2f}",
+                        "currency": inv.currency.upper(),
+                    },
+                    await SubscriptionRepository(session).billing_email(),
+                )
         async with self.db.admin_session() as session:
             await StripeEventRepository(session).mark_applied(data.event_id)
 
@@ -241,18 +269,29 @@ class BillingActivities:
 
     @activity.defn(name=NOTIFY_DUNNING)
     async def notify_dunning(self, data: DunningNoticeInput) -> None:
-        """Day 0, 3 or 6 of a grace period: an in-app notice (once per day of this period)."""
+        """Day 0, 3 or 6 of a grace period: an in-app notice and an e-mail (once per day of
+        this period)."""
         ends = _ts(data.grace_ends)
         assert ends is not None
         when = ends.strftime("%Y-%m-%d %H:%M UTC")
         tenant = UUID(data.tenant_id)
+        key = f"billing.past_due.{int(data.grace_ends)}.day{data.day}"
         async with self.db.tenant_session(tenant) as session:
-            await SubscriptionRepository(session).notify(
-                f"billing.past_due.{int(data.grace_ends)}.day{data.day}",
+            subscriptions = SubscriptionRepository(session)
+            await subscriptions.notify(
+                key,
                 "Payment failed",
                 f"We could not collect your payment. Update your payment method before {when} "
                 "or your campaigns will pause.",
                 "warning" if data.day == 0 else "error",
+            )
+            # And the same notice by e-mail, in the same transaction (once per day).
+            await TransactionalEmailRepository(session).queue(
+                tenant,
+                "dunning_notice",
+                key,
+                {"day": data.day, "grace_ends": when},
+                await subscriptions.billing_email(),
             )
 
     @activity.defn(name=SET_BILLING_PAUSE)
@@ -271,3 +310,30 @@ class BillingActivities:
             client, data.campaign_workflow_prefix, tenant, campaigns, "billing", data.paused
         )
         return BillingPauseOutput(done)
+
+    @activity.defn(name=HAND_OVER_STRIPE_EVENTS)
+    async def hand_over_stripe_events(self, data: HandOverInput) -> HandOverOutput:
+        """The sweeper: signal-with-start each tenant's subscription workflow with the id of
+        every stored event never handed over (oldest first), then mark it handed over. The
+        grace period a new run starts with is `billing.grace_days` (system configuration)."""
+        async with self.db.admin_session() as session:
+            pending = await StripeEventRepository(session).unhanded(data.limit)
+        if not pending:
+            return HandOverOutput(0)
+        grace_days = await self.platform.value(GRACE_DAYS)
+        client = self._client or activity.client()
+        for event in pending:
+            tenant = str(event.tenant_id)
+            await client.start_workflow(
+                SUBSCRIPTION_WORKFLOW,
+                # The workflow's SubscriptionInput and StripeEventSignal, by their fields.
+                {"tenant_id": tenant, "grace_days": grace_days},
+                id=f"{data.workflow_kind}:{tenant}:{tenant}",
+                task_queue=data.task_queue,
+                search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT_ID, tenant)]),
+                start_signal="stripe_event",
+                start_signal_args=[{"event_id": event.id}],
+            )
+            async with self.db.admin_session() as session:
+                await StripeEventRepository(session).mark_handed_off(event.id)
+        return HandOverOutput(len(pending))

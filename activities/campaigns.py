@@ -73,6 +73,7 @@ from penguinmails.models.campaigns import (
 from penguinmails.repositories.campaigns import CampaignRepository, ConditionRepository
 from penguinmails.repositories.enrollments import EnrollmentRepository
 from penguinmails.repositories.outbox import OutboxRepository
+from penguinmails.repositories.transactional_emails import TransactionalEmailRepository
 from penguinmails.scheduling import InvalidWindow, next_slot, window_from_config, zone_or
 
 # Errors no retry can fix: the workflow ends the lead (or answers the update) instead.
@@ -302,6 +303,11 @@ class CampaignActivities:
                 row, applied = found if found is not None else (None, False)
             else:
                 row = await repo.set_status(UUID(data.campaign_id), data.status)
+            if row is not None and row.status == "completed":
+                # The owner is told, once (the platform's e-mail: no sending slot taken).
+                await TransactionalEmailRepository(session).queue_campaign_finished(
+                    UUID(data.tenant_id), UUID(data.campaign_id)
+                )
         if row is None:
             raise _invalid("no such campaign")
         return CampaignStatusOutput(

@@ -81,6 +81,15 @@ class StripeGateway:
             )
         return str(customer.id)
 
+    async def portal_url(self, customer_id: str) -> str:
+        """A Stripe billing-portal session for the customer (production Stripe only:
+        localstripe has no billing portal), returning to the platform's billing page."""
+        session = await self._run(
+            self.client.v1.billing_portal.sessions.create,
+            params={"customer": customer_id, "return_url": self.return_url},
+        )
+        return str(session.url)
+
     async def ensure_plan(self, plan: StripePlan) -> None:
         """`direct` only: the Stripe Plan of a platform plan, created when missing (a fresh
         localstripe knows none). In production the Prices are made in Stripe's dashboard."""

@@ -36,6 +36,8 @@ from api.routes import (
     leads,
     notifications,
     staff_audit,
+    staff_config,
+    staff_flags,
     staff_notifications,
     staff_plans,
     staff_tenants,
@@ -158,7 +160,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.include_router(router.router)
     for router in (vps_instances, ip_addresses, warmups):
         app.include_router(router.router)
-    for router in (billing, staff_plans, stripe_webhooks):
+    for router in (billing, staff_plans, staff_flags, staff_config, stripe_webhooks):
         app.include_router(router.router)
     for router in (staff_tenants, staff_notifications, staff_audit):
         app.include_router(router.router)

@@ -12,6 +12,7 @@ from api.keycache import KeyCache
 from api.ratelimit import RateLimiter
 from penguinmails.codec import EncryptionCodec
 from penguinmails.db import Database
+from penguinmails.platform_config import PlatformConfig
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
 
@@ -28,10 +29,14 @@ class Services:
     secrets: SecretStore | None = None
     # Verified API keys, for `api_key_cache_seconds` (api/keycache.py).
     keys: KeyCache[Any] = field(default=None)  # type: ignore[arg-type]
+    # Feature flags and system configuration, cached 10 s (penguinmails/platform_config.py).
+    platform: PlatformConfig = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.keys is None:
             self.keys = KeyCache(self.settings.api_key_cache_seconds)
+        if self.platform is None:
+            self.platform = PlatformConfig(self.db, self.settings)
 
     async def close(self) -> None:
         await self.db.dispose()

@@ -12,6 +12,7 @@ import typer
 
 from cli.campaign import campaign_app
 from cli.dev import dev_app
+from cli.flags import flags_app
 from cli.inbox import inbox_app
 from cli.leads import leads_app
 from cli.migrate import migrate
@@ -41,3 +42,4 @@ app.add_typer(inbox_app, name="inbox")
 app.add_typer(vps_app, name="vps")
 app.add_typer(warmup_app, name="warmup")
 app.add_typer(plans_app, name="plans")
+app.add_typer(flags_app, name="flags")

@@ -115,6 +115,17 @@ class Settings(BaseSettings):
     smtp_sink_port: int = 1025
     smtp_sink_dir: Path = Field(default_factory=lambda data: data["data_dir"] / "sink")
 
+    # The platform's own e-mail (welcome, payments, dunning, a finished campaign, API keys):
+    # its SMTP server (unset: the development sink above), `none`/`starttls`/`ssl`, the
+    # sender, and where in Vault its login lives (fields `username`, `password`; no record:
+    # no AUTH). Production sets the host, `starttls` or `ssl`, and the login.
+    platform_smtp_host: str | None = None
+    platform_smtp_port: int | None = None
+    platform_smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    platform_smtp_verify_tls: bool = True
+    platform_smtp_secret_path: str = "penguinmails/platform-smtp"
+    platform_mail_from: str = "PenguinMails <no-reply@penguinmails.test>"
+
     # `python -m api`: where it listens and how many processes serve (one per core).
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from devstack.dns import DnsServer
     from devstack.localstripe import LocalStripe
+    from devstack.smtp_sink import SmtpSink
     from penguinmails.secrets import SecretStore
 
 # Vault, Temporal and SMTP fixtures live in their own module.
@@ -102,6 +103,7 @@ async def settings(
     tmp_root: Path,
     dns_server: DnsServer,
     localstripe: LocalStripe,
+    smtp_sink: SmtpSink,
 ) -> AsyncIterator[Settings]:
     name = f"pm_test_{uuid.uuid4().hex[:10]}"
     for db in (name, f"{name}_analytics"):
@@ -115,6 +117,10 @@ async def settings(
         dns_resolver=dns_server.address,
         stripe_api_base=localstripe.url,
         stripe_mode="direct",
+        # The platform's own e-mail goes to this session's sink, never to a port another
+        # stack on the machine may hold.
+        platform_smtp_host=smtp_sink.host,
+        platform_smtp_port=smtp_sink.port,
     )
     await asyncio.to_thread(migrate.upgrade, s)  # alembic runs its own loop
     yield s

@@ -21,6 +21,7 @@ from penguinmails.repositories.plans import PlanRepository
 from penguinmails.repositories.stripe_events import StripeEventRepository
 from penguinmails.repositories.subscriptions import SubscriptionRepository
 from penguinmails.secrets import SecretStore
+from penguinmails.settings import Settings
 from workflows.names import TaskQueue, subscription_workflow_id, tenant_attributes
 from workflows.subscription import (
     CancelRequest,
@@ -42,6 +43,10 @@ class PlanNotFound(Exception):
 
 class BillingConflict(Exception):
     pass
+
+
+class PortalUnavailable(Exception):
+    """No customer portal here: localstripe (`STRIPE_MODE=direct`) has none."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,32 @@ async def hand_over_stored(db: Database, client: Client, grace_days: int) -> int
         async with db.admin_session() as session:
             await StripeEventRepository(session).mark_handed_off(event.id)
     return len(pending)
+
+
+async def portal_url(
+    db: Database, secrets: SecretStore | None, settings: Settings, tenant_id: UUID
+) -> str:
+    """A link to Stripe's customer portal (payment methods, invoices, cancel) for the
+    tenant. PortalUnavailable in development; BillingConflict before the tenant is a Stripe
+    customer (its first paid plan makes it one)."""
+    from activities.stripe_gateway import StripeGateway
+
+    if settings.stripe_mode == "direct":
+        raise PortalUnavailable("the development Stripe (localstripe) has no customer portal")
+    async with db.tenant_session(tenant_id) as session:
+        current = await SubscriptionRepository(session).current(tenant_id)
+    if current is None or current.stripe_customer_id is None:
+        raise BillingConflict("no Stripe customer yet: subscribe to a paid plan first")
+    record = await secrets.read(settings.stripe_secret_path) if secrets is not None else None
+    if not record or not record.get("api_key"):
+        raise PortalUnavailable(f"no Stripe api_key in Vault at {settings.stripe_secret_path}")
+    gateway = StripeGateway(
+        record["api_key"],
+        settings.stripe_api_base,
+        settings.stripe_mode,
+        return_url=f"{settings.public_base_url.rstrip('/')}/billing",
+    )
+    return await gateway.portal_url(current.stripe_customer_id)
 
 
 async def _update(

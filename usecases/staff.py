@@ -52,7 +52,8 @@ async def create_staff(
     role: str | None = "read_only",
 ) -> SignUpResult:
     """A staff account with `role` (`super_admin`, `support`, `billing`, `read_only`)."""
-    result = await sign_up(db, client, STAFF_TENANT_NAME, email, key=key)
+    # A staff account is no customer: no welcome e-mail.
+    result = await sign_up(db, client, STAFF_TENANT_NAME, email, key=key, welcome=False)
     async with db.admin_session() as session:
         await add_staff(session, result.user_id, role)
     return result

@@ -17,6 +17,7 @@ from penguinmails.db import Database
 from penguinmails.repositories.api_keys import ApiKeyRepository
 from penguinmails.repositories.subscriptions import SubscriptionRepository
 from penguinmails.repositories.tenants import TenantRepository
+from penguinmails.repositories.transactional_emails import TransactionalEmailRepository
 from penguinmails.repositories.users import UserRepository
 from penguinmails.security import NewKey, generate_key
 from workflows.names import TENANT_PROVISIONING, TaskQueue, tenant_attributes, workflow_id
@@ -36,7 +37,12 @@ class SignUpResult:
 
 
 async def sign_up(
-    db: Database, client: Client, name: str, owner_email: str, key: NewKey | None = None
+    db: Database,
+    client: Client,
+    name: str,
+    owner_email: str,
+    key: NewKey | None = None,
+    welcome: bool = True,
 ) -> SignUpResult:
     key = key or generate_key()
     try:
@@ -53,6 +59,10 @@ async def sign_up(
             )
             # Every tenant starts on the trial plan; its limits hold from the first request.
             await SubscriptionRepository(session).start_trial(tenant.id)
+            if welcome:  # the customer's welcome e-mail, queued with the account
+                await TransactionalEmailRepository(session).queue(
+                    tenant.id, "welcome", "welcome", {"tenant_name": name}, owner_email, user.id
+                )
             # Started before the commit: if Temporal is down nothing is half-written; the
             # activity retries for the few milliseconds until the rows are visible.
             wf_id = workflow_id(TENANT_PROVISIONING, tenant.id, tenant.id)

@@ -7,6 +7,10 @@ Schedule is left as it is, so an operator's pause or edit survives restarts).
   one missed run after downtime (each run recomputes the last three days anyway).
 - `schedule:analytics-retention`: `AnalyticsRetentionWorkflow` daily: raw opens and clicks
   older than 90 days, warmup interactions older than 180, deleted.
+- `schedule:stripe-sweep`: `StripeSweepWorkflow` every five minutes on the `billing`
+  queue: stored Stripe events whose hand-off failed reach their `SubscriptionWorkflow`.
+- `schedule:transactional-email`: `TransactionalEmailWorkflow` every minute on the
+  `infra` queue: the platform's own e-mail that is due (queued or waiting for a retry).
 - `ip-reputation`: `IpReputationWorkflow` every `REPUTATION_CHECK_MINUTES` with the
   configured blocklist zones (`DNSBL_ZONES`); unlike the others it is updated at each start,
   so a change of those settings reaches it.
@@ -31,6 +35,7 @@ from temporalio.client import (
 )
 
 from activities.interfaces.analytics import ReconcileInput, RetentionInput
+from activities.interfaces.transactional import SendDueInput
 from workflows.analytics_reconcile import AnalyticsReconcileWorkflow, AnalyticsRetentionWorkflow
 from workflows.ip_reputation import IpReputationInput, IpReputationWorkflow
 from workflows.names import (
@@ -38,12 +43,20 @@ from workflows.names import (
     ANALYTICS_RECONCILE_SCHEDULE,
     ANALYTICS_RETENTION,
     ANALYTICS_RETENTION_SCHEDULE,
+    STRIPE_SWEEP,
+    STRIPE_SWEEP_SCHEDULE,
+    TRANSACTIONAL_EMAIL,
+    TRANSACTIONAL_EMAIL_SCHEDULE,
     TaskQueue,
 )
+from workflows.stripe_sweep import StripeSweepInput, StripeSweepWorkflow
+from workflows.transactional_email import TransactionalEmailWorkflow
 
 log = logging.getLogger(__name__)
 RECONCILE_EVERY = timedelta(minutes=10)
 RETENTION_EVERY = timedelta(days=1)
+STRIPE_SWEEP_EVERY = timedelta(minutes=5)
+TRANSACTIONAL_EMAIL_EVERY = timedelta(minutes=1)
 
 
 def reconcile_schedule(every: timedelta = RECONCILE_EVERY) -> Schedule:
@@ -69,6 +82,33 @@ def retention_schedule(every: timedelta = RETENTION_EVERY) -> Schedule:
         ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+    )
+
+
+def stripe_sweep_schedule(every: timedelta = STRIPE_SWEEP_EVERY) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            StripeSweepWorkflow.run,
+            StripeSweepInput(),
+            id=STRIPE_SWEEP,
+            task_queue=TaskQueue.BILLING,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        # Missed runs are not replayed one by one: the next run takes every pending event.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=every),
+    )
+
+
+def transactional_email_schedule(every: timedelta = TRANSACTIONAL_EMAIL_EVERY) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            TransactionalEmailWorkflow.run,
+            SendDueInput(),
+            id=TRANSACTIONAL_EMAIL,
+            task_queue=TaskQueue.INFRA,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=every),
     )
 
 
@@ -108,6 +148,8 @@ async def ensure_schedules(client: Client) -> list[str]:
     for schedule_id, schedule in (
         (ANALYTICS_RECONCILE_SCHEDULE, reconcile_schedule()),
         (ANALYTICS_RETENTION_SCHEDULE, retention_schedule()),
+        (STRIPE_SWEEP_SCHEDULE, stripe_sweep_schedule()),
+        (TRANSACTIONAL_EMAIL_SCHEDULE, transactional_email_schedule()),
     ):
         try:
             await client.create_schedule(schedule_id, schedule)
@@ -121,9 +163,13 @@ __all__ = [
     "RECONCILE_EVERY",
     "REPUTATION_SCHEDULE",
     "RETENTION_EVERY",
+    "STRIPE_SWEEP_EVERY",
+    "TRANSACTIONAL_EMAIL_EVERY",
     "ensure_reputation_schedule",
     "ensure_schedules",
     "reconcile_schedule",
     "reputation_schedule",
     "retention_schedule",
+    "stripe_sweep_schedule",
+    "transactional_email_schedule",
 ]

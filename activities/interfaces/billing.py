@@ -15,6 +15,9 @@ CHANGE_STRIPE_PLAN = "change_stripe_plan"
 SET_CANCEL_AT_PERIOD_END = "set_cancel_at_period_end"
 NOTIFY_DUNNING = "notify_dunning"
 SET_BILLING_PAUSE = "set_billing_pause"
+HAND_OVER_STRIPE_EVENTS = "hand_over_stripe_events"
+# The subscription workflow as activities start it (by name: they never import workflows).
+SUBSCRIPTION_WORKFLOW = "SubscriptionWorkflow"
 
 SIGNAL_STRIPE_EVENT = "stripe_event"
 UPDATE_CHANGE_PLAN = "change_plan"
@@ -156,6 +159,21 @@ class BillingPauseInput:
 @dataclass(frozen=True)
 class BillingPauseOutput:
     campaigns: int
+
+
+@dataclass(frozen=True)
+class HandOverInput:
+    """The sweeper's: where each tenant's `SubscriptionWorkflow` lives (id
+    `{workflow_kind}:{tenant}:{tenant}`, its task queue)."""
+
+    workflow_kind: str = "subscription"
+    task_queue: str = "billing"
+    limit: int = 100  # events per run, oldest first; the next run takes the rest
+
+
+@dataclass(frozen=True)
+class HandOverOutput:
+    handed_over: int
 
 
 def snapshot_of(obj: dict[str, Any]) -> SubscriptionSnapshot:

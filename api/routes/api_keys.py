@@ -10,8 +10,10 @@ from api.deps import AdminDep, PrincipalDep, ServicesDep, SessionDep
 from api.errors import PLAN_LIMIT, ApiError, not_found
 from api.pagination import Page, PageParamsDep, fields_of, json_page
 from api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
+from penguinmails.models.tenancy import ApiKey
 from penguinmails.repositories.api_keys import ApiKeyRepository
 from penguinmails.repositories.plan_limits import PlanLimitRepository
+from penguinmails.repositories.transactional_emails import TransactionalEmailRepository
 from penguinmails.repositories.users import UserRepository
 from penguinmails.security import generate_key
 
@@ -37,8 +39,19 @@ async def create_api_key(
     key = await ApiKeyRepository(session).create(
         principal.tenant_id, holder, body.name, new.prefix, new.key_hash
     )
+    await _tell_owner(session, principal.tenant_id, key, "created")
     public = ApiKeyPublic.model_validate(key)
     return ApiKeyCreated(**public.model_dump(), key=new.plaintext)
+
+
+async def _tell_owner(session: SessionDep, tenant_id: UUID, key: ApiKey, event: str) -> None:
+    """An e-mail to the owner, queued in the same transaction as the change."""
+    await TransactionalEmailRepository(session).queue(
+        tenant_id,
+        f"api_key_{event}",
+        f"api_key:{key.id}:{event}",
+        {"key_name": key.name, "key_prefix": key.prefix},
+    )
 
 
 @router.get("", response_model=Page[ApiKeyPublic])
@@ -58,6 +71,7 @@ async def revoke_api_key(
     if key is None:
         raise not_found("API key")
     key = await repo.revoke(key)
+    await _tell_owner(session, principal.tenant_id, key, "revoked")
     # This process refuses the key at once; the others within api_key_cache_seconds.
     services.keys.forget_key(key_id)
     return ApiKeyPublic.model_validate(key)

@@ -14,6 +14,7 @@ from api.schemas.billing import (
     InvoiceList,
     InvoicePublic,
     PlanPublic,
+    PortalLink,
     SubscriptionChange,
     SubscriptionPublic,
     UsageItem,
@@ -25,7 +26,15 @@ from penguinmails.repositories.payments import PaymentRepository
 from penguinmails.repositories.plan_limits import PlanLimitRepository
 from penguinmails.repositories.plans import PlanRepository
 from penguinmails.repositories.subscriptions import CurrentSubscription, SubscriptionRepository
-from usecases.billing import BillingConflict, PlanNotFound, change_plan, set_cancel
+from penguinmails.sysconfig import GRACE_DAYS
+from usecases.billing import (
+    BillingConflict,
+    PlanNotFound,
+    PortalUnavailable,
+    change_plan,
+    portal_url,
+    set_cancel,
+)
 from workflows.subscription import SubscriptionView
 
 router = APIRouter(prefix="/v1/billing", tags=["billing"])
@@ -109,7 +118,7 @@ async def change_subscription(
             services.temporal,
             principal.tenant_id,
             body.plan_id,
-            services.settings.billing_grace_days,
+            await services.platform.value(GRACE_DAYS),
         )
     except PlanNotFound:
         raise not_found("plan") from None
@@ -121,7 +130,10 @@ async def change_subscription(
 async def _cancel(principal: Principal, services: Services, cancel: bool) -> SubscriptionPublic:
     try:
         view = await set_cancel(
-            services.temporal, principal.tenant_id, cancel, services.settings.billing_grace_days
+            services.temporal,
+            principal.tenant_id,
+            cancel,
+            await services.platform.value(GRACE_DAYS),
         )
     except BillingConflict as exc:
         raise ApiError(409, str(exc)) from None
@@ -146,6 +158,28 @@ async def cancel_subscription(principal: OwnerDep, services: ServicesDep) -> Sub
 async def resume_subscription(principal: OwnerDep, services: ServicesDep) -> SubscriptionPublic:
     """Undo a cancel at period end."""
     return await _cancel(principal, services, False)
+
+
+@router.post(
+    "/portal",
+    response_model=PortalLink,
+    responses={
+        409: {"description": "not a Stripe customer yet"},
+        501: {"description": "`portal_unavailable`: no customer portal (development)"},
+    },
+)
+async def create_portal_link(principal: OwnerDep, services: ServicesDep) -> PortalLink:
+    """A link to Stripe's customer portal (payment methods, invoices, cancellation). The
+    development Stripe has none: 501 `portal_unavailable` there."""
+    try:
+        url = await portal_url(
+            services.db, services.secrets, services.settings, principal.tenant_id
+        )
+    except PortalUnavailable as exc:
+        raise ApiError(501, str(exc), code="portal_unavailable") from None
+    except BillingConflict as exc:
+        raise ApiError(409, str(exc)) from None
+    return PortalLink(url=url)
 
 
 @router.get("/invoices", response_model=InvoiceList)

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from api.deps import ServicesDep
 from api.errors import ApiError
 from penguinmails.secrets import SecretStoreError
+from penguinmails.sysconfig import GRACE_DAYS
 from usecases.billing import BadWebhook, receive_stripe_event, verify, webhook_secret
 
 log = logging.getLogger("penguinmails.api")
@@ -53,9 +54,8 @@ async def stripe_webhook(request: Request, services: ServicesDep) -> dict[str, s
     except BadWebhook as exc:
         raise ApiError(400, str(exc)) from None
     try:
-        received = await receive_stripe_event(
-            services.db, services.temporal, event, settings.billing_grace_days
-        )
+        grace_days = await services.platform.value(GRACE_DAYS)
+        received = await receive_stripe_event(services.db, services.temporal, event, grace_days)
     except Exception as exc:  # stored or not, Stripe must retry: never a 2xx here
         log.warning("stripe event %s not handed over: %s", event["id"], type(exc).__name__)
         raise ApiError(503, "the event could not be handed over; retry") from None

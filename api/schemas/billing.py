@@ -61,6 +61,10 @@ class SubscriptionChange(BaseModel):
     plan_id: UUID = Field(description="The plan to subscribe, upgrade or downgrade to.")
 
 
+class PortalLink(BaseModel):
+    url: str = Field(description="Stripe's customer portal for this tenant; open it soon")
+
+
 class SubscriptionPublic(BaseModel):
     plan_id: UUID
     plan_name: str

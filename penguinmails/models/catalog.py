@@ -22,6 +22,8 @@ GLOBAL_TABLES: frozenset[str] = frozenset(
         "staff_role_permissions",
         "system_config",
         "feature_flags",
+        "feature_flag_overrides",  # staff only; `tenant_id`: whose override
+        "platform_audit_logs",  # staff changes to platform-wide settings
         "system_notifications",  # staff alerts; `tenant_id` there says what it is about
         "stripe_events",  # received webhooks of every tenant; `tenant_id`: whose
     }

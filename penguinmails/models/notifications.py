@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ForeignKeyConstraint
-from sqlmodel import SQLModel
+from sqlalchemy import ForeignKeyConstraint, UniqueConstraint
+from sqlmodel import Field, SQLModel
 
 from penguinmails.models.base import (
     TenantScoped,
@@ -68,6 +68,7 @@ class TransactionalEmail(TenantScoped, table=True):
             parent_column="user_id",
             ondelete="SET NULL (user_id)",
         ),
+        UniqueConstraint("tenant_id", "dedup_key", name="uq_transactional_emails_tenant_dedup"),
     )
 
     id: UUID = id_field()
@@ -77,6 +78,10 @@ class TransactionalEmail(TenantScoped, table=True):
     payload: dict[str, Any] = jsonb_field()
     status: str = "queued"
     workflow_id: str | None = None
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # One message per key and tenant (migration 0015): a retry or a replay sends it once.
+    dedup_key: str | None = None
+    next_attempt: datetime = now_field()  # when a queued message is due (0015)
     queued: datetime = now_field()
     sent: datetime | None = timestamp_field()
     failed: datetime | None = timestamp_field()

@@ -48,6 +48,12 @@ class PaymentRepository:
             },
         )
 
+    async def status_of(self, invoice_id: str) -> str | None:
+        row = await self.session.execute(
+            text("SELECT status FROM payments WHERE stripe_payment_id = :i"), {"i": invoice_id}
+        )
+        return row.scalar_one_or_none()
+
     async def list(self, limit: int = 100) -> list[dict[str, object]]:
         rows = await self.session.execute(
             text(

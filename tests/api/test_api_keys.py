@@ -1,3 +1,6 @@
+import uuid
+
+import asyncpg
 import httpx
 
 from tests.api.conftest import Tenant
@@ -40,3 +43,29 @@ async def test_keys_of_another_tenant_are_invisible(
         "/v1/api-keys", json={"name": "x", "user_id": tenant_b.user_id}, headers=tenant_a.auth
     )
     assert r.status_code == 404
+
+
+async def test_creating_and_revoking_a_key_tells_the_owner_once(
+    api: httpx.AsyncClient, tenant_a: Tenant, admin_conn: asyncpg.Connection
+) -> None:
+    created = (
+        await api.post("/v1/api-keys", json={"name": "deploy"}, headers=tenant_a.auth)
+    ).json()
+    for _ in range(2):  # revoking twice tells once
+        r = await api.delete(f"/v1/api-keys/{created['id']}", headers=tenant_a.auth)
+        assert r.status_code == 200
+    rows = await admin_conn.fetch(
+        "SELECT type, to_email, payload->>'key_name' AS name, payload->>'key_prefix' AS prefix "
+        "FROM transactional_emails WHERE tenant_id = $1 AND type LIKE 'api_key_%' ORDER BY queued",
+        uuid.UUID(tenant_a.tenant_id),
+    )
+    owner = await admin_conn.fetchval(
+        "SELECT u.email FROM tenant_users tu JOIN users u ON u.id = tu.user_id "
+        "WHERE tu.tenant_id = $1",
+        uuid.UUID(tenant_a.tenant_id),
+    )
+    assert [(r["type"], r["name"], r["prefix"]) for r in rows] == [
+        ("api_key_created", "deploy", created["prefix"]),
+        ("api_key_revoked", "deploy", created["prefix"]),
+    ]
+    assert {r["to_email"] for r in rows} == {owner}

@@ -42,6 +42,7 @@ OWNER_ONLY = {
     ("POST", "/v1/billing/subscription"),
     ("POST", "/v1/billing/subscription/cancel"),
     ("POST", "/v1/billing/subscription/resume"),
+    ("POST", "/v1/billing/portal"),
 }
 
 

@@ -23,6 +23,7 @@ from penguinmails.db import Database
 from penguinmails.repositories.stripe_events import StripeEventRepository
 from penguinmails.repositories.subscriptions import SubscriptionRepository
 from penguinmails.repositories.tenants import TenantRepository
+from penguinmails.repositories.users import UserRepository
 from penguinmails.settings import Settings
 from tests.fixtures.stripe import subscription_object
 from workflows.names import subscription_workflow_id, tenant_attributes
@@ -72,6 +73,9 @@ async def test_past_due_grace_notices_pause_and_payment_lifts_it(
     async with db.admin_session() as session:
         tenant = (await TenantRepository(session).create(f"dunning-{uuid.uuid4()}")).id
         await SubscriptionRepository(session).start_trial(tenant)
+        users = UserRepository(session)
+        owner = await users.create(f"owner-{uuid.uuid4().hex[:8]}@dunning.test")
+        await users.add_membership(tenant, owner, ["owner"])
     real = BillingActivities(db, None, settings)
     pauses = Pauses()
     queue = f"billing-{uuid.uuid4().hex[:6]}"
@@ -130,6 +134,14 @@ async def test_past_due_grace_notices_pause_and_payment_lifts_it(
         await env.sleep(timedelta(days=8))
         assert pauses.calls == [True, False]
         assert await _notices(admin_conn, tenant) == ["day0", "day3", "day6"]
+        # Each notice went out by e-mail too, once, to the owner.
+        mails = await admin_conn.fetch(
+            "SELECT to_email, payload->>'day' AS day FROM transactional_emails "
+            "WHERE tenant_id = $1 AND type = 'dunning_notice' ORDER BY queued",
+            tenant,
+        )
+        assert [m["day"] for m in mails] == ["0", "3", "6"]
+        assert {m["to_email"] for m in mails} == {owner.email}
         row = await admin_conn.fetchrow(
             "SELECT status, grace_ends FROM subscriptions WHERE tenant_id = $1", tenant
         )
