@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 from sqlalchemy.exc import DBAPIError
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
@@ -72,6 +73,7 @@ from penguinmails.models.campaigns import (
 )
 from penguinmails.repositories.campaigns import CampaignRepository, ConditionRepository
 from penguinmails.repositories.enrollments import EnrollmentRepository
+from penguinmails.repositories.notifications import NotificationRepository
 from penguinmails.repositories.outbox import OutboxRepository
 from penguinmails.scheduling import InvalidWindow, next_slot, window_from_config, zone_or
 
@@ -319,19 +321,23 @@ class CampaignActivities:
         campaign_id = UUID(data.campaign_id)
         try:
             async with self.db.tenant_session(data.tenant_id) as session:
+                before = await CampaignRepository(session).pause_reasons(campaign_id)
                 status = await OutboxRepository(session).pause_campaign(
                     campaign_id, data.reason, data.lock_timeout_ms
                 )
                 reasons = await CampaignRepository(session).pause_reasons(campaign_id)
+                await self._pause_notice(session, data, before, reasons)
             return PauseOutput(status, reasons, True, note="paused, no send in flight")
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
                 raise
         async with self.db.tenant_session(data.tenant_id) as session:
             repo = CampaignRepository(session)
+            before = await repo.pause_reasons(campaign_id)
             status = await repo.add_pause_reason(campaign_id, data.reason) or "missing"
             reasons = await repo.pause_reasons(campaign_id)
             in_flight = await repo.sends_in_flight(campaign_id)
+            await self._pause_notice(session, data, before, reasons)
         return PauseOutput(
             status,
             reasons,
@@ -339,6 +345,22 @@ class CampaignActivities:
             in_flight,
             f"paused; {len(in_flight)} send(s) still in flight after {data.lock_timeout_ms} ms",
         )
+
+    @staticmethod
+    async def _pause_notice(
+        session: AsyncSession, data: PauseInput, before: list[str], after: list[str]
+    ) -> None:
+        """The pause's notification, in its transaction, only when it added the reason: a
+        retried or repeated pause tells the tenant once. (The campaign workflow runs one
+        status change at a time, so `before` is not raced by another pause.)"""
+        if data.notice and data.reason not in before and data.reason in after:
+            await NotificationRepository(session).add(
+                UUID(data.tenant_id),
+                kind=f"campaign_{data.reason}",
+                title=data.notice_title or "Campaign paused",
+                message=data.notice,
+                severity="error",
+            )
 
     @activity.defn(name=RESUME_CAMPAIGN)
     async def resume_campaign(self, data: ResumeInput) -> ResumeOutput:

@@ -15,7 +15,9 @@ import ssl
 from uuid import UUID
 
 from temporalio import activity
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.interfaces.inbound import (
     MAILBOX_ACTIVE,
@@ -29,7 +31,7 @@ from activities.interfaces.inbound import (
 )
 from activities.mail_clients import ServerSettings, fetch_new_messages, imap_failure
 from penguinmails.db import Database
-from penguinmails.inbound_mail import record_inbound
+from penguinmails.inbound_mail import BREAKER, CampaignBreaker, record_inbound
 from penguinmails.mailboxes import read_credentials
 from penguinmails.repositories.email_accounts import EmailAccountRepository
 from penguinmails.repositories.inbound import InboundRepository
@@ -37,9 +39,33 @@ from penguinmails.secrets import SecretStore, SecretStoreError
 
 
 class InboundActivities:
-    def __init__(self, db: Database, secrets: SecretStore | None) -> None:
+    def __init__(
+        self, db: Database, secrets: SecretStore | None, client: Client | None = None
+    ) -> None:
         self.db = db
         self.secrets = secrets
+        self._client = client  # else the worker's, from the activity context
+
+    async def _trip_campaign(self, data: PollInboxInput, trip: CampaignBreaker) -> None:
+        """The campaign's breaker pause through its workflow's own `pause` update (by name:
+        activities never import workflow code), with the notification to write when the
+        reason is new. Idempotent: a campaign already paused by it changes nothing."""
+        prefix = data.campaign_workflow_prefix or f"campaign:{data.tenant_id}:"
+        client = self._client or activity.client()
+        handle = client.get_workflow_handle(f"{prefix}{trip.campaign_id}")
+        request = {
+            "tenant_id": data.tenant_id,
+            "reason": BREAKER,
+            "notice_title": trip.title,
+            "notice": trip.message,
+        }
+        try:
+            await handle.execute_update("pause", request)
+        except WorkflowUpdateFailedError:
+            return  # its state refuses it (ended meanwhile)
+        except RPCError as exc:
+            if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                raise
 
     @activity.defn(name=POLL_MAILBOX_INBOX)
     async def poll_mailbox_inbox(self, data: PollInboxInput) -> PollInboxOutput:
@@ -75,10 +101,18 @@ class InboundActivities:
             return PollInboxOutput(MAILBOX_UNREACHABLE, note=imap_failure(exc))
         facts: list[LeadFactOut] = []
         recorded = 0
+        tripped: set[UUID] = set()
         for uid, raw in batch.messages:
             record = await record_inbound(
                 self.db, tenant_id, account_id, raw, max_parse_bytes=data.max_message_bytes
             )
+            trip = record.campaign_breaker
+            if trip is not None and trip.campaign_id not in tripped:
+                # Before the checkpoint moves: a crash here repeats the poll, which finds
+                # the campaign still over its thresholds and pauses it then.
+                activity.heartbeat(uid)
+                await self._trip_campaign(data, trip)
+                tripped.add(trip.campaign_id)
             recorded += record.created
             facts += [
                 LeadFactOut(str(f.lead_id), f.signal, f.detail, [str(c) for c in f.campaign_ids])

@@ -68,6 +68,17 @@ class LeadFact:
 
 
 @dataclass(frozen=True)
+class CampaignBreaker:
+    """A campaign past the breaker's thresholds and not yet paused by it: the caller pauses
+    it through its workflow (reason `breaker`), which writes this notification with the
+    pause, once."""
+
+    campaign_id: UUID
+    title: str
+    message: str
+
+
+@dataclass(frozen=True)
 class InboundRecord:
     id: UUID
     created: bool
@@ -78,6 +89,7 @@ class InboundRecord:
     lead_id: UUID | None
     facts: tuple[LeadFact, ...]
     breaker_tripped: bool = False  # this message paused its mailbox
+    campaign_breaker: CampaignBreaker | None = None  # its campaign is to pause
 
 
 def content_key(email_account_id: UUID, message_id: str) -> str:
@@ -138,15 +150,17 @@ async def record_inbound(
             session, repo, tenant_id, found, kind, parent, lead_id, message_id
         )
         tripped = False
-        if (
-            parent is not None
-            and stored.created
-            and (
-                kind == "complaint"
-                or (found.bounce is not None and found.bounce.bounce_type == "hard")
-            )
-        ):
-            tripped = await _breaker(session, repo, tenant_id, parent.email_account_id)
+        campaign_trip: CampaignBreaker | None = None
+        counts = kind == "complaint" or (
+            found.bounce is not None and found.bounce.bounce_type == "hard"
+        )
+        if parent is not None and counts:
+            if stored.created:
+                tripped = await _breaker(session, repo, tenant_id, parent.email_account_id)
+            if parent.campaign_id is not None:
+                # Looked at on a replay too: the pause goes through the campaign's workflow
+                # after this commit, so a crash in between is made good by the retry.
+                campaign_trip = await _campaign_breaker(repo, parent.campaign_id)
     if parent is not None:
         await _analytics(db, tenant_id, parent, found, kind, message_id)
     return InboundRecord(
@@ -159,6 +173,43 @@ async def record_inbound(
         lead_id,
         facts,
         tripped,
+        campaign_trip,
+    )
+
+
+def _over(sends: int, bounces: int, complaints: int) -> bool:
+    if sends < BREAKER_MIN_SENDS:
+        return False
+    return bounces / sends > BREAKER_BOUNCE_RATE or complaints / sends > BREAKER_COMPLAINT_RATE
+
+
+def _figures(what: str, sends: int, bounces: int, complaints: int) -> str:
+    return (
+        f"Over the last {BREAKER_DAYS} days {what} sent {sends} messages: "
+        f"{bounces} hard bounces ({bounces / sends:.1%}, limit {BREAKER_BOUNCE_RATE:.0%}) and "
+        f"{complaints} complaints ({complaints / sends:.2%}, limit "
+        f"{BREAKER_COMPLAINT_RATE:.1%}). "
+    )
+
+
+async def _campaign_breaker(repo: InboundRepository, campaign_id: UUID) -> CampaignBreaker | None:
+    """The campaign's own breaker, with the mailbox's thresholds over all its mailboxes'
+    sends: what to pause, or None (below them, ended, or already paused by it)."""
+    state = await repo.campaign_pause_state(campaign_id)
+    if state is None:
+        return None
+    name, status, reasons = state
+    if status not in ("scheduled", "sending", "paused") or BREAKER in reasons:
+        return None
+    sends, bounces, complaints = await repo.campaign_rates(campaign_id, BREAKER_DAYS)
+    if not _over(sends, bounces, complaints):
+        return None
+    return CampaignBreaker(
+        campaign_id,
+        f"Campaign {name} paused: too many bounces or complaints",
+        _figures(f"campaign {name}", sends, bounces, complaints)
+        + "It stays paused until the breaker's pause is lifted explicitly "
+        f"(POST /v1/campaigns/{campaign_id}/resume with reason breaker).",
     )
 
 
@@ -168,10 +219,7 @@ async def _breaker(
     """Pause the mailbox when its rates pass the breaker's thresholds; True when it paused
     it now (a mailbox already paused by the breaker is not notified again)."""
     sends, bounces, complaints = await repo.mailbox_rates(mailbox_id, BREAKER_DAYS)
-    if sends < BREAKER_MIN_SENDS:
-        return False
-    bounce_rate, complaint_rate = bounces / sends, complaints / sends
-    if bounce_rate <= BREAKER_BOUNCE_RATE and complaint_rate <= BREAKER_COMPLAINT_RATE:
+    if not _over(sends, bounces, complaints):
         return False
     if not await repo.pause_mailbox(mailbox_id, BREAKER):
         return False
@@ -180,12 +228,9 @@ async def _breaker(
         tenant_id,
         kind="mailbox_breaker",
         title=f"{address} paused: too many bounces or complaints",
-        message=(
-            f"Over the last {BREAKER_DAYS} days {address} sent {sends} messages: "
-            f"{bounces} hard bounces ({bounce_rate:.1%}, limit {BREAKER_BOUNCE_RATE:.0%}) and "
-            f"{complaints} complaints ({complaint_rate:.2%}, limit {BREAKER_COMPLAINT_RATE:.1%}). "
-            "Its sends stay paused until the breaker's pause is lifted explicitly."
-        ),
+        message=_figures(address, sends, bounces, complaints)
+        + "Its sends stay paused until the breaker's pause is lifted explicitly "
+        f"(POST /v1/email-accounts/{mailbox_id}/resume).",
         severity="error",
     )
     return True
@@ -325,6 +370,7 @@ __all__ = [
     "FACT_OUT_OF_OFFICE",
     "FACT_REPLY",
     "FACT_UNSUBSCRIBE",
+    "CampaignBreaker",
     "InboundRecord",
     "LeadFact",
     "content_key",

@@ -15,7 +15,7 @@ from penguinmails.db import Database
 from penguinmails.inbound_mail import InboundRecord, record_inbound
 from penguinmails.mail.inbound import recipients_of
 from penguinmails.repositories.inbound import active_mailboxes, route_address
-from usecases.campaigns import _signal_quietly
+from usecases.campaigns import _signal_quietly, breaker_pause
 from workflows.mailbox_inbox import MailboxInboxInput, MailboxInboxWorkflow
 from workflows.names import (
     TaskQueue,
@@ -77,6 +77,9 @@ async def accept_inbound(
         raise NoSuchMailbox("no mailbox of ours among the recipients")
     tenant_id, account_id = route
     record = await record_inbound(db, tenant_id, account_id, raw, max_parse_bytes=max_parse_bytes)
+    trip = record.campaign_breaker
+    if trip is not None:
+        await breaker_pause(db, client, tenant_id, trip.campaign_id, trip.title, trip.message)
     told = 0
     for fact in record.facts:
         for campaign_id in fact.campaign_ids:

@@ -259,6 +259,10 @@ class PauseInput:
     reason: str
     # How long the pause waits for the sends in flight: about the SMTP timeout.
     lock_timeout_ms: int = 60_000
+    # A notification written with the pause when this reason is new (the breaker's, with
+    # its figures); nothing when empty.
+    notice_title: str = ""
+    notice: str = ""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from api.schemas.campaigns import (
     EnrollResult,
     LifecycleResult,
     PauseResult,
+    ResumeIn,
     Schedule,
     StartIn,
     StepCreate,
@@ -533,12 +534,17 @@ async def pause_campaign(
 
 @router.post("/{campaign_id}/resume", response_model=LifecycleResult, responses=LIFECYCLE_CONFLICT)
 async def resume_campaign(
-    campaign_id: UUID, principal: AdminDep, services: ServicesDep
+    campaign_id: UUID, principal: AdminDep, services: ServicesDep, body: ResumeIn | None = None
 ) -> LifecycleResult:
-    """Lifts the user's pause; the campaign sends again once no other reason holds."""
+    """Lifts the user's pause, or with `{"reason": "breaker"}` the circuit breaker's; the
+    campaign sends again once no other reason holds."""
     with _campaign_errors():
         view = await uc.resume_campaign(
-            services.db, services.temporal, principal.tenant_id, campaign_id
+            services.db,
+            services.temporal,
+            principal.tenant_id,
+            campaign_id,
+            body.reason if body else "user",
         )
     return _view(view)
 

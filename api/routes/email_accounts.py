@@ -146,6 +146,22 @@ async def delete_email_account(
     return Response(status_code=204)
 
 
+@router.post("/{account_id}/resume", response_model=EmailAccountPublic)
+async def resume_email_account(
+    account_id: UUID, principal: AdminDep, session: SessionDep
+) -> EmailAccountPublic:
+    """Lifts the circuit breaker's pause (set when the mailbox's hard-bounce or complaint
+    rate passed its limit; never lifted by itself). Other reasons stay."""
+    repo = EmailAccountRepository(session)
+    account = await repo.get(account_id, for_update=True)
+    if account is None:
+        raise not_found("email account")
+    if "breaker" in account.pause_reasons:
+        reasons = [r for r in account.pause_reasons if r != "breaker"]
+        account = await repo.update(account, pause_reasons=reasons)
+    return EmailAccountPublic.model_validate(account)
+
+
 @router.post("/{account_id}/test", response_model=EmailAccountTestResult)
 async def test_email_account(
     account_id: UUID, principal: AdminDep, services: ServicesDep

@@ -126,6 +126,7 @@ class EmailAccountPublic(BaseModel):
     email: str
     from_name: str | None
     status: str
+    pause_reasons: list[str]  # sends stop while any holds (`breaker`: the circuit breaker)
     smtp_settings: dict[str, Any]
     imap_settings: dict[str, Any]
     daily_cap: int

@@ -255,6 +255,34 @@ class InboundRepository:
         )
         return int(row[0]), int(row[1]), int(row[2])
 
+    async def campaign_rates(self, campaign_id: UUID, days: int) -> tuple[int, int, int]:
+        """(sends, hard bounces, complaints) of the campaign over the last `days` days,
+        counted as `mailbox_rates` counts them, over every mailbox of the campaign."""
+        row = await self._first(
+            "SELECT "
+            "(SELECT count(*) FROM inbox_message_refs WHERE campaign_id = :campaign "
+            " AND direction = 'outbound' AND NOT is_test AND step_id IS NOT NULL "
+            " AND status IN ('sent', 'delivered', 'bounced', 'unknown', 'opened', 'replied') "
+            " AND created >= now() - make_interval(days => :days)), "
+            "(SELECT count(*) FROM inbox_message_refs WHERE campaign_id = :campaign "
+            " AND direction = 'outbound' AND NOT is_test "
+            " AND (status = 'bounced' OR bounce_type = 'hard') "
+            " AND created >= now() - make_interval(days => :days)), "
+            "(SELECT count(*) FROM inbox_message_refs WHERE campaign_id = :campaign "
+            " AND direction = 'inbound' AND classification = 'complaint' "
+            " AND created >= now() - make_interval(days => :days))",
+            campaign=campaign_id,
+            days=days,
+        )
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def campaign_pause_state(self, campaign_id: UUID) -> tuple[str, str, list[str]] | None:
+        """(name, status, pause reasons) of the campaign; None when there is none."""
+        row = await self._first(
+            "SELECT name, status, pause_reasons FROM campaigns WHERE id = :id", id=campaign_id
+        )
+        return (str(row[0]), str(row[1]), list(row[2])) if row else None
+
     async def pause_mailbox(self, email_account_id: UUID, reason: str) -> bool:
         """The reason added to the mailbox's pause reasons; True when it was not there (its
         sends stop at their next re-check; lifting it is explicit)."""
