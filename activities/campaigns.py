@@ -62,8 +62,10 @@ from activities.interfaces.campaigns import (
     StopCompanyOutput,
     WindowOutput,
 )
+from activities.webhooks import activity_event_id, enqueue_event, wake_endpoints
 from penguinmails.db import Database
 from penguinmails.leads.emails import is_free_mail
+from penguinmails.models.base import utcnow
 from penguinmails.models.campaigns import (
     CAMPAIGN_STATUSES,
     CONDITION_TYPES,
@@ -71,7 +73,11 @@ from penguinmails.models.campaigns import (
     OPEN_ENROLLMENT_STATUSES,
     PAUSE_REASONS,
 )
-from penguinmails.repositories.campaigns import CampaignRepository, ConditionRepository
+from penguinmails.repositories.campaigns import (
+    CampaignRepository,
+    CampaignSettings,
+    ConditionRepository,
+)
 from penguinmails.repositories.enrollments import EnrollmentRepository
 from penguinmails.repositories.notifications import NotificationRepository
 from penguinmails.repositories.outbox import OutboxRepository
@@ -121,6 +127,53 @@ async def _each(ids: list[str], action: Callable[[str], Awaitable[bool]]) -> int
         )
         done += sum(results)
     return done
+
+
+# Outbound webhook event types this module publishes (penguinmails.webhooks.EVENT_TYPES).
+STATUS_CHANGED = "campaign.status_changed"
+LEAD_FINISHED = "lead.finished"
+
+
+async def _status_changed(
+    session: AsyncSession,
+    campaign_id: UUID,
+    before: CampaignSettings,
+    status: str,
+    reasons: list[str],
+    reason: str | None = None,
+) -> None:
+    """`campaign.status_changed` in the transaction of the change, when its status or its
+    pause reasons moved (a breaker's pause of a campaign its user had paused adds a reason
+    without a new status); `reason` the pause reason added or lifted."""
+    if before.status == status and sorted(before.pause_reasons) == sorted(reasons):
+        return
+    await enqueue_event(
+        session,
+        activity_event_id(STATUS_CHANGED),
+        STATUS_CHANGED,
+        utcnow(),
+        {
+            "campaign_id": str(campaign_id),
+            "status": status,
+            "previous_status": before.status,
+            "pause_reasons": list(reasons),
+            "reason": reason,
+        },
+    )
+
+
+async def _finished_notice(session: AsyncSession, tenant_id: UUID, campaign_id: UUID) -> None:
+    """The tenant told that the campaign finished, in the transaction that completes it."""
+    name = await CampaignRepository(session).name(campaign_id) or str(campaign_id)
+    counts = await EnrollmentRepository(session).ended_counts(campaign_id)
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no leads"
+    await NotificationRepository(session).add(
+        tenant_id,
+        kind="campaign_completed",
+        title=f"Campaign {name} finished",
+        message=f"Every lead of {name} has reached the end of its sequence: {summary}.",
+        severity="info",
+    )
 
 
 class CampaignActivities:
@@ -244,10 +297,26 @@ class CampaignActivities:
     async def record_lead_ending(self, data: LeadEndingInput) -> LeadEndingOutput:
         if data.status not in ENROLLMENT_STATUSES or data.status in OPEN_ENROLLMENT_STATUSES:
             raise _invalid(f"not an ending: {data.status!r}")
+        event_id = activity_event_id(LEAD_FINISHED)
         async with self.db.tenant_session(data.tenant_id) as session:
             found = await EnrollmentRepository(session).end(
                 UUID(data.campaign_id), UUID(data.lead_id), data.status, data.reason
             )
+            if found is not None and found[1]:
+                # With the ending it reports: the webhook exists exactly when the ending does.
+                await enqueue_event(
+                    session,
+                    event_id,
+                    LEAD_FINISHED,
+                    utcnow(),
+                    {
+                        "campaign_id": data.campaign_id,
+                        "lead_id": data.lead_id,
+                        "status": found[0],
+                        "reason": data.reason or None,
+                    },
+                )
+        await wake_endpoints(self.db, self.client, UUID(data.tenant_id), [event_id])
         if found is None:
             return LeadEndingOutput("missing", False)
         return LeadEndingOutput(found[0], found[1])
@@ -297,17 +366,32 @@ class CampaignActivities:
         if data.status not in CAMPAIGN_STATUSES:
             raise _invalid(f"unknown campaign status {data.status!r}")
         applied = True
+        campaign_id = UUID(data.campaign_id)
         async with self.db.tenant_session(data.tenant_id) as session:
             repo = CampaignRepository(session)
+            before = await repo.settings(campaign_id)
             if data.when_done and data.status == "completed":
-                found = await repo.complete_when_done(UUID(data.campaign_id))
+                found = await repo.complete_when_done(campaign_id)
                 row, applied = found if found is not None else (None, False)
             else:
-                row = await repo.set_status(UUID(data.campaign_id), data.status)
+                row = await repo.set_status(campaign_id, data.status)
+            if row is not None and before is not None:
+                reasons = before.pause_reasons
+                await _status_changed(session, campaign_id, before, row.status, reasons)
+                if row.status == "completed" and before.status != "completed":
+                    await _finished_notice(session, UUID(data.tenant_id), campaign_id)
         if row is None:
             raise _invalid("no such campaign")
+        await self._wake_status_endpoints(data.tenant_id)
         return CampaignStatusOutput(
             row.status, _iso(row.started_at), _iso(row.completed_at), applied
+        )
+
+    async def _wake_status_endpoints(self, tenant_id: str) -> None:
+        """After the commit, on every attempt: the endpoints of this activity's
+        `campaign.status_changed` event, if it made one (a retry finds them still pending)."""
+        await wake_endpoints(
+            self.db, self.client, UUID(tenant_id), [activity_event_id(STATUS_CHANGED)]
         )
 
     @activity.defn(name=PAUSE_CAMPAIGN)
@@ -321,23 +405,25 @@ class CampaignActivities:
         campaign_id = UUID(data.campaign_id)
         try:
             async with self.db.tenant_session(data.tenant_id) as session:
-                before = await CampaignRepository(session).pause_reasons(campaign_id)
+                before = await CampaignRepository(session).settings(campaign_id)
                 status = await OutboxRepository(session).pause_campaign(
                     campaign_id, data.reason, data.lock_timeout_ms
                 )
                 reasons = await CampaignRepository(session).pause_reasons(campaign_id)
-                await self._pause_notice(session, data, before, reasons)
+                await self._paused(session, data, before, status, reasons)
+            await self._wake_status_endpoints(data.tenant_id)
             return PauseOutput(status, reasons, True, note="paused, no send in flight")
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
                 raise
         async with self.db.tenant_session(data.tenant_id) as session:
             repo = CampaignRepository(session)
-            before = await repo.pause_reasons(campaign_id)
+            before = await repo.settings(campaign_id)
             status = await repo.add_pause_reason(campaign_id, data.reason) or "missing"
             reasons = await repo.pause_reasons(campaign_id)
             in_flight = await repo.sends_in_flight(campaign_id)
-            await self._pause_notice(session, data, before, reasons)
+            await self._paused(session, data, before, status, reasons)
+        await self._wake_status_endpoints(data.tenant_id)
         return PauseOutput(
             status,
             reasons,
@@ -347,13 +433,21 @@ class CampaignActivities:
         )
 
     @staticmethod
-    async def _pause_notice(
-        session: AsyncSession, data: PauseInput, before: list[str], after: list[str]
+    async def _paused(
+        session: AsyncSession,
+        data: PauseInput,
+        before: CampaignSettings | None,
+        status: str,
+        after: list[str],
     ) -> None:
-        """The pause's notification, in its transaction, only when it added the reason: a
-        retried or repeated pause tells the tenant once. (The campaign workflow runs one
-        status change at a time, so `before` is not raced by another pause.)"""
-        if data.notice and data.reason not in before and data.reason in after:
+        """In the pause's transaction: its `campaign.status_changed` event, and its
+        notification, each only when it changed something (a retried or repeated pause
+        tells no one twice). The campaign workflow runs one status change at a time, so
+        `before` is not raced by another pause."""
+        if before is None:
+            return
+        await _status_changed(session, UUID(data.campaign_id), before, status, after, data.reason)
+        if data.notice and data.reason not in before.pause_reasons and data.reason in after:
             await NotificationRepository(session).add(
                 UUID(data.tenant_id),
                 kind=f"campaign_{data.reason}",
@@ -366,10 +460,13 @@ class CampaignActivities:
     async def resume_campaign(self, data: ResumeInput) -> ResumeOutput:
         if data.reason not in PAUSE_REASONS:
             raise _invalid(f"unknown pause reason {data.reason!r}")
+        campaign_id = UUID(data.campaign_id)
         async with self.db.tenant_session(data.tenant_id) as session:
-            status, reasons = await OutboxRepository(session).lift_pause(
-                UUID(data.campaign_id), data.reason
-            )
+            before = await CampaignRepository(session).settings(campaign_id)
+            status, reasons = await OutboxRepository(session).lift_pause(campaign_id, data.reason)
+            if before is not None:
+                await _status_changed(session, campaign_id, before, status, reasons, data.reason)
+        await self._wake_status_endpoints(data.tenant_id)
         return ResumeOutput(status, reasons)
 
     @activity.defn(name=NOTIFY_LEADS_RESUMED)

@@ -1,5 +1,7 @@
 """Outbound webhook delivery: POSTs an endpoint's due deliveries, signed, and records each
-attempt; and `publish`, which turns events into deliveries and wakes the endpoints' workflows.
+attempt; and `publish`, which turns events into deliveries and wakes the endpoints' workflows
+(or, for an event that must commit with the change it reports, `enqueue_event` inside that
+change's transaction and `wake_endpoints` after its commit).
 
 A delivery is claimed for a lease (its `next_attempt_at` moved ahead) in a short
 transaction, posted outside any transaction, and its outcome recorded in another: no
@@ -18,13 +20,14 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 import httpx
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.client import Client
 
@@ -273,3 +276,40 @@ async def publish(
     if endpoints:
         await nudge_endpoints(client, tenant_id, endpoints, search_attributes)
     return list(dict.fromkeys(endpoints))
+
+
+async def enqueue_event(
+    session: AsyncSession,
+    event_id: str,
+    event_type: str,
+    occurred_at: datetime,
+    data: dict[str, Any],
+) -> None:
+    """The event's deliveries inside the caller's transaction: they exist exactly when the
+    change they report committed. `wake_endpoints` follows the commit."""
+    await WebhookRepository(session).enqueue(
+        event_id, event_type, occurred_at, json.dumps(data, default=str)
+    )
+
+
+async def wake_endpoints(
+    db: Database,
+    client: Callable[[], Client],
+    tenant_id: UUID,
+    event_ids: Sequence[str],
+) -> list[UUID]:
+    """Wake the endpoints holding a pending delivery of these events. Called on every
+    attempt of the activity that enqueued them (a retry after a commit whose wake-up was
+    lost finds the deliveries still pending); no client is asked for when there is none."""
+    async with db.tenant_session(tenant_id) as session:
+        endpoints = await WebhookRepository(session).endpoints_pending(event_ids)
+    if endpoints:
+        await nudge_endpoints(client(), tenant_id, endpoints)
+    return endpoints
+
+
+def activity_event_id(kind: str) -> str:
+    """An event id the same on every attempt of the running activity, different for each
+    activity of each workflow run: `kind:run id:activity id`."""
+    info = activity.info()
+    return f"{kind}:{info.workflow_run_id}:{info.activity_id}"

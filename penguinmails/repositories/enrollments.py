@@ -141,6 +141,15 @@ class EnrollmentRepository:
         )
         return (str(rows[0][0]), False) if rows else None
 
+    async def ended_counts(self, campaign_id: UUID) -> dict[str, int]:
+        """How the campaign's enrollments ended: count per closed status."""
+        rows = await self._rows(
+            f"SELECT status, count(*) FROM campaign_leads WHERE campaign_id = :campaign_id "  # noqa: S608 — OPEN is a module constant
+            f"AND status NOT IN {OPEN} GROUP BY status",
+            campaign_id=campaign_id,
+        )
+        return {str(status): int(n) for status, n in rows}
+
     async def counts(self, campaign_id: UUID) -> Counts:
         rows = await self._rows(
             f"SELECT status, count(*) FROM campaign_leads WHERE campaign_id = :campaign_id "  # noqa: S608 — OPEN is a module constant

@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from temporalio.testing import ActivityEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.interfaces.webhooks import DeliverWebhooksInput
 from activities.webhooks import TargetRefused, WebhookActivities, post_signed
@@ -31,6 +31,8 @@ from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
 from penguinmails.webhooks import verify_signature
 from tests.api.conftest import Tenant
+from usecases.webhooks import create_endpoint
+from workflows.campaign import CampaignWorkflow, PauseRequest, ResumeRequest, StartRequest
 
 
 @dataclass
@@ -353,3 +355,75 @@ async def test_an_open_through_the_events_consumer_reaches_the_endpoint_once(
         pass
     await asyncio.sleep(2)
     assert len(receiver.requests) == 1
+
+
+@pytest.mark.usefixtures("dev_targets")
+async def test_campaign_status_changes_and_lead_endings_reach_the_endpoint(
+    services: Services,
+    temporal_dev_server: WorkflowEnvironment,
+    receiver: Receiver,
+    secret_store: SecretStore,
+    admin_conn: asyncpg.Connection,
+) -> None:
+    """A campaign run by its real activities (start, a pause, a resume, completion): each
+    status change and each lead's ending is delivered, signed, once, to the endpoint
+    subscribed to them (by the real worker's endpoint workflow); the completion tells the
+    tenant in-app too."""
+    from tests.fixtures.campaigns import engine_campaign
+    from tests.workflows.test_campaign_engine import Deliveries, _true, engine, until
+
+    db = services.db
+    c = await engine_campaign(admin_conn, emails=[f"h{i}@hooks.test" for i in range(2)])
+    _, secret = await create_endpoint(
+        db,
+        secret_store,
+        c.tenant.tenant_id,
+        f"{receiver.url}/campaigns",
+        ["campaign.status_changed", "lead.finished"],
+        None,
+    )
+    deliveries = Deliveries(db, gate=asyncio.Event())
+    async with engine(temporal_dev_server, db, c, deliveries) as handle:
+        await handle.execute_update(CampaignWorkflow.start, StartRequest(c.tenant_id))
+        await until(lambda: _true(len(deliveries.calls) == 2))
+        await handle.execute_update(CampaignWorkflow.pause, PauseRequest(c.tenant_id, "user"))
+        await handle.execute_update(CampaignWorkflow.resume, ResumeRequest(c.tenant_id, "user"))
+        assert deliveries.gate is not None
+        deliveries.gate.set()
+        assert (await handle.result()).status == "completed"
+
+    await _until(lambda: len(receiver.requests) >= 6)
+    await asyncio.sleep(1)  # nothing more comes: each event once
+    assert len(receiver.requests) == 6
+    events = []
+    for path, headers, body in receiver.requests:
+        assert path == "/campaigns"
+        assert verify_signature(secret, headers["PenguinMails-Signature"], body, int(time.time()))
+        events.append(json.loads(body))
+    changes = sorted(
+        (e["data"]["previous_status"], e["data"]["status"])
+        for e in events
+        if e["type"] == "campaign.status_changed"
+    )
+    assert changes == [
+        ("draft", "sending"),
+        ("paused", "sending"),
+        ("sending", "completed"),
+        ("sending", "paused"),
+    ]
+    assert all(
+        e["data"]["campaign_id"] == c.campaign_id
+        for e in events
+        if e["type"] == "campaign.status_changed"
+    )
+    finished = [e["data"] for e in events if e["type"] == "lead.finished"]
+    assert sorted(f["lead_id"] for f in finished) == sorted(str(lead) for lead in c.leads)
+    assert {f["status"] for f in finished} == {"completed"}
+    assert len({e["id"] for e in events}) == 6
+
+    [notice] = await admin_conn.fetch(
+        "SELECT title, message FROM notifications WHERE tenant_id = $1 "
+        "AND type = 'campaign_completed'",
+        c.tenant.tenant_id,
+    )
+    assert "2 completed" in notice["message"]
