@@ -4,6 +4,8 @@ two-proportion z-test, and `unknown` sends from the outbox."""
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 
 import asyncpg
@@ -33,7 +35,7 @@ async def test_stats_funnel_and_variant_significance(
     step = await _ready(api, s, campaign)
     r = await api.put(
         f"/v1/campaigns/{campaign}/steps/{step}/variants",
-        json={"variants": [{"subject": "A"}, {"subject": "B"}]},
+        json={"variants": [{"subject": "A"}, {"subject": "B", "label": '=HYPERLINK("x"), B'}]},
         headers=tenant_a.auth,
     )
     assert r.status_code == 200, r.text
@@ -71,6 +73,35 @@ async def test_stats_funnel_and_variant_significance(
     assert b["z"] > 1.96 and a["z"] is None and not a["significant"]
     assert stats["unknown"] == 0
 
+    # The same figures as CSV, parsed back and compared with the JSON.
+    r = await api.get(f"/v1/campaigns/{campaign}/stats.csv", headers=tenant_a.auth)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    assert r.headers["content-disposition"] == (
+        f'attachment; filename="campaign-{campaign}-stats.csv"'
+    )
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [row["row"] for row in rows] == ["total", "step", "variant", "variant"]
+    total, funnel_row = rows[0], rows[1]
+    for name, value in [*stats["totals"].items(), *stats["rates"].items()]:
+        assert float(total[name]) == value, name
+    funnel = stats["funnel"][0]
+    assert funnel_row["step_id"] == step and int(funnel_row["step_order"]) == funnel["step_order"]
+    for name, value in [*funnel["counts"].items(), *funnel["rates"].items()]:
+        assert float(funnel_row[name]) == value, name
+    for row in rows[2:]:
+        v = by_id[row["variant_id"]]
+        assert (int(row["sent"]), int(row["replied"])) == (v["sent"], v["replied"])
+        assert float(row["reply_rate"]) == v["reply_rate"]
+        assert float(row["reply_rate_difference"]) == v["reply_rate_difference"]
+        assert row["significant"] == ("true" if v["significant"] else "false")
+        assert row["z"] == ("" if v["z"] is None else str(v["z"]))
+        assert row["opened"] == ""  # a variant row carries its reply figures only
+    # A label that a spreadsheet would run as a formula is written as text, quoted.
+    labels = {row["variant_label"] for row in rows[2:]}
+    assert "'" + '=HYPERLINK("x"), B' in labels
+    assert '"\'=HYPERLINK(""x""), B"' in r.text
+
     # One outbox row whose outcome nobody can tell: shown apart.
     await admin_conn.execute(
         "INSERT INTO inbox_message_refs (id, tenant_id, email_account_id, campaign_id, direction, "
@@ -85,4 +116,6 @@ async def test_stats_funnel_and_variant_significance(
 
     # Another tenant's campaign: 404, exactly as one that does not exist.
     r = await api.get(f"/v1/campaigns/{campaign}/stats", headers=tenant_b.auth)
+    assert r.status_code == 404
+    r = await api.get(f"/v1/campaigns/{campaign}/stats.csv", headers=tenant_b.auth)
     assert r.status_code == 404
