@@ -12,7 +12,8 @@ twice. In one tenant transaction it
   category and its confidence;
 - marks our message replied or bounced (never its send status), moves the lead's status,
   and suppresses the address on an unsubscribe in words, a complaint or a hard bounce.
-Then the raw analytics rows (only for events about a message of ours), and it returns the
+Then the analytics rows and, for a row actually inserted, the roll-ups (only for events
+about a message of ours; the events consumer's own ingest), and it returns the
 facts the lead's sequences must hear: the caller signals them (the inbox workflow through
 Temporal, the webhook through its use case), after the commit.
 """
@@ -23,15 +24,19 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from penguinmails import events
 from penguinmails.db import Database
 from penguinmails.mail.inbound import Classified, classify
+from penguinmails.repositories.analytics_events import AnalyticsEventRepository, Event
 from penguinmails.repositories.campaign_setup import CampaignSetupRepository
 from penguinmails.repositories.content_parts import PART_SIZE, ContentPartsRepository
+from penguinmails.repositories.engagement import EngagementRepository
 from penguinmails.repositories.inbound import InboundRepository, ThreadParent
-from penguinmails.repositories.inbound_events import EventTarget, InboundEventRepository
+from penguinmails.repositories.inbound_events import event_id
 from penguinmails.repositories.notifications import NotificationRepository
 from penguinmails.repositories.suppressions import SuppressionRepository
 from penguinmails.repositories.unsubscribes import UnsubscribeRepository
@@ -149,6 +154,7 @@ async def record_inbound(
         facts = await _consequences(
             session, repo, tenant_id, found, kind, parent, lead_id, message_id
         )
+        zone = await EngagementRepository(session).time_zone() if parent else "UTC"
         tripped = False
         campaign_trip: CampaignBreaker | None = None
         counts = kind == "complaint" or (
@@ -162,7 +168,7 @@ async def record_inbound(
                 # after this commit, so a crash in between is made good by the retry.
                 campaign_trip = await _campaign_breaker(repo, parent.campaign_id)
     if parent is not None:
-        await _analytics(db, tenant_id, parent, found, kind, message_id)
+        await _analytics(db, tenant_id, parent, found, kind, message_id, _zone(zone))
     return InboundRecord(
         stored.id,
         stored.created,
@@ -339,29 +345,53 @@ async def _analytics(
     found: Classified,
     kind: str,
     message_id: str,
+    zone: ZoneInfo,
 ) -> None:
-    target = EventTarget(
-        tenant_id,
-        parent.id,
-        parent.campaign_id,
-        parent.step_id,
-        parent.email_account_id,
-        parent.lead_id,
-        parent.variant_id,
-    )
+    """The raw row and, for a row actually inserted, the message's engagement and the
+    day's roll-up: the events consumer's own ingest (`RETURNING`-guarded), so a reply or a
+    bounce is in the stats at once, as a tracking hit is, and a message recorded again
+    moves nothing. The event id is derived from the tenant, the kind and the Message-ID."""
     at = found.received or datetime.now(UTC)
     if at > datetime.now(UTC):
         at = datetime.now(UTC)  # a sender's clock ahead of ours
+    extra: tuple[tuple[str, str], ...]
+    if kind in ("reply", "unsubscribe"):
+        name, etype, extra = "reply", events.REPLY, (("message_id", message_id),)
+    elif kind == "bounce" and found.bounce is not None:
+        name, etype = "bounce", events.BOUNCED
+        extra = (
+            ("bounce_type", found.bounce.bounce_type),
+            ("reason", (_bounce_reason(found) or "")[:1000]),
+        )
+    elif kind == "complaint" and found.complaint is not None:
+        name, etype = "complaint", events.COMPLAINT
+        extra = (("feedback_type", found.complaint.feedback_type),)
+    else:
+        return
+    event = Event(
+        id=event_id(tenant_id, name, message_id),
+        type=etype,
+        tenant_id=tenant_id,
+        email_id=parent.id,
+        at=at,
+        # Counted on the day the message was sent, in the tenant's zone, as the consumer does.
+        day=(parent.sent_at or at).astimezone(zone).date(),
+        campaign_id=parent.campaign_id,
+        step_id=parent.step_id,
+        mailbox_id=parent.email_account_id,
+        variant_id=parent.variant_id,
+        lead_id=parent.lead_id,
+        extra=extra,
+    )
     async with db.analytics_session(tenant_id) as session:
-        events = InboundEventRepository(session)
-        if kind in ("reply", "unsubscribe"):
-            await events.add_reply(target, message_id, at)
-        elif kind == "bounce" and found.bounce is not None:
-            await events.add_bounce(
-                target, message_id, found.bounce.bounce_type, _bounce_reason(found) or "", at
-            )
-        elif kind == "complaint" and found.complaint is not None:
-            await events.add_complaint(target, message_id, found.complaint.feedback_type, at)
+        await AnalyticsEventRepository(session).ingest(tenant_id, [event])
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 __all__ = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -37,6 +38,7 @@ class ThreadParent:
     variant_id: UUID | None
     message_id: str
     direction: str
+    sent_at: datetime | None = None  # the day its engagement is counted on
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,8 @@ _INBOUND_COLUMNS = frozenset(
     ]
 )
 _PARENT_COLUMNS = (
-    "id, email_account_id, campaign_id, lead_id, step_id, variant_id, message_id, direction"
+    "id, email_account_id, campaign_id, lead_id, step_id, variant_id, message_id, direction, "
+    "sent_at"
 )
 
 
@@ -139,8 +142,8 @@ class InboundRepository:
             )
         ).all()
         for row in rows:
-            if normalize_subject(row[8]) == wanted:
-                return ThreadParent(*row[:8])
+            if normalize_subject(row[9]) == wanted:
+                return ThreadParent(*row[:9])
         return None
 
     async def parent_by_recipient(

@@ -10,11 +10,20 @@ import uuid
 
 import asyncpg
 import httpx
+from temporalio.testing import ActivityEnvironment
 
+from activities.inbound import InboundActivities
+from activities.interfaces.inbound import PollInboxInput
 from api.services import Services
+from devstack.dovecot import Dovecot
+from penguinmails.inbound_mail import record_inbound
+from penguinmails.secrets import SecretStore
+from penguinmails.settings import Settings
 from tests.api.conftest import Tenant
 from tests.api.test_campaigns import _campaign, _ready, setup
 from tests.api.test_engagement_events import consumer, drain
+from tests.fixtures import inbound_samples as samples
+from tests.fixtures.inbound import inbound_world
 
 AT = "2026-11-20T10:00:00+00:00"
 
@@ -119,3 +128,78 @@ async def test_stats_funnel_and_variant_significance(
     assert r.status_code == 404
     r = await api.get(f"/v1/campaigns/{campaign}/stats.csv", headers=tenant_b.auth)
     assert r.status_code == 404
+
+
+async def test_a_reply_and_a_bounce_read_from_the_mailbox_are_in_the_stats_at_once(
+    api: httpx.AsyncClient,
+    services: Services,
+    tenant_a: Tenant,
+    admin_conn: asyncpg.Connection,
+    secret_store: SecretStore,
+    settings: Settings,
+    dovecot: Dovecot,
+) -> None:
+    """Inbound rows move the roll-ups as they are recorded, as tracking events do: no
+    consumer batch and no reconcile runs between the poll and the stats. Recording the
+    same messages again moves nothing."""
+    db = services.db
+    world = await inbound_world(
+        db,
+        secret_store,
+        settings,
+        admin_conn,
+        dovecot,
+        leads=4,
+        tenant_id=uuid.UUID(tenant_a.tenant_id),
+    )
+    campaign = str(world.campaign_id)
+    for (ref, message_id), (lead, _) in zip(world.sent, world.leads, strict=True):
+        sent_at = await admin_conn.fetchval(
+            "SELECT sent_at FROM inbox_message_refs WHERE id = $1", ref
+        )
+        fields = {
+            "id": str(ref),
+            "type": "sent",
+            "tenant": tenant_a.tenant_id,
+            "campaign": campaign,
+            "step": str(world.step_id),
+            "mailbox": str(world.mailbox_id),
+            "lead": str(lead),
+            "message_id": message_id,
+            "at": sent_at.isoformat(),
+        }
+        await _append(services, fields)
+    await drain(consumer(services))  # the four sends, as the send activity appends them
+
+    async def totals() -> dict[str, int]:
+        r = await api.get(f"/v1/campaigns/{campaign}/stats", headers=tenant_a.auth)
+        assert r.status_code == 200, r.text
+        return dict(r.json()["totals"])
+
+    before = await totals()
+    assert (before["sent"], before["replied"], before["bounced"]) == (4, 0, 0)
+
+    (_, a0), (_, a1), *_ = world.leads
+    (_, m0), (_, m1), *_ = world.sent
+    box = world.mailbox
+    reply = samples.human_reply(m0, a0, box, "Sounds good, call me.")
+    bounce = samples.postfix_dsn(m1, a1, box)
+    dovecot.deliver(box, reply)
+    dovecot.deliver(box, bounce)
+    poll = PollInboxInput(str(world.tenant_id), str(world.mailbox_id))
+    out = await ActivityEnvironment().run(
+        InboundActivities(db, secret_store).poll_mailbox_inbox, poll
+    )
+    assert out.recorded == 2
+
+    after = await totals()  # no consumer cycle, no reconcile since the poll
+    assert (after["sent"], after["replied"], after["replies_total"]) == (4, 1, 1)
+    assert after["bounced"] == 1
+    r = await api.get(f"/v1/campaigns/{campaign}/stats", headers=tenant_a.auth)
+    assert r.json()["rates"]["reply_rate"] == 25.0
+
+    # The same messages recorded again (a webhook posting what the poll read): no change.
+    for raw in (reply, bounce):
+        again = await record_inbound(db, world.tenant_id, world.mailbox_id, raw)
+        assert not again.created
+    assert await totals() == after
