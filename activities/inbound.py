@@ -30,6 +30,7 @@ from activities.interfaces.inbound import (
     PollInboxOutput,
 )
 from activities.mail_clients import ServerSettings, fetch_new_messages, imap_failure
+from activities.webhooks import wake_endpoints
 from penguinmails.db import Database
 from penguinmails.inbound_mail import BREAKER, CampaignBreaker, record_inbound
 from penguinmails.mailboxes import read_credentials
@@ -46,13 +47,15 @@ class InboundActivities:
         self.secrets = secrets
         self._client = client  # else the worker's, from the activity context
 
+    def _temporal(self) -> Client:
+        return self._client or activity.client()
+
     async def _trip_campaign(self, data: PollInboxInput, trip: CampaignBreaker) -> None:
         """The campaign's breaker pause through its workflow's own `pause` update (by name:
         activities never import workflow code), with the notification to write when the
         reason is new. Idempotent: a campaign already paused by it changes nothing."""
         prefix = data.campaign_workflow_prefix or f"campaign:{data.tenant_id}:"
-        client = self._client or activity.client()
-        handle = client.get_workflow_handle(f"{prefix}{trip.campaign_id}")
+        handle = self._temporal().get_workflow_handle(f"{prefix}{trip.campaign_id}")
         request = {
             "tenant_id": data.tenant_id,
             "reason": BREAKER,
@@ -102,10 +105,12 @@ class InboundActivities:
         facts: list[LeadFactOut] = []
         recorded = 0
         tripped: set[UUID] = set()
+        hooks: list[str] = []
         for uid, raw in batch.messages:
             record = await record_inbound(
                 self.db, tenant_id, account_id, raw, max_parse_bytes=data.max_message_bytes
             )
+            hooks += record.webhook_event_ids
             trip = record.campaign_breaker
             if trip is not None and trip.campaign_id not in tripped:
                 # Before the checkpoint moves: a crash here repeats the poll, which finds
@@ -119,6 +124,9 @@ class InboundActivities:
                 for f in record.facts
             ]
             activity.heartbeat(uid)
+        if hooks:
+            # Before the checkpoint moves: a repeated poll wakes them again.
+            await wake_endpoints(self.db, self._temporal, tenant_id, hooks)
         if batch.messages or batch.uidvalidity != uidvalidity:
             newest = batch.messages[-1][0] if batch.messages else 0
             async with self.db.tenant_session(tenant_id) as session:

@@ -21,8 +21,10 @@ Temporal, the webhook through its use case), after the commit.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,6 +42,7 @@ from penguinmails.repositories.inbound_events import event_id
 from penguinmails.repositories.notifications import NotificationRepository
 from penguinmails.repositories.suppressions import SuppressionRepository
 from penguinmails.repositories.unsubscribes import UnsubscribeRepository
+from penguinmails.repositories.webhooks import WebhookRepository
 
 # What a lead's sequence hears (activities/interfaces/campaigns.py spells the same names).
 FACT_REPLY = "reply"
@@ -95,6 +98,9 @@ class InboundRecord:
     facts: tuple[LeadFact, ...]
     breaker_tripped: bool = False  # this message paused its mailbox
     campaign_breaker: CampaignBreaker | None = None  # its campaign is to pause
+    # The outbound webhook events it enqueued (or had enqueued before): the caller wakes
+    # the endpoints holding them, after the commit.
+    webhook_event_ids: tuple[str, ...] = ()
 
 
 def content_key(email_account_id: UUID, message_id: str) -> str:
@@ -155,6 +161,8 @@ async def record_inbound(
             session, repo, tenant_id, found, kind, parent, lead_id, message_id
         )
         zone = await EngagementRepository(session).time_zone() if parent else "UTC"
+        at = _event_time(found)
+        hooks = await _webhooks(session, tenant_id, parent, found, kind, lead_id, message_id, at)
         tripped = False
         campaign_trip: CampaignBreaker | None = None
         counts = kind == "complaint" or (
@@ -168,7 +176,7 @@ async def record_inbound(
                 # after this commit, so a crash in between is made good by the retry.
                 campaign_trip = await _campaign_breaker(repo, parent.campaign_id)
     if parent is not None:
-        await _analytics(db, tenant_id, parent, found, kind, message_id, _zone(zone))
+        await _analytics(db, tenant_id, parent, found, kind, message_id, _zone(zone), at)
     return InboundRecord(
         stored.id,
         stored.created,
@@ -180,7 +188,61 @@ async def record_inbound(
         facts,
         tripped,
         campaign_trip,
+        hooks,
     )
+
+
+def _event_time(found: Classified) -> datetime:
+    now = datetime.now(UTC)
+    at = found.received or now
+    return min(at, now)  # a sender's clock ahead of ours
+
+
+async def _webhooks(
+    session: AsyncSession,
+    tenant_id: UUID,
+    parent: ThreadParent | None,
+    found: Classified,
+    kind: str,
+    lead_id: UUID | None,
+    message_id: str,
+    at: datetime,
+) -> tuple[str, ...]:
+    """The tenant's outbound webhook events for this message, enqueued in its transaction
+    (deliveries exist exactly when the record does; each endpoint gets an event id once):
+    `replied` with its category, `bounced`, `complained`, and `unsubscribed` for an
+    unsubscribe in words. Ids only, never an address. Their ids are the analytics rows'."""
+    wanted: list[tuple[str, str, dict[str, Any]]] = []
+    if parent is not None and kind in ("reply", "unsubscribe"):
+        category = found.category if kind == "reply" else "unsubscribe"
+        wanted.append(("reply", "replied", {"category": category}))
+    if parent is not None and kind == "bounce" and found.bounce is not None:
+        wanted.append(("bounce", "bounced", {"bounce_type": found.bounce.bounce_type}))
+    if parent is not None and kind == "complaint" and found.complaint is not None:
+        feedback = {"feedback_type": found.complaint.feedback_type}
+        wanted.append(("complaint", "complained", feedback))
+    if kind == "unsubscribe" and lead_id is not None:
+        wanted.append(("unsubscribe", "unsubscribed", {"via": "reply"}))
+    repo = WebhookRepository(session)
+    ids: list[str] = []
+    for name, event_type, extra in wanted:
+        data: dict[str, Any] = {
+            "message_id": str(parent.id) if parent else None,
+            "campaign_id": _str(parent.campaign_id if parent else None),
+            "step_id": _str(parent.step_id if parent else None),
+            "variant_id": _str(parent.variant_id if parent else None),
+            "mailbox_id": _str(parent.email_account_id if parent else None),
+            "lead_id": _str(lead_id),
+            **extra,
+        }
+        event = str(event_id(tenant_id, name, message_id))
+        await repo.enqueue(event, event_type, at, json.dumps(data))
+        ids.append(event)
+    return tuple(ids)
+
+
+def _str(value: UUID | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _over(sends: int, bounces: int, complaints: int) -> bool:
@@ -346,14 +408,12 @@ async def _analytics(
     kind: str,
     message_id: str,
     zone: ZoneInfo,
+    at: datetime,
 ) -> None:
     """The raw row and, for a row actually inserted, the message's engagement and the
     day's roll-up: the events consumer's own ingest (`RETURNING`-guarded), so a reply or a
     bounce is in the stats at once, as a tracking hit is, and a message recorded again
     moves nothing. The event id is derived from the tenant, the kind and the Message-ID."""
-    at = found.received or datetime.now(UTC)
-    if at > datetime.now(UTC):
-        at = datetime.now(UTC)  # a sender's clock ahead of ours
     extra: tuple[tuple[str, str], ...]
     if kind in ("reply", "unsubscribe"):
         name, etype, extra = "reply", events.REPLY, (("message_id", message_id),)

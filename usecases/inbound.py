@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 from activities.interfaces.campaigns import LeadSignal
 from activities.interfaces.inbound import SIGNAL_WAKE
+from activities.webhooks import wake_endpoints
 from penguinmails.db import Database
 from penguinmails.inbound_mail import InboundRecord, record_inbound
 from penguinmails.mail.inbound import recipients_of
@@ -77,6 +78,8 @@ async def accept_inbound(
         raise NoSuchMailbox("no mailbox of ours among the recipients")
     tenant_id, account_id = route
     record = await record_inbound(db, tenant_id, account_id, raw, max_parse_bytes=max_parse_bytes)
+    if record.webhook_event_ids:
+        await wake_endpoints(db, lambda: client, tenant_id, record.webhook_event_ids)
     trip = record.campaign_breaker
     if trip is not None:
         await breaker_pause(db, client, tenant_id, trip.campaign_id, trip.title, trip.message)

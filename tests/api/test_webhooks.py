@@ -20,11 +20,16 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities.inbound import InboundActivities
+from activities.interfaces.inbound import PollInboxInput
 from activities.interfaces.webhooks import DeliverWebhooksInput
-from activities.webhooks import TargetRefused, WebhookActivities, post_signed
+from activities.webhooks import TargetRefused, WebhookActivities, post_signed, wake_endpoints
 from api.services import Services
+from devstack.dovecot import Dovecot
+from penguinmails.inbound_mail import record_inbound
 from penguinmails.models.base import utcnow
 from penguinmails.repositories.webhooks import WebhookRepository
 from penguinmails.secrets import SecretStore
@@ -427,3 +432,69 @@ async def test_campaign_status_changes_and_lead_endings_reach_the_endpoint(
         c.tenant.tenant_id,
     )
     assert "2 completed" in notice["message"]
+
+
+@pytest.mark.usefixtures("dev_targets")
+async def test_a_reply_and_a_bounce_read_from_the_mailbox_reach_the_endpoint_once(
+    api: httpx.AsyncClient,
+    services: Services,
+    tenant_a: Tenant,
+    receiver: Receiver,
+    secret_store: SecretStore,
+    settings: Settings,
+    admin_conn: asyncpg.Connection,
+    dovecot: Dovecot,
+    temporal_client: Client,
+) -> None:
+    """Inbound mail publishes `replied` (with its category), `bounced` and `complained`,
+    enqueued with the record and woken after its commit; recording a message again
+    delivers nothing twice."""
+    from tests.fixtures import inbound_samples as samples
+    from tests.fixtures.inbound import inbound_world
+
+    db = services.db
+    r = await api.post(
+        "/v1/webhooks",
+        json={"url": f"{receiver.url}/in", "event_types": ["replied", "bounced", "complained"]},
+        headers=tenant_a.auth,
+    )
+    assert r.status_code == 201, r.text
+    secret = r.json()["secret"]
+    world = await inbound_world(
+        db,
+        secret_store,
+        settings,
+        admin_conn,
+        dovecot,
+        leads=3,
+        tenant_id=uuid.UUID(tenant_a.tenant_id),
+    )
+    (l0, a0), (l1, a1), (l2, a2) = world.leads
+    (r0, m0), (_, m1), (_, m2) = world.sent
+    box = world.mailbox
+    reply = samples.human_reply(m0, a0, box, "Sounds interesting, tell me more about pricing.")
+    for raw in (reply, samples.postfix_dsn(m1, a1, box), samples.arf_complaint(m2, a2, box)):
+        dovecot.deliver(box, raw)
+    poll = PollInboxInput(str(world.tenant_id), str(world.mailbox_id))
+    acts = InboundActivities(db, secret_store)
+    out = await ActivityEnvironment(client=temporal_client).run(acts.poll_mailbox_inbox, poll)
+    assert out.recorded == 3
+
+    await _until(lambda: len(receiver.requests) == 3)
+    events = {}
+    for _, headers, body in receiver.requests:
+        assert verify_signature(secret, headers["PenguinMails-Signature"], body, int(time.time()))
+        event = json.loads(body)
+        events[event["type"]] = event["data"]
+        assert "@" not in body.decode()  # ids only
+    assert events["replied"]["category"] == "interested"
+    assert (events["replied"]["lead_id"], events["replied"]["message_id"]) == (str(l0), str(r0))
+    assert events["bounced"]["bounce_type"] == "hard" and events["bounced"]["lead_id"] == str(l1)
+    assert events["complained"]["lead_id"] == str(l2)
+    assert events["replied"]["campaign_id"] == str(world.campaign_id)
+
+    again = await record_inbound(db, world.tenant_id, world.mailbox_id, reply)
+    assert not again.created and len(again.webhook_event_ids) == 1
+    await wake_endpoints(db, lambda: temporal_client, world.tenant_id, again.webhook_event_ids)
+    await asyncio.sleep(1.5)
+    assert len(receiver.requests) == 3
