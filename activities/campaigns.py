@@ -16,11 +16,12 @@ from uuid import UUID
 from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.interfaces.campaigns import (
+    CAMPAIGN_WORKFLOW_KIND,
     CANCEL_LEAD_SEQUENCES,
     CLAIM_ENROLLMENTS,
     ENROLLMENT_WINDOW,
@@ -63,6 +64,7 @@ from activities.interfaces.campaigns import (
     WindowOutput,
 )
 from activities.webhooks import activity_event_id, enqueue_event, wake_endpoints
+from penguinmails.breakers import BREAKER, CampaignBreaker
 from penguinmails.db import Database
 from penguinmails.leads.emails import is_free_mail
 from penguinmails.models.base import utcnow
@@ -127,6 +129,36 @@ async def _each(ids: list[str], action: Callable[[str], Awaitable[bool]]) -> int
         )
         done += sum(results)
     return done
+
+
+def campaign_workflow_of(tenant_id: UUID | str, campaign_id: UUID | str) -> str:
+    return f"{CAMPAIGN_WORKFLOW_KIND}:{tenant_id}:{campaign_id}"
+
+
+async def request_breaker_pause(
+    client: Client, tenant_id: UUID | str, trip: CampaignBreaker, *, wait: bool = True
+) -> None:
+    """The campaign's circuit-breaker pause through its workflow's own `pause` update (by
+    name: activities never import workflow code), with the notice the pause activity writes
+    when the reason is new. `wait`: until the pause has drained the sends in flight; else
+    until the workflow accepted it (a send activity does not hold its slot that long).
+    Idempotent: a campaign already paused by the breaker changes nothing; one whose
+    workflow has ended or refuses (ended meanwhile) is left alone."""
+    handle = client.get_workflow_handle(campaign_workflow_of(tenant_id, trip.campaign_id))
+    request = {
+        "tenant_id": str(tenant_id),
+        "reason": BREAKER,
+        "notice_title": trip.title,
+        "notice": trip.message,
+    }
+    stage = WorkflowUpdateStage.COMPLETED if wait else WorkflowUpdateStage.ACCEPTED
+    try:
+        await handle.start_update("pause", request, wait_for_stage=stage)
+    except WorkflowUpdateFailedError:
+        return
+    except RPCError as exc:
+        if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise
 
 
 # Outbound webhook event types this module publishes (penguinmails.webhooks.EVENT_TYPES).

@@ -15,10 +15,10 @@ import ssl
 from uuid import UUID
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
+from activities.campaigns import request_breaker_pause
 from activities.interfaces.inbound import (
     MAILBOX_ACTIVE,
     MAILBOX_GONE,
@@ -32,7 +32,7 @@ from activities.interfaces.inbound import (
 from activities.mail_clients import ServerSettings, fetch_new_messages, imap_failure
 from activities.webhooks import wake_endpoints
 from penguinmails.db import Database
-from penguinmails.inbound_mail import BREAKER, CampaignBreaker, record_inbound
+from penguinmails.inbound_mail import record_inbound
 from penguinmails.mailboxes import read_credentials
 from penguinmails.repositories.email_accounts import EmailAccountRepository
 from penguinmails.repositories.inbound import InboundRepository
@@ -49,26 +49,6 @@ class InboundActivities:
 
     def _temporal(self) -> Client:
         return self._client or activity.client()
-
-    async def _trip_campaign(self, data: PollInboxInput, trip: CampaignBreaker) -> None:
-        """The campaign's breaker pause through its workflow's own `pause` update (by name:
-        activities never import workflow code), with the notification to write when the
-        reason is new. Idempotent: a campaign already paused by it changes nothing."""
-        prefix = data.campaign_workflow_prefix or f"campaign:{data.tenant_id}:"
-        handle = self._temporal().get_workflow_handle(f"{prefix}{trip.campaign_id}")
-        request = {
-            "tenant_id": data.tenant_id,
-            "reason": BREAKER,
-            "notice_title": trip.title,
-            "notice": trip.message,
-        }
-        try:
-            await handle.execute_update("pause", request)
-        except WorkflowUpdateFailedError:
-            return  # its state refuses it (ended meanwhile)
-        except RPCError as exc:
-            if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-                raise
 
     @activity.defn(name=POLL_MAILBOX_INBOX)
     async def poll_mailbox_inbox(self, data: PollInboxInput) -> PollInboxOutput:
@@ -116,7 +96,7 @@ class InboundActivities:
                 # Before the checkpoint moves: a crash here repeats the poll, which finds
                 # the campaign still over its thresholds and pauses it then.
                 activity.heartbeat(uid)
-                await self._trip_campaign(data, trip)
+                await request_breaker_pause(self._temporal(), data.tenant_id, trip)
                 tripped.add(trip.campaign_id)
             recorded += record.created
             facts += [

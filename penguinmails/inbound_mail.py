@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from penguinmails import events
+from penguinmails.breakers import CampaignBreaker, campaign_breaker, mailbox_breaker
 from penguinmails.db import Database
 from penguinmails.mail.inbound import Classified, classify
 from penguinmails.repositories.analytics_events import AnalyticsEventRepository, Event
@@ -39,7 +40,6 @@ from penguinmails.repositories.content_parts import PART_SIZE, ContentPartsRepos
 from penguinmails.repositories.engagement import EngagementRepository
 from penguinmails.repositories.inbound import InboundRepository, ThreadParent
 from penguinmails.repositories.inbound_events import event_id
-from penguinmails.repositories.notifications import NotificationRepository
 from penguinmails.repositories.suppressions import SuppressionRepository
 from penguinmails.repositories.unsubscribes import UnsubscribeRepository
 from penguinmails.repositories.webhooks import WebhookRepository
@@ -51,14 +51,6 @@ FACT_BOUNCE = "bounce"
 FACT_COMPLAINT = "complaint"
 FACT_OUT_OF_OFFICE = "out_of_office"
 
-# The mailbox's circuit breaker: over the last BREAKER_DAYS days, once it has at least
-# BREAKER_MIN_SENDS sends, a hard-bounce rate above BREAKER_BOUNCE_RATE or a complaint rate
-# above BREAKER_COMPLAINT_RATE pauses it with the reason `breaker` and tells the tenant.
-BREAKER_DAYS = 7
-BREAKER_MIN_SENDS = 20
-BREAKER_BOUNCE_RATE = 0.05
-BREAKER_COMPLAINT_RATE = 0.001
-BREAKER = "breaker"
 
 _MESSAGE_TYPES = {"bounce": "bounce", "auto_reply": "auto_reply", "complaint": "complaint"}
 
@@ -73,17 +65,6 @@ class LeadFact:
     signal: str
     detail: str
     campaign_ids: tuple[UUID, ...] = ()
-
-
-@dataclass(frozen=True)
-class CampaignBreaker:
-    """A campaign past the breaker's thresholds and not yet paused by it: the caller pauses
-    it through its workflow (reason `breaker`), which writes this notification with the
-    pause, once."""
-
-    campaign_id: UUID
-    title: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -170,11 +151,11 @@ async def record_inbound(
         )
         if parent is not None and counts:
             if stored.created:
-                tripped = await _breaker(session, repo, tenant_id, parent.email_account_id)
+                tripped = await mailbox_breaker(session, tenant_id, parent.email_account_id)
             if parent.campaign_id is not None:
                 # Looked at on a replay too: the pause goes through the campaign's workflow
                 # after this commit, so a crash in between is made good by the retry.
-                campaign_trip = await _campaign_breaker(repo, parent.campaign_id)
+                campaign_trip = await campaign_breaker(session, parent.campaign_id)
     if parent is not None:
         await _analytics(db, tenant_id, parent, found, kind, message_id, _zone(zone), at)
     return InboundRecord(
@@ -243,65 +224,6 @@ async def _webhooks(
 
 def _str(value: UUID | None) -> str | None:
     return None if value is None else str(value)
-
-
-def _over(sends: int, bounces: int, complaints: int) -> bool:
-    if sends < BREAKER_MIN_SENDS:
-        return False
-    return bounces / sends > BREAKER_BOUNCE_RATE or complaints / sends > BREAKER_COMPLAINT_RATE
-
-
-def _figures(what: str, sends: int, bounces: int, complaints: int) -> str:
-    return (
-        f"Over the last {BREAKER_DAYS} days {what} sent {sends} messages: "
-        f"{bounces} hard bounces ({bounces / sends:.1%}, limit {BREAKER_BOUNCE_RATE:.0%}) and "
-        f"{complaints} complaints ({complaints / sends:.2%}, limit "
-        f"{BREAKER_COMPLAINT_RATE:.1%}). "
-    )
-
-
-async def _campaign_breaker(repo: InboundRepository, campaign_id: UUID) -> CampaignBreaker | None:
-    """The campaign's own breaker, with the mailbox's thresholds over all its mailboxes'
-    sends: what to pause, or None (below them, ended, or already paused by it)."""
-    state = await repo.campaign_pause_state(campaign_id)
-    if state is None:
-        return None
-    name, status, reasons = state
-    if status not in ("scheduled", "sending", "paused") or BREAKER in reasons:
-        return None
-    sends, bounces, complaints = await repo.campaign_rates(campaign_id, BREAKER_DAYS)
-    if not _over(sends, bounces, complaints):
-        return None
-    return CampaignBreaker(
-        campaign_id,
-        f"Campaign {name} paused: too many bounces or complaints",
-        _figures(f"campaign {name}", sends, bounces, complaints)
-        + "It stays paused until the breaker's pause is lifted explicitly "
-        f"(POST /v1/campaigns/{campaign_id}/resume with reason breaker).",
-    )
-
-
-async def _breaker(
-    session: AsyncSession, repo: InboundRepository, tenant_id: UUID, mailbox_id: UUID
-) -> bool:
-    """Pause the mailbox when its rates pass the breaker's thresholds; True when it paused
-    it now (a mailbox already paused by the breaker is not notified again)."""
-    sends, bounces, complaints = await repo.mailbox_rates(mailbox_id, BREAKER_DAYS)
-    if not _over(sends, bounces, complaints):
-        return False
-    if not await repo.pause_mailbox(mailbox_id, BREAKER):
-        return False
-    address = await repo.mailbox_address(mailbox_id) or str(mailbox_id)
-    await NotificationRepository(session).add(
-        tenant_id,
-        kind="mailbox_breaker",
-        title=f"{address} paused: too many bounces or complaints",
-        message=_figures(address, sends, bounces, complaints)
-        + "Its sends stay paused until the breaker's pause is lifted explicitly "
-        f"(POST /v1/email-accounts/{mailbox_id}/resume).",
-        severity="error",
-    )
-    return True
 
 
 def _bounce_reason(found: Classified) -> str | None:

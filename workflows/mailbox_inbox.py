@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         PollInboxInput,
         PollInboxOutput,
     )
-    from workflows.names import campaign_workflow_id, lead_sequence_workflow_id
+    from workflows.names import lead_sequence_workflow_id
 
 # A poll: IMAP plus a database transaction per message; heartbeats per message.
 POLL_TIMEOUT = timedelta(minutes=10)
@@ -99,7 +99,6 @@ class MailboxInboxWorkflow:
                     data.email_account_id,
                     max_messages=data.max_messages,
                     max_message_bytes=data.max_message_bytes,
-                    campaign_workflow_prefix=campaign_workflow_id(data.tenant_id, ""),
                 ),
                 result_type=PollInboxOutput,
                 start_to_close_timeout=POLL_TIMEOUT,

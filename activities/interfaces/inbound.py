@@ -24,9 +24,6 @@ class PollInboxInput:
     folder: str = "INBOX"
     max_messages: int = 100  # per poll; more are taken by the next one at once
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # above it: stored cut, unclassified
-    # `campaign:{tenant}:`: a campaign whose breaker trips is paused through its workflow
-    # (this prefix followed by its id). Empty: the tenant's prefix is derived here.
-    campaign_workflow_prefix: str = ""
 
 
 @dataclass(frozen=True)

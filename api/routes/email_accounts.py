@@ -24,7 +24,7 @@ from api.schemas.email_accounts import (
     SentCounts,
     WarmupStage,
 )
-from penguinmails.inbound_mail import (
+from penguinmails.breakers import (
     BREAKER_BOUNCE_RATE,
     BREAKER_COMPLAINT_RATE,
     BREAKER_DAYS,
