@@ -194,6 +194,30 @@ async def _status_changed(
     )
 
 
+async def lead_finished(
+    session: AsyncSession,
+    event_id: str,
+    campaign_id: UUID | str,
+    lead_id: UUID | str,
+    status: str,
+    reason: str | None,
+) -> None:
+    """`lead.finished` in the transaction that ended the enrollment: `status` the
+    enrollment's end (completed, replied, bounced, stopped, removed, ...), `reason` why."""
+    await enqueue_event(
+        session,
+        event_id,
+        LEAD_FINISHED,
+        utcnow(),
+        {
+            "campaign_id": str(campaign_id),
+            "lead_id": str(lead_id),
+            "status": status,
+            "reason": reason or None,
+        },
+    )
+
+
 async def _finished_notice(session: AsyncSession, tenant_id: UUID, campaign_id: UUID) -> None:
     """The tenant told that the campaign finished, in the transaction that completes it."""
     name = await CampaignRepository(session).name(campaign_id) or str(campaign_id)
@@ -336,17 +360,8 @@ class CampaignActivities:
             )
             if found is not None and found[1]:
                 # With the ending it reports: the webhook exists exactly when the ending does.
-                await enqueue_event(
-                    session,
-                    event_id,
-                    LEAD_FINISHED,
-                    utcnow(),
-                    {
-                        "campaign_id": data.campaign_id,
-                        "lead_id": data.lead_id,
-                        "status": found[0],
-                        "reason": data.reason or None,
-                    },
+                await lead_finished(
+                    session, event_id, data.campaign_id, data.lead_id, found[0], data.reason
                 )
         await wake_endpoints(self.db, self.client, UUID(data.tenant_id), [event_id])
         if found is None:
@@ -364,6 +379,11 @@ class CampaignActivities:
             if not domain or is_free_mail(domain):
                 return StopCompanyOutput(None, 0, f"{domain or 'no domain'}: free mail, none")
             stopped = await EnrollmentRepository(session).stop_company(campaign_id, lead_id, domain)
+            base = activity_event_id(LEAD_FINISHED)
+            finished = [f"{base}:{lead}" for lead in stopped]
+            for event, lead in zip(finished, stopped, strict=True):
+                await lead_finished(session, event, campaign_id, lead, "stopped", "company_replied")
+        await wake_endpoints(self.db, self.client, UUID(data.tenant_id), finished)
         client = self.client()
 
         async def cancel(lead: str) -> bool:
@@ -548,10 +568,20 @@ class CampaignActivities:
             if not page:
                 return FanOutOutput(workflows, enrollments)
             workflows += await _each([str(lead) for _, lead in page], cancel)
+            base = activity_event_id(LEAD_FINISHED)
             async with self.db.tenant_session(data.tenant_id) as session:
-                enrollments += await EnrollmentRepository(session).stop(
+                stopped = await EnrollmentRepository(session).stop(
                     [i for i, _ in page], "campaign_cancelled"
                 )
+                # Each lead ended here: its event in the page's transaction, its id fixed
+                # by this fan-out and the lead (a retry stops none of them again).
+                finished = [f"{base}:{lead}" for lead in stopped]
+                for event, lead in zip(finished, stopped, strict=True):
+                    await lead_finished(
+                        session, event, campaign_id, lead, "stopped", "campaign_cancelled"
+                    )
+            enrollments += len(stopped)
+            await wake_endpoints(self.db, self.client, UUID(data.tenant_id), finished)
             after = page[-1][0]
             _heartbeat(str(after))
 

@@ -20,6 +20,7 @@ import asyncio
 import json
 import socket
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -301,6 +302,8 @@ async def wake_endpoints(
     """Wake the endpoints holding a pending delivery of these events. Called on every
     attempt of the activity that enqueued them (a retry after a commit whose wake-up was
     lost finds the deliveries still pending); no client is asked for when there is none."""
+    if not event_ids:
+        return []
     async with db.tenant_session(tenant_id) as session:
         endpoints = await WebhookRepository(session).endpoints_pending(event_ids)
     if endpoints:
@@ -310,6 +313,9 @@ async def wake_endpoints(
 
 def activity_event_id(kind: str) -> str:
     """An event id the same on every attempt of the running activity, different for each
-    activity of each workflow run: `kind:run id:activity id`."""
+    activity of each workflow run: `kind:run id:activity id` (a fresh one when not running
+    as an activity, as in a direct call)."""
+    if not activity.in_activity():
+        return f"{kind}:{uuid.uuid4().hex}"
     info = activity.info()
     return f"{kind}:{info.workflow_run_id}:{info.activity_id}"

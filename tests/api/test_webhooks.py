@@ -37,7 +37,13 @@ from penguinmails.settings import Settings
 from penguinmails.webhooks import verify_signature
 from tests.api.conftest import Tenant
 from usecases.webhooks import create_endpoint
-from workflows.campaign import CampaignWorkflow, PauseRequest, ResumeRequest, StartRequest
+from workflows.campaign import (
+    CampaignWorkflow,
+    CancelRequest,
+    PauseRequest,
+    ResumeRequest,
+    StartRequest,
+)
 
 
 @dataclass
@@ -498,3 +504,57 @@ async def test_a_reply_and_a_bounce_read_from_the_mailbox_reach_the_endpoint_onc
     await wake_endpoints(db, lambda: temporal_client, world.tenant_id, again.webhook_event_ids)
     await asyncio.sleep(1.5)
     assert len(receiver.requests) == 3
+
+
+@pytest.mark.usefixtures("dev_targets")
+async def test_a_removed_lead_and_a_cancelled_campaign_s_leads_are_finished_once_each(
+    services: Services,
+    temporal_dev_server: WorkflowEnvironment,
+    receiver: Receiver,
+    secret_store: SecretStore,
+    admin_conn: asyncpg.Connection,
+) -> None:
+    """`lead.finished` for every way a sequence ends: removed by the tenant, stopped by the
+    campaign's cancel (by its fan-out or by the lead's own ending, whichever comes first)."""
+    from tests.fixtures.campaigns import engine_campaign
+    from tests.workflows.test_campaign_engine import (
+        WAIT_72H,
+        Deliveries,
+        engine,
+        enrollments,
+        until,
+    )
+    from usecases.campaigns import remove_enrollment
+
+    db = services.db
+    c = await engine_campaign(
+        admin_conn, steps=[{"step_type": "email"}, WAIT_72H, {"step_type": "email"}]
+    )
+    await create_endpoint(
+        db, secret_store, c.tenant.tenant_id, f"{receiver.url}/leads", ["lead.finished"], None
+    )
+    async with engine(temporal_dev_server, db, c, Deliveries(db)) as handle:
+        await handle.execute_update(CampaignWorkflow.start, StartRequest(c.tenant_id))
+
+        async def all_waiting() -> bool:
+            rows = await enrollments(admin_conn, c)
+            return {r["current_step"] for r in rows.values()} == {1}
+
+        await until(all_waiting)
+        removed = c.leads[0]
+        assert await remove_enrollment(
+            db, temporal_dev_server.client, c.tenant.tenant_id, c.tenant.campaign_id, removed
+        )
+        await handle.execute_update(CampaignWorkflow.cancel, CancelRequest(c.tenant_id))
+        assert (await handle.result()).status == "cancelled"
+
+    await _until(lambda: len(receiver.requests) >= 3)
+    await asyncio.sleep(1)
+    finished = {}
+    for _, _, body in receiver.requests:
+        event = json.loads(body)
+        assert event["type"] == "lead.finished"
+        finished[event["data"]["lead_id"]] = event["data"]
+    assert len(receiver.requests) == 3 and set(finished) == {str(lead) for lead in c.leads}
+    assert finished[str(removed)]["status"] == "removed"
+    assert {finished[str(lead)]["status"] for lead in c.leads[1:]} == {"stopped"}
