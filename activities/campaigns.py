@@ -173,13 +173,14 @@ async def _status_changed(
     status: str,
     reasons: list[str],
     reason: str | None = None,
-) -> None:
+) -> list[UUID]:
     """`campaign.status_changed` in the transaction of the change, when its status or its
     pause reasons moved (a breaker's pause of a campaign its user had paused adds a reason
-    without a new status); `reason` the pause reason added or lifted."""
+    without a new status); `reason` the pause reason added or lifted. The endpoints that
+    got it."""
     if before.status == status and sorted(before.pause_reasons) == sorted(reasons):
-        return
-    await enqueue_event(
+        return []
+    return await enqueue_event(
         session,
         activity_event_id(STATUS_CHANGED),
         STATUS_CHANGED,
@@ -201,10 +202,11 @@ async def lead_finished(
     lead_id: UUID | str,
     status: str,
     reason: str | None,
-) -> None:
+) -> list[UUID]:
     """`lead.finished` in the transaction that ended the enrollment: `status` the
-    enrollment's end (completed, replied, bounced, stopped, removed, ...), `reason` why."""
-    await enqueue_event(
+    enrollment's end (completed, replied, bounced, stopped, removed, ...), `reason` why.
+    The endpoints that got it."""
+    return await enqueue_event(
         session,
         event_id,
         LEAD_FINISHED,
@@ -354,16 +356,17 @@ class CampaignActivities:
         if data.status not in ENROLLMENT_STATUSES or data.status in OPEN_ENROLLMENT_STATUSES:
             raise _invalid(f"not an ending: {data.status!r}")
         event_id = activity_event_id(LEAD_FINISHED)
+        enqueued: list[UUID] = []
         async with self.db.tenant_session(data.tenant_id) as session:
             found = await EnrollmentRepository(session).end(
                 UUID(data.campaign_id), UUID(data.lead_id), data.status, data.reason
             )
             if found is not None and found[1]:
                 # With the ending it reports: the webhook exists exactly when the ending does.
-                await lead_finished(
+                enqueued = await lead_finished(
                     session, event_id, data.campaign_id, data.lead_id, found[0], data.reason
                 )
-        await wake_endpoints(self.db, self.client, UUID(data.tenant_id), [event_id])
+        await wake_endpoints(self.db, self.client, UUID(data.tenant_id), [event_id], enqueued)
         if found is None:
             return LeadEndingOutput("missing", False)
         return LeadEndingOutput(found[0], found[1])
@@ -381,9 +384,12 @@ class CampaignActivities:
             stopped = await EnrollmentRepository(session).stop_company(campaign_id, lead_id, domain)
             base = activity_event_id(LEAD_FINISHED)
             finished = [f"{base}:{lead}" for lead in stopped]
+            enqueued: list[UUID] = []
             for event, lead in zip(finished, stopped, strict=True):
-                await lead_finished(session, event, campaign_id, lead, "stopped", "company_replied")
-        await wake_endpoints(self.db, self.client, UUID(data.tenant_id), finished)
+                enqueued += await lead_finished(
+                    session, event, campaign_id, lead, "stopped", "company_replied"
+                )
+        await wake_endpoints(self.db, self.client, UUID(data.tenant_id), finished, enqueued)
         client = self.client()
 
         async def cancel(lead: str) -> bool:
@@ -427,23 +433,24 @@ class CampaignActivities:
                 row, applied = found if found is not None else (None, False)
             else:
                 row = await repo.set_status(campaign_id, data.status)
+            enqueued: list[UUID] = []
             if row is not None and before is not None:
                 reasons = before.pause_reasons
-                await _status_changed(session, campaign_id, before, row.status, reasons)
+                enqueued = await _status_changed(session, campaign_id, before, row.status, reasons)
                 if row.status == "completed" and before.status != "completed":
                     await _finished_notice(session, UUID(data.tenant_id), campaign_id)
         if row is None:
             raise _invalid("no such campaign")
-        await self._wake_status_endpoints(data.tenant_id)
+        await self._wake_status_endpoints(data.tenant_id, enqueued)
         return CampaignStatusOutput(
             row.status, _iso(row.started_at), _iso(row.completed_at), applied
         )
 
-    async def _wake_status_endpoints(self, tenant_id: str) -> None:
+    async def _wake_status_endpoints(self, tenant_id: str, enqueued: list[UUID]) -> None:
         """After the commit, on every attempt: the endpoints of this activity's
         `campaign.status_changed` event, if it made one (a retry finds them still pending)."""
         await wake_endpoints(
-            self.db, self.client, UUID(tenant_id), [activity_event_id(STATUS_CHANGED)]
+            self.db, self.client, UUID(tenant_id), [activity_event_id(STATUS_CHANGED)], enqueued
         )
 
     @activity.defn(name=PAUSE_CAMPAIGN)
@@ -462,8 +469,8 @@ class CampaignActivities:
                     campaign_id, data.reason, data.lock_timeout_ms
                 )
                 reasons = await CampaignRepository(session).pause_reasons(campaign_id)
-                await self._paused(session, data, before, status, reasons)
-            await self._wake_status_endpoints(data.tenant_id)
+                enqueued = await self._paused(session, data, before, status, reasons)
+            await self._wake_status_endpoints(data.tenant_id, enqueued)
             return PauseOutput(status, reasons, True, note="paused, no send in flight")
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
@@ -474,8 +481,8 @@ class CampaignActivities:
             status = await repo.add_pause_reason(campaign_id, data.reason) or "missing"
             reasons = await repo.pause_reasons(campaign_id)
             in_flight = await repo.sends_in_flight(campaign_id)
-            await self._paused(session, data, before, status, reasons)
-        await self._wake_status_endpoints(data.tenant_id)
+            enqueued = await self._paused(session, data, before, status, reasons)
+        await self._wake_status_endpoints(data.tenant_id, enqueued)
         return PauseOutput(
             status,
             reasons,
@@ -491,14 +498,16 @@ class CampaignActivities:
         before: CampaignSettings | None,
         status: str,
         after: list[str],
-    ) -> None:
+    ) -> list[UUID]:
         """In the pause's transaction: its `campaign.status_changed` event, and its
         notification, each only when it changed something (a retried or repeated pause
         tells no one twice). The campaign workflow runs one status change at a time, so
-        `before` is not raced by another pause."""
+        `before` is not raced by another pause. The endpoints the event went to."""
         if before is None:
-            return
-        await _status_changed(session, UUID(data.campaign_id), before, status, after, data.reason)
+            return []
+        enqueued = await _status_changed(
+            session, UUID(data.campaign_id), before, status, after, data.reason
+        )
         if data.notice and data.reason not in before.pause_reasons and data.reason in after:
             await NotificationRepository(session).add(
                 UUID(data.tenant_id),
@@ -507,6 +516,7 @@ class CampaignActivities:
                 message=data.notice,
                 severity="error",
             )
+        return enqueued
 
     @activity.defn(name=RESUME_CAMPAIGN)
     async def resume_campaign(self, data: ResumeInput) -> ResumeOutput:
@@ -516,9 +526,12 @@ class CampaignActivities:
         async with self.db.tenant_session(data.tenant_id) as session:
             before = await CampaignRepository(session).settings(campaign_id)
             status, reasons = await OutboxRepository(session).lift_pause(campaign_id, data.reason)
-            if before is not None:
+            enqueued = (
                 await _status_changed(session, campaign_id, before, status, reasons, data.reason)
-        await self._wake_status_endpoints(data.tenant_id)
+                if before is not None
+                else []
+            )
+        await self._wake_status_endpoints(data.tenant_id, enqueued)
         return ResumeOutput(status, reasons)
 
     @activity.defn(name=NOTIFY_LEADS_RESUMED)
@@ -576,12 +589,13 @@ class CampaignActivities:
                 # Each lead ended here: its event in the page's transaction, its id fixed
                 # by this fan-out and the lead (a retry stops none of them again).
                 finished = [f"{base}:{lead}" for lead in stopped]
+                enqueued: list[UUID] = []
                 for event, lead in zip(finished, stopped, strict=True):
-                    await lead_finished(
+                    enqueued += await lead_finished(
                         session, event, campaign_id, lead, "stopped", "campaign_cancelled"
                     )
             enrollments += len(stopped)
-            await wake_endpoints(self.db, self.client, UUID(data.tenant_id), finished)
+            await wake_endpoints(self.db, self.client, UUID(data.tenant_id), finished, enqueued)
             after = page[-1][0]
             _heartbeat(str(after))
 

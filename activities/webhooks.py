@@ -285,10 +285,11 @@ async def enqueue_event(
     event_type: str,
     occurred_at: datetime,
     data: dict[str, Any],
-) -> None:
+) -> list[UUID]:
     """The event's deliveries inside the caller's transaction: they exist exactly when the
-    change they report committed. `wake_endpoints` follows the commit."""
-    await WebhookRepository(session).enqueue(
+    change they report committed. The endpoints that got one; `wake_endpoints` follows the
+    commit."""
+    return await WebhookRepository(session).enqueue(
         event_id, event_type, occurred_at, json.dumps(data, default=str)
     )
 
@@ -298,14 +299,21 @@ async def wake_endpoints(
     client: Callable[[], Client],
     tenant_id: UUID,
     event_ids: Sequence[str],
+    enqueued: Sequence[UUID] | None = None,
 ) -> list[UUID]:
-    """Wake the endpoints holding a pending delivery of these events. Called on every
-    attempt of the activity that enqueued them (a retry after a commit whose wake-up was
-    lost finds the deliveries still pending); no client is asked for when there is none."""
+    """Wake the endpoints holding a pending delivery of these events, after the commit
+    that enqueued them. `enqueued`: the endpoints this call's transaction gave one (from
+    `enqueue_event`), enough on a first attempt; on a retry, or without it, the pending
+    deliveries are looked up (a commit whose wake-up was lost finds them still pending).
+    No client is asked for when there is nothing to wake."""
     if not event_ids:
         return []
-    async with db.tenant_session(tenant_id) as session:
-        endpoints = await WebhookRepository(session).endpoints_pending(event_ids)
+    retry = activity.in_activity() and activity.info().attempt > 1
+    if enqueued is not None and not retry:
+        endpoints = list(dict.fromkeys(enqueued))
+    else:
+        async with db.tenant_session(tenant_id) as session:
+            endpoints = await WebhookRepository(session).endpoints_pending(event_ids)
     if endpoints:
         await nudge_endpoints(client(), tenant_id, endpoints)
     return endpoints

@@ -160,13 +160,16 @@ async def remove_enrollment(
         ended = await EnrollmentRepository(session).end(
             campaign_id, lead_id, "removed", "removed by the tenant"
         )
-        if ended is not None and ended[1]:
+        enqueued = (
             await lead_finished(
                 session, event_id, campaign_id, lead_id, ended[0], "removed by the tenant"
             )
+            if ended is not None and ended[1]
+            else []
+        )
     if ended is None:
         return False
-    await wake_endpoints(db, lambda: client, tenant_id, [event_id])
+    await wake_endpoints(db, lambda: client, tenant_id, [event_id], enqueued)
     with contextlib.suppress(RPCError):  # not started or already closed
         await client.get_workflow_handle(
             lead_sequence_workflow_id(tenant_id, campaign_id, lead_id)

@@ -558,3 +558,57 @@ async def test_a_removed_lead_and_a_cancelled_campaign_s_leads_are_finished_once
     assert len(receiver.requests) == 3 and set(finished) == {str(lead) for lead in c.leads}
     assert finished[str(removed)]["status"] == "removed"
     assert {finished[str(lead)]["status"] for lead in c.leads[1:]} == {"stopped"}
+
+
+class _LostWakeUp:
+    """A client whose signal-with-start never arrives: the worker died after the commit."""
+
+    async def start_workflow(self, *args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the worker died before the wake-up went out")
+
+
+@pytest.mark.usefixtures("dev_targets")
+async def test_a_retry_wakes_the_endpoint_whose_first_wake_up_was_lost(
+    services: Services,
+    temporal_client: Client,
+    receiver: Receiver,
+    secret_store: SecretStore,
+    admin_conn: asyncpg.Connection,
+) -> None:
+    """The lead's ending and its `lead.finished` delivery commit together; the wake-up
+    after the commit is lost; the activity's retry ends nothing again but finds the
+    delivery pending and wakes the endpoint: delivered once."""
+    import dataclasses
+
+    from activities.campaigns import CampaignActivities
+    from activities.interfaces.campaigns import LeadEndingInput
+    from tests.fixtures.campaigns import engine_campaign
+
+    db = services.db
+    c = await engine_campaign(admin_conn, emails=["retry@hooks.test"])
+    await create_endpoint(
+        db, secret_store, c.tenant.tenant_id, f"{receiver.url}/retry", ["lead.finished"], None
+    )
+    await admin_conn.execute(
+        "UPDATE campaign_leads SET status = 'active' WHERE campaign_id = $1", c.tenant.campaign_id
+    )
+    ending = LeadEndingInput(c.tenant_id, c.campaign_id, str(c.leads[0]), "completed", "done")
+    env = ActivityEnvironment()
+    lost = CampaignActivities(db, client=_LostWakeUp())  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        await env.run(lost.record_lead_ending, ending)
+    status = await admin_conn.fetchval(
+        "SELECT status FROM campaign_leads WHERE lead_id = $1", c.leads[0]
+    )
+    assert status == "completed"  # committed before the wake-up was lost
+    await asyncio.sleep(0.5)
+    assert receiver.requests == []
+
+    env.info = dataclasses.replace(env.info, attempt=2)  # the same activity, retried
+    again = await env.run(CampaignActivities(db, client=temporal_client).record_lead_ending, ending)
+    assert (again.status, again.recorded) == ("completed", False)
+    await _until(lambda: len(receiver.requests) == 1)
+    event = json.loads(receiver.requests[0][2])
+    assert event["type"] == "lead.finished" and event["data"]["reason"] == "done"
+    await asyncio.sleep(1)
+    assert len(receiver.requests) == 1
