@@ -315,28 +315,6 @@ async def pause_campaign(
     return out
 
 
-async def breaker_pause(
-    db: Database, client: Client, tenant_id: UUID, campaign_id: UUID, title: str, notice: str
-) -> PauseOutput | None:
-    """The campaign's circuit breaker: paused through its workflow with the reason
-    `breaker`, the notification written with the pause (once). None when the campaign's
-    state refuses it (ended, or no workflow runs)."""
-    try:
-        out: PauseOutput = await _update(
-            db,
-            client,
-            tenant_id,
-            campaign_id,
-            CampaignWorkflow.pause,
-            PauseRequest(str(tenant_id), "breaker", title, notice),
-            PauseOutput,
-            with_start=False,
-        )
-    except (CampaignConflict, CampaignNotFound):
-        return None
-    return out
-
-
 async def resume_campaign(
     db: Database, client: Client, tenant_id: UUID, campaign_id: UUID, reason: str = "user"
 ) -> CampaignView:

@@ -6,6 +6,7 @@ per mailbox; another tenant's mailbox is a 404."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from uuid import UUID
@@ -95,6 +96,7 @@ async def test_bounces_pause_campaign_and_mailbox_until_lifted_explicitly(
     temporal_client: Client,
     dovecot: Dovecot,
     admin_conn: asyncpg.Connection,
+    settings: Settings,
 ) -> None:
     acts = InboundActivities(db, secret_store)
     env = ActivityEnvironment(client=temporal_client)
@@ -117,7 +119,7 @@ async def test_bounces_pause_campaign_and_mailbox_until_lifted_explicitly(
         )
         return row["status"], list(row["pause_reasons"])
 
-    (a0, m0), (a1, m1), (a2, m2) = (await _more_sends(admin_conn, world, 15))[:3]
+    (a0, m0), (a1, m1), (a2, m2), (a3, m3) = (await _more_sends(admin_conn, world, 15))[:4]
     box = world.mailbox
     dovecot.deliver(box, samples.postfix_dsn(m0, a0, box))
     await poll()
@@ -157,6 +159,29 @@ async def test_bounces_pause_campaign_and_mailbox_until_lifted_explicitly(
     assert lifted.status_code == 200, lifted.text
     assert lifted.json()["status"] == "sending" and lifted.json()["pause_reasons"] == []
     assert await campaign_row() == ("sending", [])
+
+    # Lifted while the rates are still over the limit: the next hard bounce, posted by a
+    # relay to the inbound webhook this time, pauses the campaign again, with a new notice.
+    secret = "relay-" + uuid.uuid4().hex
+    await secret_store.write(settings.inbound_webhook_secret_path, {"secret": secret})
+    posted = await api.post(
+        "/webhooks/inbound",
+        content=samples.postfix_dsn(m3, a3, box),
+        headers={"Content-Type": "message/rfc822", "X-Inbound-Secret": secret},
+    )
+    assert posted.status_code in (200, 202), posted.text
+    for _ in range(200):  # asked of the workflow, not waited for by the relay's request
+        if (await campaign_row())[1] == ["breaker"]:
+            break
+        await asyncio.sleep(0.05)
+    assert await campaign_row() == ("paused", ["breaker"])
+    assert len(await notices("campaign_breaker")) == 2
+    lifted = await api.post(
+        f"/v1/campaigns/{world.campaign_id}/resume",
+        json={"reason": "breaker"},
+        headers=tenant_a.auth,
+    )
+    assert lifted.json()["status"] == "sending"
     refused = await api.post(
         f"/v1/campaigns/{world.campaign_id}/resume",
         json={"reason": "billing"},
