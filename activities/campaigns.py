@@ -14,12 +14,14 @@ from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 from sqlalchemy.exc import DBAPIError
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.interfaces.campaigns import (
+    CAMPAIGN_WORKFLOW_KIND,
     CANCEL_LEAD_SEQUENCES,
     CLAIM_ENROLLMENTS,
     ENROLLMENT_WINDOW,
@@ -61,8 +63,11 @@ from activities.interfaces.campaigns import (
     StopCompanyOutput,
     WindowOutput,
 )
+from activities.webhooks import activity_event_id, enqueue_event, wake_endpoints
+from penguinmails.breakers import BREAKER, CampaignBreaker
 from penguinmails.db import Database
 from penguinmails.leads.emails import is_free_mail
+from penguinmails.models.base import utcnow
 from penguinmails.models.campaigns import (
     CAMPAIGN_STATUSES,
     CONDITION_TYPES,
@@ -70,8 +75,13 @@ from penguinmails.models.campaigns import (
     OPEN_ENROLLMENT_STATUSES,
     PAUSE_REASONS,
 )
-from penguinmails.repositories.campaigns import CampaignRepository, ConditionRepository
+from penguinmails.repositories.campaigns import (
+    CampaignRepository,
+    CampaignSettings,
+    ConditionRepository,
+)
 from penguinmails.repositories.enrollments import EnrollmentRepository
+from penguinmails.repositories.notifications import NotificationRepository
 from penguinmails.repositories.outbox import OutboxRepository
 from penguinmails.repositories.transactional_emails import TransactionalEmailRepository
 from penguinmails.scheduling import InvalidWindow, next_slot, window_from_config, zone_or
@@ -120,6 +130,109 @@ async def _each(ids: list[str], action: Callable[[str], Awaitable[bool]]) -> int
         )
         done += sum(results)
     return done
+
+
+def campaign_workflow_of(tenant_id: UUID | str, campaign_id: UUID | str) -> str:
+    return f"{CAMPAIGN_WORKFLOW_KIND}:{tenant_id}:{campaign_id}"
+
+
+async def request_breaker_pause(
+    client: Client, tenant_id: UUID | str, trip: CampaignBreaker, *, wait: bool = True
+) -> None:
+    """The campaign's circuit-breaker pause through its workflow's own `pause` update (by
+    name: activities never import workflow code), with the notice the pause activity writes
+    when the reason is new. `wait`: until the pause has drained the sends in flight; else
+    until the workflow accepted it (a send activity does not hold its slot that long).
+    Idempotent: a campaign already paused by the breaker changes nothing; one whose
+    workflow has ended or refuses (ended meanwhile) is left alone."""
+    handle = client.get_workflow_handle(campaign_workflow_of(tenant_id, trip.campaign_id))
+    request = {
+        "tenant_id": str(tenant_id),
+        "reason": BREAKER,
+        "notice_title": trip.title,
+        "notice": trip.message,
+    }
+    stage = WorkflowUpdateStage.COMPLETED if wait else WorkflowUpdateStage.ACCEPTED
+    try:
+        await handle.start_update("pause", request, wait_for_stage=stage)
+    except WorkflowUpdateFailedError:
+        return
+    except RPCError as exc:
+        if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise
+
+
+# Outbound webhook event types this module publishes (penguinmails.webhooks.EVENT_TYPES).
+STATUS_CHANGED = "campaign.status_changed"
+LEAD_FINISHED = "lead.finished"
+
+
+async def _status_changed(
+    session: AsyncSession,
+    campaign_id: UUID,
+    before: CampaignSettings,
+    status: str,
+    reasons: list[str],
+    reason: str | None = None,
+) -> list[UUID]:
+    """`campaign.status_changed` in the transaction of the change, when its status or its
+    pause reasons moved (a breaker's pause of a campaign its user had paused adds a reason
+    without a new status); `reason` the pause reason added or lifted. The endpoints that
+    got it."""
+    if before.status == status and sorted(before.pause_reasons) == sorted(reasons):
+        return []
+    return await enqueue_event(
+        session,
+        activity_event_id(STATUS_CHANGED),
+        STATUS_CHANGED,
+        utcnow(),
+        {
+            "campaign_id": str(campaign_id),
+            "status": status,
+            "previous_status": before.status,
+            "pause_reasons": list(reasons),
+            "reason": reason,
+        },
+    )
+
+
+async def lead_finished(
+    session: AsyncSession,
+    event_id: str,
+    campaign_id: UUID | str,
+    lead_id: UUID | str,
+    status: str,
+    reason: str | None,
+) -> list[UUID]:
+    """`lead.finished` in the transaction that ended the enrollment: `status` the
+    enrollment's end (completed, replied, bounced, stopped, removed, ...), `reason` why.
+    The endpoints that got it."""
+    return await enqueue_event(
+        session,
+        event_id,
+        LEAD_FINISHED,
+        utcnow(),
+        {
+            "campaign_id": str(campaign_id),
+            "lead_id": str(lead_id),
+            "status": status,
+            "reason": reason or None,
+        },
+    )
+
+
+async def _finished_notice(session: AsyncSession, tenant_id: UUID, campaign_id: UUID) -> None:
+    """The tenant told that the campaign finished, in the transaction that completes it."""
+    name = await CampaignRepository(session).name(campaign_id) or str(campaign_id)
+    counts = await EnrollmentRepository(session).ended_counts(campaign_id)
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no leads"
+    await NotificationRepository(session).add(
+        tenant_id,
+        kind="campaign_completed",
+        title=f"Campaign {name} finished",
+        message=f"Every lead of {name} has reached the end of its sequence: {summary}.",
+        severity="info",
+    )
 
 
 class CampaignActivities:
@@ -243,10 +356,18 @@ class CampaignActivities:
     async def record_lead_ending(self, data: LeadEndingInput) -> LeadEndingOutput:
         if data.status not in ENROLLMENT_STATUSES or data.status in OPEN_ENROLLMENT_STATUSES:
             raise _invalid(f"not an ending: {data.status!r}")
+        event_id = activity_event_id(LEAD_FINISHED)
+        enqueued: list[UUID] = []
         async with self.db.tenant_session(data.tenant_id) as session:
             found = await EnrollmentRepository(session).end(
                 UUID(data.campaign_id), UUID(data.lead_id), data.status, data.reason
             )
+            if found is not None and found[1]:
+                # With the ending it reports: the webhook exists exactly when the ending does.
+                enqueued = await lead_finished(
+                    session, event_id, data.campaign_id, data.lead_id, found[0], data.reason
+                )
+        await wake_endpoints(self.db, self.client, UUID(data.tenant_id), [event_id], enqueued)
         if found is None:
             return LeadEndingOutput("missing", False)
         return LeadEndingOutput(found[0], found[1])
@@ -262,6 +383,14 @@ class CampaignActivities:
             if not domain or is_free_mail(domain):
                 return StopCompanyOutput(None, 0, f"{domain or 'no domain'}: free mail, none")
             stopped = await EnrollmentRepository(session).stop_company(campaign_id, lead_id, domain)
+            base = activity_event_id(LEAD_FINISHED)
+            finished = [f"{base}:{lead}" for lead in stopped]
+            enqueued: list[UUID] = []
+            for event, lead in zip(finished, stopped, strict=True):
+                enqueued += await lead_finished(
+                    session, event, campaign_id, lead, "stopped", "company_replied"
+                )
+        await wake_endpoints(self.db, self.client, UUID(data.tenant_id), finished, enqueued)
         client = self.client()
 
         async def cancel(lead: str) -> bool:
@@ -296,22 +425,37 @@ class CampaignActivities:
         if data.status not in CAMPAIGN_STATUSES:
             raise _invalid(f"unknown campaign status {data.status!r}")
         applied = True
+        campaign_id = UUID(data.campaign_id)
         async with self.db.tenant_session(data.tenant_id) as session:
             repo = CampaignRepository(session)
+            before = await repo.settings(campaign_id)
             if data.when_done and data.status == "completed":
-                found = await repo.complete_when_done(UUID(data.campaign_id))
+                found = await repo.complete_when_done(campaign_id)
                 row, applied = found if found is not None else (None, False)
             else:
-                row = await repo.set_status(UUID(data.campaign_id), data.status)
-            if row is not None and row.status == "completed":
-                # The owner is told, once (the platform's e-mail: no sending slot taken).
-                await TransactionalEmailRepository(session).queue_campaign_finished(
-                    UUID(data.tenant_id), UUID(data.campaign_id)
-                )
+                row = await repo.set_status(campaign_id, data.status)
+            enqueued: list[UUID] = []
+            if row is not None and before is not None:
+                reasons = before.pause_reasons
+                enqueued = await _status_changed(session, campaign_id, before, row.status, reasons)
+                if row.status == "completed" and before.status != "completed":
+                    await _finished_notice(session, UUID(data.tenant_id), campaign_id)
+                    # The owner is also e-mailed, once (the platform's mail: no sending slot).
+                    await TransactionalEmailRepository(session).queue_campaign_finished(
+                        UUID(data.tenant_id), campaign_id
+                    )
         if row is None:
             raise _invalid("no such campaign")
+        await self._wake_status_endpoints(data.tenant_id, enqueued)
         return CampaignStatusOutput(
             row.status, _iso(row.started_at), _iso(row.completed_at), applied
+        )
+
+    async def _wake_status_endpoints(self, tenant_id: str, enqueued: list[UUID]) -> None:
+        """After the commit, on every attempt: the endpoints of this activity's
+        `campaign.status_changed` event, if it made one (a retry finds them still pending)."""
+        await wake_endpoints(
+            self.db, self.client, UUID(tenant_id), [activity_event_id(STATUS_CHANGED)], enqueued
         )
 
     @activity.defn(name=PAUSE_CAMPAIGN)
@@ -325,19 +469,25 @@ class CampaignActivities:
         campaign_id = UUID(data.campaign_id)
         try:
             async with self.db.tenant_session(data.tenant_id) as session:
+                before = await CampaignRepository(session).settings(campaign_id)
                 status = await OutboxRepository(session).pause_campaign(
                     campaign_id, data.reason, data.lock_timeout_ms
                 )
                 reasons = await CampaignRepository(session).pause_reasons(campaign_id)
+                enqueued = await self._paused(session, data, before, status, reasons)
+            await self._wake_status_endpoints(data.tenant_id, enqueued)
             return PauseOutput(status, reasons, True, note="paused, no send in flight")
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
                 raise
         async with self.db.tenant_session(data.tenant_id) as session:
             repo = CampaignRepository(session)
+            before = await repo.settings(campaign_id)
             status = await repo.add_pause_reason(campaign_id, data.reason) or "missing"
             reasons = await repo.pause_reasons(campaign_id)
             in_flight = await repo.sends_in_flight(campaign_id)
+            enqueued = await self._paused(session, data, before, status, reasons)
+        await self._wake_status_endpoints(data.tenant_id, enqueued)
         return PauseOutput(
             status,
             reasons,
@@ -346,14 +496,47 @@ class CampaignActivities:
             f"paused; {len(in_flight)} send(s) still in flight after {data.lock_timeout_ms} ms",
         )
 
+    @staticmethod
+    async def _paused(
+        session: AsyncSession,
+        data: PauseInput,
+        before: CampaignSettings | None,
+        status: str,
+        after: list[str],
+    ) -> list[UUID]:
+        """In the pause's transaction: its `campaign.status_changed` event, and its
+        notification, each only when it changed something (a retried or repeated pause
+        tells no one twice). The campaign workflow runs one status change at a time, so
+        `before` is not raced by another pause. The endpoints the event went to."""
+        if before is None:
+            return []
+        enqueued = await _status_changed(
+            session, UUID(data.campaign_id), before, status, after, data.reason
+        )
+        if data.notice and data.reason not in before.pause_reasons and data.reason in after:
+            await NotificationRepository(session).add(
+                UUID(data.tenant_id),
+                kind=f"campaign_{data.reason}",
+                title=data.notice_title or "Campaign paused",
+                message=data.notice,
+                severity="error",
+            )
+        return enqueued
+
     @activity.defn(name=RESUME_CAMPAIGN)
     async def resume_campaign(self, data: ResumeInput) -> ResumeOutput:
         if data.reason not in PAUSE_REASONS:
             raise _invalid(f"unknown pause reason {data.reason!r}")
+        campaign_id = UUID(data.campaign_id)
         async with self.db.tenant_session(data.tenant_id) as session:
-            status, reasons = await OutboxRepository(session).lift_pause(
-                UUID(data.campaign_id), data.reason
+            before = await CampaignRepository(session).settings(campaign_id)
+            status, reasons = await OutboxRepository(session).lift_pause(campaign_id, data.reason)
+            enqueued = (
+                await _status_changed(session, campaign_id, before, status, reasons, data.reason)
+                if before is not None
+                else []
             )
+        await self._wake_status_endpoints(data.tenant_id, enqueued)
         return ResumeOutput(status, reasons)
 
     @activity.defn(name=NOTIFY_LEADS_RESUMED)
@@ -403,10 +586,21 @@ class CampaignActivities:
             if not page:
                 return FanOutOutput(workflows, enrollments)
             workflows += await _each([str(lead) for _, lead in page], cancel)
+            base = activity_event_id(LEAD_FINISHED)
             async with self.db.tenant_session(data.tenant_id) as session:
-                enrollments += await EnrollmentRepository(session).stop(
+                stopped = await EnrollmentRepository(session).stop(
                     [i for i, _ in page], "campaign_cancelled"
                 )
+                # Each lead ended here: its event in the page's transaction, its id fixed
+                # by this fan-out and the lead (a retry stops none of them again).
+                finished = [f"{base}:{lead}" for lead in stopped]
+                enqueued: list[UUID] = []
+                for event, lead in zip(finished, stopped, strict=True):
+                    enqueued += await lead_finished(
+                        session, event, campaign_id, lead, "stopped", "campaign_cancelled"
+                    )
+            enrollments += len(stopped)
+            await wake_endpoints(self.db, self.client, UUID(data.tenant_id), finished, enqueued)
             after = page[-1][0]
             _heartbeat(str(after))
 

@@ -75,6 +75,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.campaigns import request_breaker_pause
 from activities.interfaces.delivery import (
     DELIVER_HEARTBEAT_TIMEOUT,
     DELIVER_STEP,
@@ -88,6 +89,7 @@ from activities.interfaces.delivery import (
 from activities.interfaces.sending import SmtpFailure
 from activities.mail_clients import ServerSettings, SmtpConnections, SmtpSendError, sent_folder_has
 from penguinmails import tokens
+from penguinmails.breakers import campaign_breaker, mailbox_breaker
 from penguinmails.db import Database
 from penguinmails.delivery import Blame, blame, pick_variant
 from penguinmails.domains import read_dkim_private_key
@@ -341,8 +343,11 @@ class _Delivery:
 
     async def _bounced(self, row_id: UUID) -> DeliverOutput:
         """`stopped`/`bounced` (this send's 5.1.x at RCPT), with its `bounced` event: the
-        recipient's server refused it, so no DSN will ever arrive for the inbox to read."""
+        recipient's server refused it, so no DSN will ever arrive for the inbox to read.
+        Then the circuit breakers, as for a DSN's hard bounce (a retry looks again)."""
         row = await self._event(row_id, "bounced")
+        if not row.is_test:
+            await self._breakers(row)
         return self._out(
             OUTCOME_STOPPED,
             "bounced",
@@ -351,6 +356,16 @@ class _Delivery:
             outbox_id=str(row.id),
             variant_id=str(row.variant_id) if row.variant_id else None,
         )
+
+    async def _breakers(self, row: SentRow) -> None:
+        """The mailbox paused (with its notice) in a transaction of its own once its
+        hard-bounce rate passes the limit; the campaign's pause asked of its workflow, not
+        waited for (the pause waits for the sends in flight, this one among its peers)."""
+        async with self.db.tenant_session(self.tenant_id) as session:
+            await mailbox_breaker(session, self.tenant_id, row.email_account_id)
+            trip = await campaign_breaker(session, row.campaign_id) if row.campaign_id else None
+        if trip is not None and activity.in_activity():
+            await request_breaker_pause(activity.client(), self.tenant_id, trip, wait=False)
 
     async def _event(self, row_id: UUID, kind: str) -> SentRow:
         """The row's `sent` or `bounced` event on the events stream, its id the row's (the

@@ -15,8 +15,10 @@ import ssl
 from uuid import UUID
 
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from activities.campaigns import request_breaker_pause
 from activities.interfaces.inbound import (
     MAILBOX_ACTIVE,
     MAILBOX_GONE,
@@ -28,6 +30,7 @@ from activities.interfaces.inbound import (
     PollInboxOutput,
 )
 from activities.mail_clients import ServerSettings, fetch_new_messages, imap_failure
+from activities.webhooks import wake_endpoints
 from penguinmails.db import Database
 from penguinmails.inbound_mail import record_inbound
 from penguinmails.mailboxes import read_credentials
@@ -37,9 +40,15 @@ from penguinmails.secrets import SecretStore, SecretStoreError
 
 
 class InboundActivities:
-    def __init__(self, db: Database, secrets: SecretStore | None) -> None:
+    def __init__(
+        self, db: Database, secrets: SecretStore | None, client: Client | None = None
+    ) -> None:
         self.db = db
         self.secrets = secrets
+        self._client = client  # else the worker's, from the activity context
+
+    def _temporal(self) -> Client:
+        return self._client or activity.client()
 
     @activity.defn(name=POLL_MAILBOX_INBOX)
     async def poll_mailbox_inbox(self, data: PollInboxInput) -> PollInboxOutput:
@@ -75,16 +84,29 @@ class InboundActivities:
             return PollInboxOutput(MAILBOX_UNREACHABLE, note=imap_failure(exc))
         facts: list[LeadFactOut] = []
         recorded = 0
+        tripped: set[UUID] = set()
+        hooks: list[str] = []
         for uid, raw in batch.messages:
             record = await record_inbound(
                 self.db, tenant_id, account_id, raw, max_parse_bytes=data.max_message_bytes
             )
+            hooks += record.webhook_event_ids
+            trip = record.campaign_breaker
+            if trip is not None and trip.campaign_id not in tripped:
+                # Before the checkpoint moves: a crash here repeats the poll, which finds
+                # the campaign still over its thresholds and pauses it then.
+                activity.heartbeat(uid)
+                await request_breaker_pause(self._temporal(), data.tenant_id, trip)
+                tripped.add(trip.campaign_id)
             recorded += record.created
             facts += [
                 LeadFactOut(str(f.lead_id), f.signal, f.detail, [str(c) for c in f.campaign_ids])
                 for f in record.facts
             ]
             activity.heartbeat(uid)
+        if hooks:
+            # Before the checkpoint moves: a repeated poll wakes them again.
+            await wake_endpoints(self.db, self._temporal, tenant_id, hooks)
         if batch.messages or batch.uidvalidity != uidvalidity:
             newest = batch.messages[-1][0] if batch.messages else 0
             async with self.db.tenant_session(tenant_id) as session:

@@ -1,5 +1,7 @@
 """Outbound webhook delivery: POSTs an endpoint's due deliveries, signed, and records each
-attempt; and `publish`, which turns events into deliveries and wakes the endpoints' workflows.
+attempt; and `publish`, which turns events into deliveries and wakes the endpoints' workflows
+(or, for an event that must commit with the change it reports, `enqueue_event` inside that
+change's transaction and `wake_endpoints` after its commit).
 
 A delivery is claimed for a lease (its `next_attempt_at` moved ahead) in a short
 transaction, posted outside any transaction, and its outcome recorded in another: no
@@ -18,13 +20,15 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 import httpx
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.client import Client
 
@@ -273,3 +277,53 @@ async def publish(
     if endpoints:
         await nudge_endpoints(client, tenant_id, endpoints, search_attributes)
     return list(dict.fromkeys(endpoints))
+
+
+async def enqueue_event(
+    session: AsyncSession,
+    event_id: str,
+    event_type: str,
+    occurred_at: datetime,
+    data: dict[str, Any],
+) -> list[UUID]:
+    """The event's deliveries inside the caller's transaction: they exist exactly when the
+    change they report committed. The endpoints that got one; `wake_endpoints` follows the
+    commit."""
+    return await WebhookRepository(session).enqueue(
+        event_id, event_type, occurred_at, json.dumps(data, default=str)
+    )
+
+
+async def wake_endpoints(
+    db: Database,
+    client: Callable[[], Client],
+    tenant_id: UUID,
+    event_ids: Sequence[str],
+    enqueued: Sequence[UUID] | None = None,
+) -> list[UUID]:
+    """Wake the endpoints holding a pending delivery of these events, after the commit
+    that enqueued them. `enqueued`: the endpoints this call's transaction gave one (from
+    `enqueue_event`), enough on a first attempt; on a retry, or without it, the pending
+    deliveries are looked up (a commit whose wake-up was lost finds them still pending).
+    No client is asked for when there is nothing to wake."""
+    if not event_ids:
+        return []
+    retry = activity.in_activity() and activity.info().attempt > 1
+    if enqueued is not None and not retry:
+        endpoints = list(dict.fromkeys(enqueued))
+    else:
+        async with db.tenant_session(tenant_id) as session:
+            endpoints = await WebhookRepository(session).endpoints_pending(event_ids)
+    if endpoints:
+        await nudge_endpoints(client(), tenant_id, endpoints)
+    return endpoints
+
+
+def activity_event_id(kind: str) -> str:
+    """An event id the same on every attempt of the running activity, different for each
+    activity of each workflow run: `kind:run id:activity id` (a fresh one when not running
+    as an activity, as in a direct call)."""
+    if not activity.in_activity():
+        return f"{kind}:{uuid.uuid4().hex}"
+    info = activity.info()
+    return f"{kind}:{info.workflow_run_id}:{info.activity_id}"

@@ -196,6 +196,8 @@ DECLARED: dict[tuple[str, str], Declared] = {
     ),
     ("GET", "/v1/lead-lists/{list_id}/export.csv"): Declared(success_media="text/csv"),
     ("GET", "/v1/imports/{import_id}/rejected.csv"): Declared(success_media="text/csv"),
+    ("GET", "/v1/campaigns/{campaign_id}/stats.csv"): Declared(success_media="text/csv"),
+    ("GET", "/v1/analytics/timeseries.csv"): Declared(statuses=(422,), success_media="text/csv"),
     # Staff only; the key is checked in the handler (it may also come in the path).
     ("POST", "/staff/codec/decode"): Declared(
         statuses=(400, 401, 403, 413, 422), bearer=True, request_body=_PAYLOADS_BODY

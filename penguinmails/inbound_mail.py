@@ -12,7 +12,8 @@ twice. In one tenant transaction it
   category and its confidence;
 - marks our message replied or bounced (never its send status), moves the lead's status,
   and suppresses the address on an unsubscribe in words, a complaint or a hard bounce.
-Then the raw analytics rows (only for events about a message of ours), and it returns the
+Then the analytics rows and, for a row actually inserted, the roll-ups (only for events
+about a message of ours; the events consumer's own ingest), and it returns the
 facts the lead's sequences must hear: the caller signals them (the inbox workflow through
 Temporal, the webhook through its use case), after the commit.
 """
@@ -20,21 +21,28 @@ Temporal, the webhook through its use case), after the commit.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from penguinmails import events
+from penguinmails.breakers import CampaignBreaker, campaign_breaker, mailbox_breaker
 from penguinmails.db import Database
 from penguinmails.mail.inbound import Classified, classify
+from penguinmails.repositories.analytics_events import AnalyticsEventRepository, Event
 from penguinmails.repositories.campaign_setup import CampaignSetupRepository
 from penguinmails.repositories.content_parts import PART_SIZE, ContentPartsRepository
+from penguinmails.repositories.engagement import EngagementRepository
 from penguinmails.repositories.inbound import InboundRepository, ThreadParent
-from penguinmails.repositories.inbound_events import EventTarget, InboundEventRepository
-from penguinmails.repositories.notifications import NotificationRepository
+from penguinmails.repositories.inbound_events import event_id
 from penguinmails.repositories.suppressions import SuppressionRepository
 from penguinmails.repositories.unsubscribes import UnsubscribeRepository
+from penguinmails.repositories.webhooks import WebhookRepository
 
 # What a lead's sequence hears (activities/interfaces/campaigns.py spells the same names).
 FACT_REPLY = "reply"
@@ -43,14 +51,6 @@ FACT_BOUNCE = "bounce"
 FACT_COMPLAINT = "complaint"
 FACT_OUT_OF_OFFICE = "out_of_office"
 
-# The mailbox's circuit breaker: over the last BREAKER_DAYS days, once it has at least
-# BREAKER_MIN_SENDS sends, a hard-bounce rate above BREAKER_BOUNCE_RATE or a complaint rate
-# above BREAKER_COMPLAINT_RATE pauses it with the reason `breaker` and tells the tenant.
-BREAKER_DAYS = 7
-BREAKER_MIN_SENDS = 20
-BREAKER_BOUNCE_RATE = 0.05
-BREAKER_COMPLAINT_RATE = 0.001
-BREAKER = "breaker"
 
 _MESSAGE_TYPES = {"bounce": "bounce", "auto_reply": "auto_reply", "complaint": "complaint"}
 
@@ -78,6 +78,10 @@ class InboundRecord:
     lead_id: UUID | None
     facts: tuple[LeadFact, ...]
     breaker_tripped: bool = False  # this message paused its mailbox
+    campaign_breaker: CampaignBreaker | None = None  # its campaign is to pause
+    # The outbound webhook events it enqueued (or had enqueued before): the caller wakes
+    # the endpoints holding them, after the commit.
+    webhook_event_ids: tuple[str, ...] = ()
 
 
 def content_key(email_account_id: UUID, message_id: str) -> str:
@@ -137,18 +141,23 @@ async def record_inbound(
         facts = await _consequences(
             session, repo, tenant_id, found, kind, parent, lead_id, message_id
         )
+        zone = await EngagementRepository(session).time_zone() if parent else "UTC"
+        at = _event_time(found)
+        hooks = await _webhooks(session, tenant_id, parent, found, kind, lead_id, message_id, at)
         tripped = False
-        if (
-            parent is not None
-            and stored.created
-            and (
-                kind == "complaint"
-                or (found.bounce is not None and found.bounce.bounce_type == "hard")
-            )
-        ):
-            tripped = await _breaker(session, repo, tenant_id, parent.email_account_id)
+        campaign_trip: CampaignBreaker | None = None
+        counts = kind == "complaint" or (
+            found.bounce is not None and found.bounce.bounce_type == "hard"
+        )
+        if parent is not None and counts:
+            if stored.created:
+                tripped = await mailbox_breaker(session, tenant_id, parent.email_account_id)
+            if parent.campaign_id is not None:
+                # Looked at on a replay too: the pause goes through the campaign's workflow
+                # after this commit, so a crash in between is made good by the retry.
+                campaign_trip = await campaign_breaker(session, parent.campaign_id)
     if parent is not None:
-        await _analytics(db, tenant_id, parent, found, kind, message_id)
+        await _analytics(db, tenant_id, parent, found, kind, message_id, _zone(zone), at)
     return InboundRecord(
         stored.id,
         stored.created,
@@ -159,36 +168,62 @@ async def record_inbound(
         lead_id,
         facts,
         tripped,
+        campaign_trip,
+        hooks,
     )
 
 
-async def _breaker(
-    session: AsyncSession, repo: InboundRepository, tenant_id: UUID, mailbox_id: UUID
-) -> bool:
-    """Pause the mailbox when its rates pass the breaker's thresholds; True when it paused
-    it now (a mailbox already paused by the breaker is not notified again)."""
-    sends, bounces, complaints = await repo.mailbox_rates(mailbox_id, BREAKER_DAYS)
-    if sends < BREAKER_MIN_SENDS:
-        return False
-    bounce_rate, complaint_rate = bounces / sends, complaints / sends
-    if bounce_rate <= BREAKER_BOUNCE_RATE and complaint_rate <= BREAKER_COMPLAINT_RATE:
-        return False
-    if not await repo.pause_mailbox(mailbox_id, BREAKER):
-        return False
-    address = await repo.mailbox_address(mailbox_id) or str(mailbox_id)
-    await NotificationRepository(session).add(
-        tenant_id,
-        kind="mailbox_breaker",
-        title=f"{address} paused: too many bounces or complaints",
-        message=(
-            f"Over the last {BREAKER_DAYS} days {address} sent {sends} messages: "
-            f"{bounces} hard bounces ({bounce_rate:.1%}, limit {BREAKER_BOUNCE_RATE:.0%}) and "
-            f"{complaints} complaints ({complaint_rate:.2%}, limit {BREAKER_COMPLAINT_RATE:.1%}). "
-            "Its sends stay paused until the breaker's pause is lifted explicitly."
-        ),
-        severity="error",
-    )
-    return True
+def _event_time(found: Classified) -> datetime:
+    now = datetime.now(UTC)
+    at = found.received or now
+    return min(at, now)  # a sender's clock ahead of ours
+
+
+async def _webhooks(
+    session: AsyncSession,
+    tenant_id: UUID,
+    parent: ThreadParent | None,
+    found: Classified,
+    kind: str,
+    lead_id: UUID | None,
+    message_id: str,
+    at: datetime,
+) -> tuple[str, ...]:
+    """The tenant's outbound webhook events for this message, enqueued in its transaction
+    (deliveries exist exactly when the record does; each endpoint gets an event id once):
+    `replied` with its category, `bounced`, `complained`, and `unsubscribed` for an
+    unsubscribe in words. Ids only, never an address. Their ids are the analytics rows'."""
+    wanted: list[tuple[str, str, dict[str, Any]]] = []
+    if parent is not None and kind in ("reply", "unsubscribe"):
+        category = found.category if kind == "reply" else "unsubscribe"
+        wanted.append(("reply", "replied", {"category": category}))
+    if parent is not None and kind == "bounce" and found.bounce is not None:
+        wanted.append(("bounce", "bounced", {"bounce_type": found.bounce.bounce_type}))
+    if parent is not None and kind == "complaint" and found.complaint is not None:
+        feedback = {"feedback_type": found.complaint.feedback_type}
+        wanted.append(("complaint", "complained", feedback))
+    if kind == "unsubscribe" and lead_id is not None:
+        wanted.append(("unsubscribe", "unsubscribed", {"via": "reply"}))
+    repo = WebhookRepository(session)
+    ids: list[str] = []
+    for name, event_type, extra in wanted:
+        data: dict[str, Any] = {
+            "message_id": str(parent.id) if parent else None,
+            "campaign_id": _str(parent.campaign_id if parent else None),
+            "step_id": _str(parent.step_id if parent else None),
+            "variant_id": _str(parent.variant_id if parent else None),
+            "mailbox_id": _str(parent.email_account_id if parent else None),
+            "lead_id": _str(lead_id),
+            **extra,
+        }
+        event = str(event_id(tenant_id, name, message_id))
+        await repo.enqueue(event, event_type, at, json.dumps(data))
+        ids.append(event)
+    return tuple(ids)
+
+
+def _str(value: UUID | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _bounce_reason(found: Classified) -> str | None:
@@ -294,29 +329,51 @@ async def _analytics(
     found: Classified,
     kind: str,
     message_id: str,
+    zone: ZoneInfo,
+    at: datetime,
 ) -> None:
-    target = EventTarget(
-        tenant_id,
-        parent.id,
-        parent.campaign_id,
-        parent.step_id,
-        parent.email_account_id,
-        parent.lead_id,
-        parent.variant_id,
+    """The raw row and, for a row actually inserted, the message's engagement and the
+    day's roll-up: the events consumer's own ingest (`RETURNING`-guarded), so a reply or a
+    bounce is in the stats at once, as a tracking hit is, and a message recorded again
+    moves nothing. The event id is derived from the tenant, the kind and the Message-ID."""
+    extra: tuple[tuple[str, str], ...]
+    if kind in ("reply", "unsubscribe"):
+        name, etype, extra = "reply", events.REPLY, (("message_id", message_id),)
+    elif kind == "bounce" and found.bounce is not None:
+        name, etype = "bounce", events.BOUNCED
+        extra = (
+            ("bounce_type", found.bounce.bounce_type),
+            ("reason", (_bounce_reason(found) or "")[:1000]),
+        )
+    elif kind == "complaint" and found.complaint is not None:
+        name, etype = "complaint", events.COMPLAINT
+        extra = (("feedback_type", found.complaint.feedback_type),)
+    else:
+        return
+    event = Event(
+        id=event_id(tenant_id, name, message_id),
+        type=etype,
+        tenant_id=tenant_id,
+        email_id=parent.id,
+        at=at,
+        # Counted on the day the message was sent, in the tenant's zone, as the consumer does.
+        day=(parent.sent_at or at).astimezone(zone).date(),
+        campaign_id=parent.campaign_id,
+        step_id=parent.step_id,
+        mailbox_id=parent.email_account_id,
+        variant_id=parent.variant_id,
+        lead_id=parent.lead_id,
+        extra=extra,
     )
-    at = found.received or datetime.now(UTC)
-    if at > datetime.now(UTC):
-        at = datetime.now(UTC)  # a sender's clock ahead of ours
     async with db.analytics_session(tenant_id) as session:
-        events = InboundEventRepository(session)
-        if kind in ("reply", "unsubscribe"):
-            await events.add_reply(target, message_id, at)
-        elif kind == "bounce" and found.bounce is not None:
-            await events.add_bounce(
-                target, message_id, found.bounce.bounce_type, _bounce_reason(found) or "", at
-            )
-        elif kind == "complaint" and found.complaint is not None:
-            await events.add_complaint(target, message_id, found.complaint.feedback_type, at)
+        await AnalyticsEventRepository(session).ingest(tenant_id, [event])
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 __all__ = [
@@ -325,6 +382,7 @@ __all__ = [
     "FACT_OUT_OF_OFFICE",
     "FACT_REPLY",
     "FACT_UNSUBSCRIBE",
+    "CampaignBreaker",
     "InboundRecord",
     "LeadFact",
     "content_key",

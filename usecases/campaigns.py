@@ -25,6 +25,7 @@ from temporalio.client import (
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.campaigns import lead_finished
 from activities.interfaces.campaigns import (
     SIGNAL_CAMPAIGN_RESUMED,
     SIGNAL_ENROLLED,
@@ -35,6 +36,7 @@ from activities.interfaces.campaigns import (
     PauseOutput,
 )
 from activities.interfaces.delivery import DeliverOutput
+from activities.webhooks import wake_endpoints
 from penguinmails.db import Database
 from penguinmails.repositories.campaign_setup import CampaignSetupRepository
 from penguinmails.repositories.enrollments import EnrollmentRepository
@@ -153,12 +155,21 @@ async def remove_enrollment(
 ) -> bool:
     """The enrollment ends `removed` (an ending is never overwritten) and the lead's
     sequence is cancelled. False when there is no such enrollment."""
+    event_id = f"lead.finished:removed:{uuid4()}"
     async with db.tenant_session(tenant_id) as session:
         ended = await EnrollmentRepository(session).end(
             campaign_id, lead_id, "removed", "removed by the tenant"
         )
+        enqueued = (
+            await lead_finished(
+                session, event_id, campaign_id, lead_id, ended[0], "removed by the tenant"
+            )
+            if ended is not None and ended[1]
+            else []
+        )
     if ended is None:
         return False
+    await wake_endpoints(db, lambda: client, tenant_id, [event_id], enqueued)
     with contextlib.suppress(RPCError):  # not started or already closed
         await client.get_workflow_handle(
             lead_sequence_workflow_id(tenant_id, campaign_id, lead_id)
@@ -305,8 +316,10 @@ async def pause_campaign(
 
 
 async def resume_campaign(
-    db: Database, client: Client, tenant_id: UUID, campaign_id: UUID
+    db: Database, client: Client, tenant_id: UUID, campaign_id: UUID, reason: str = "user"
 ) -> CampaignView:
+    """Lifts one reason the tenant may lift: its own pause (`user`) or the circuit
+    breaker's (`breaker`, which is only ever lifted explicitly)."""
     await _status(db, tenant_id, campaign_id)
     view: CampaignView = await _update(
         db,
@@ -314,7 +327,7 @@ async def resume_campaign(
         tenant_id,
         campaign_id,
         CampaignWorkflow.resume,
-        ResumeRequest(str(tenant_id), "user"),
+        ResumeRequest(str(tenant_id), reason),
         CampaignView,
         with_start=False,
     )

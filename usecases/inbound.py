@@ -9,8 +9,10 @@ from uuid import UUID
 
 from temporalio.client import Client
 
+from activities.campaigns import request_breaker_pause
 from activities.interfaces.campaigns import LeadSignal
 from activities.interfaces.inbound import SIGNAL_WAKE
+from activities.webhooks import wake_endpoints
 from penguinmails.db import Database
 from penguinmails.inbound_mail import InboundRecord, record_inbound
 from penguinmails.mail.inbound import recipients_of
@@ -77,6 +79,12 @@ async def accept_inbound(
         raise NoSuchMailbox("no mailbox of ours among the recipients")
     tenant_id, account_id = route
     record = await record_inbound(db, tenant_id, account_id, raw, max_parse_bytes=max_parse_bytes)
+    if record.webhook_event_ids:
+        await wake_endpoints(db, lambda: client, tenant_id, record.webhook_event_ids)
+    if record.campaign_breaker is not None:
+        # Asked of the campaign's workflow, not waited for: the relay's request does not
+        # wait for the campaign's sends in flight to drain.
+        await request_breaker_pause(client, tenant_id, record.campaign_breaker, wait=False)
     told = 0
     for fact in record.facts:
         for campaign_id in fact.campaign_ids:

@@ -136,6 +136,8 @@ class StartRequest:
 class PauseRequest:
     tenant_id: str
     reason: str = "user"
+    notice_title: str = ""  # a notification written with the pause when the reason is new
+    notice: str = ""
 
 
 @dataclass(frozen=True)
@@ -395,6 +397,8 @@ class CampaignWorkflow:
                     self._data.campaign_id,
                     request.reason,
                     self._data.pause_lock_timeout_ms,
+                    request.notice_title,
+                    request.notice,
                 ),
                 PauseOutput,
                 f"pause ({request.reason}): wait for the sends in flight",

@@ -8,6 +8,8 @@ from uuid import UUID
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
+from activities.interfaces.campaigns import CAMPAIGN_WORKFLOW_KIND
+
 
 class TaskQueue(StrEnum):
     CAMPAIGNS = "campaigns"  # campaign and lead-sequence workflows
@@ -66,7 +68,7 @@ LEAD_IMPORT = "lead-import"
 ERASURE = "erasure"
 DOMAIN_VERIFICATION = "domain-verification"
 MAILBOX_TEST = "mailbox-test"
-CAMPAIGN = "campaign"
+CAMPAIGN = CAMPAIGN_WORKFLOW_KIND
 LEAD_SEQUENCE = "lead-sequence"
 TEST_SEND = "test-send"
 MAILBOX_INBOX = "mailbox-inbox"

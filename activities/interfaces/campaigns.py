@@ -52,6 +52,10 @@ ENDING_STATUS = {
     SIGNAL_COMPLAINT: "complained",
 }
 
+# The campaign workflow's id is `{CAMPAIGN_WORKFLOW_KIND}:{tenant}:{campaign}` (workflows.names
+# builds it from this; activities that message the campaign use it without workflow code).
+CAMPAIGN_WORKFLOW_KIND = "campaign"
+
 # Who pauses a campaign (the same list as the schema's check): each lifts only its own.
 PAUSE_REASONS = ("user", "billing", "breaker", "suspension")
 
@@ -259,6 +263,10 @@ class PauseInput:
     reason: str
     # How long the pause waits for the sends in flight: about the SMTP timeout.
     lock_timeout_ms: int = 60_000
+    # A notification written with the pause when this reason is new (the breaker's, with
+    # its figures); nothing when empty.
+    notice_title: str = ""
+    notice: str = ""
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 
-from api.deps import PrincipalDep, ServicesDep, SessionDep
+from api.csv_export import csv_response
+from api.deps import Principal, PrincipalDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
 from api.schemas.analytics import LeadEvent, LeadEvents, Timeseries, TimeseriesPoint
-from api.schemas.campaigns import EngagementCounts
+from api.schemas.campaigns import EngagementCounts, EngagementRates
+from api.services import Services
 from api.stats import rates_of
 from penguinmails.repositories.analytics import AnalyticsRepository, lead_timeline
 from penguinmails.repositories.engagement import EngagementRepository
@@ -23,19 +26,54 @@ MAX_DAYS = 366
 TIMELINE_LIMIT = 500
 
 
+Start = Annotated[date | None, Query(description="first send day (default: 30 days ago)")]
+End = Annotated[date | None, Query(description="last send day (default: today, UTC)")]
+
+
 @router.get("/v1/analytics/timeseries", response_model=Timeseries)
 async def timeseries(
     principal: PrincipalDep,
     services: ServicesDep,
-    start: Annotated[
-        date | None, Query(description="first send day (default: 30 days ago)")
-    ] = None,
-    end: Annotated[date | None, Query(description="last send day (default: today, UTC)")] = None,
+    start: Start = None,
+    end: End = None,
     campaign_id: UUID | None = None,
     mailbox_id: UUID | None = None,
 ) -> Timeseries:
     """Per send day (in the tenant's zone): messages sent and their engagement, optionally
     one campaign's or one mailbox's; at most 366 days. Days without sends are left out."""
+    return await _timeseries(principal, services, start, end, campaign_id, mailbox_id)
+
+
+@router.get("/v1/analytics/timeseries.csv", response_class=StreamingResponse)
+async def timeseries_csv(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    start: Start = None,
+    end: End = None,
+    campaign_id: UUID | None = None,
+    mailbox_id: UUID | None = None,
+) -> StreamingResponse:
+    """The same series as CSV: one row per day, `date` then the counts and the rates (the
+    JSON's `counts` and `rates` fields, in that order)."""
+    series = await _timeseries(principal, services, start, end, campaign_id, mailbox_id)
+    counts, rates = list(EngagementCounts.model_fields), list(EngagementRates.model_fields)
+    rows = (
+        [p.date.isoformat(), *p.counts.model_dump().values(), *p.rates.model_dump().values()]
+        for p in series.items
+    )
+    return csv_response(
+        ["date", *counts, *rates], rows, f"timeseries-{series.start}-{series.end}.csv"
+    )
+
+
+async def _timeseries(
+    principal: Principal,
+    services: Services,
+    start: date | None,
+    end: date | None,
+    campaign_id: UUID | None,
+    mailbox_id: UUID | None,
+) -> Timeseries:
     end = end or datetime.now(UTC).date()
     start = start or end - timedelta(days=29)
     if start > end:

@@ -14,8 +14,11 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Response
+from fastapi.responses import StreamingResponse
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import AdminDep, PrincipalDep, ServicesDep, SessionDep
+from api.csv_export import csv_response
+from api.deps import AdminDep, Principal, PrincipalDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
 from api.pagination import Page, PageParamsDep, json_page, page
 from api.schemas.campaigns import (
@@ -26,6 +29,8 @@ from api.schemas.campaigns import (
     CampaignPublic,
     CampaignStats,
     CampaignUpdate,
+    EngagementCounts,
+    EngagementRates,
     EnrollIn,
     EnrollmentPublic,
     EnrollmentStatus,
@@ -33,6 +38,7 @@ from api.schemas.campaigns import (
     EnrollResult,
     LifecycleResult,
     PauseResult,
+    ResumeIn,
     Schedule,
     StartIn,
     StepCreate,
@@ -44,6 +50,7 @@ from api.schemas.campaigns import (
     VariantPublic,
     VariantsIn,
 )
+from api.services import Services
 from api.stats import engagement_report
 from penguinmails.models.campaigns import Campaign, CampaignSequenceStep, CampaignStepVariant
 from penguinmails.repositories.analytics import AnalyticsRepository
@@ -533,12 +540,17 @@ async def pause_campaign(
 
 @router.post("/{campaign_id}/resume", response_model=LifecycleResult, responses=LIFECYCLE_CONFLICT)
 async def resume_campaign(
-    campaign_id: UUID, principal: AdminDep, services: ServicesDep
+    campaign_id: UUID, principal: AdminDep, services: ServicesDep, body: ResumeIn | None = None
 ) -> LifecycleResult:
-    """Lifts the user's pause; the campaign sends again once no other reason holds."""
+    """Lifts the user's pause, or with `{"reason": "breaker"}` the circuit breaker's; the
+    campaign sends again once no other reason holds."""
     with _campaign_errors():
         view = await uc.resume_campaign(
-            services.db, services.temporal, principal.tenant_id, campaign_id
+            services.db,
+            services.temporal,
+            principal.tenant_id,
+            campaign_id,
+            body.reason if body else "user",
         )
     return _view(view)
 
@@ -592,6 +604,83 @@ async def campaign_stats(
     analytics database: totals, rates, the per-step funnel and each variant's reply rate
     against its step's control with a two-proportion z-test. Engagement shows within a
     minute of the event."""
+    return await _stats(campaign_id, principal, session, services)
+
+
+# The CSV's columns: where a row sits, then the engagement counts and rates, then what a
+# variant row adds (its comparison with its step's control).
+_STATS_WHERE = ["row", "step_id", "step_order", "variant_id", "variant_label"]
+_STATS_VARIANT = [
+    "control_variant_id",
+    "reply_rate_difference",
+    "z",
+    "p_value",
+    "significant",
+]
+
+
+@router.get("/{campaign_id}/stats.csv", response_class=StreamingResponse)
+async def campaign_stats_csv(
+    campaign_id: UUID, principal: PrincipalDep, session: SessionDep, services: ServicesDep
+) -> StreamingResponse:
+    """The engagement of `/stats` as CSV: a `total` row, one `step` row per email step (the
+    funnel) and one `variant` row per A/B variant (sent, replied, reply rate and the
+    comparison with its step's control; its other counts are empty)."""
+    stats = await _stats(campaign_id, principal, session, services)
+    counts, rates = list(EngagementCounts.model_fields), list(EngagementRates.model_fields)
+    empty_variant = [None] * len(_STATS_VARIANT)
+    rows: list[list[Any]] = [
+        [
+            "total",
+            None,
+            None,
+            None,
+            None,
+            *stats.totals.model_dump().values(),
+            *stats.rates.model_dump().values(),
+            *empty_variant,
+        ]
+    ]
+    for step in stats.funnel:
+        rows.append(
+            [
+                "step",
+                str(step.step_id),
+                step.step_order,
+                None,
+                None,
+                *step.counts.model_dump().values(),
+                *step.rates.model_dump().values(),
+                *empty_variant,
+            ]
+        )
+    order = {step.step_id: step.step_order for step in stats.funnel}
+    for v in stats.variants:
+        mine_counts = {"sent": v.sent, "replied": v.replied}
+        mine_rates = {"reply_rate": v.reply_rate}
+        rows.append(
+            [
+                "variant",
+                str(v.step_id),
+                order.get(v.step_id),
+                str(v.variant_id),
+                v.label,
+                *(mine_counts.get(name) for name in counts),
+                *(mine_rates.get(name) for name in rates),
+                str(v.control_variant_id),
+                v.reply_rate_difference,
+                v.z,
+                v.p_value,
+                v.significant,
+            ]
+        )
+    header = [*_STATS_WHERE, *counts, *rates, *_STATS_VARIANT]
+    return csv_response(header, rows, f"campaign-{campaign_id}-stats.csv")
+
+
+async def _stats(
+    campaign_id: UUID, principal: Principal, session: AsyncSession, services: Services
+) -> CampaignStats:
     repo = CampaignSetupRepository(session)
     await _campaign(repo, campaign_id)
     outbox, enrollments, steps = await repo.stats(campaign_id)

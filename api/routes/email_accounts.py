@@ -13,14 +13,26 @@ from api.errors import PLAN_LIMIT, ApiError, not_found
 from api.pagination import Page, PageParamsDep, fields_of, json_page
 from api.routes.domains import secret_store_of, vault_unavailable
 from api.schemas.email_accounts import (
+    BreakerWindow,
+    CapsToday,
     EmailAccountCreate,
+    EmailAccountHealth,
     EmailAccountPublic,
     EmailAccountTestResult,
     EmailAccountUpdate,
     LoginCheckPublic,
+    SentCounts,
+    WarmupStage,
+)
+from penguinmails.breakers import (
+    BREAKER_BOUNCE_RATE,
+    BREAKER_COMPLAINT_RATE,
+    BREAKER_DAYS,
+    BREAKER_MIN_SENDS,
 )
 from penguinmails.mailboxes import DomainNotRegistered, add_mailbox, remove_mailbox, set_passwords
 from penguinmails.repositories.email_accounts import EmailAccountRepository, MailboxTaken
+from penguinmails.repositories.inbound import InboundRepository
 from penguinmails.secrets import SecretStoreError
 from usecases.mailboxes import MailboxTestFailed, run_mailbox_test
 
@@ -144,6 +156,83 @@ async def delete_email_account(
     if not removed:
         raise not_found("email account")
     return Response(status_code=204)
+
+
+@router.get("/{account_id}/health", response_model=EmailAccountHealth)
+async def email_account_health(
+    account_id: UUID, principal: PrincipalDep, session: SessionDep
+) -> EmailAccountHealth:
+    """Sent today (the mailbox's day), in 7 and 30 days; hard-bounce and complaint rates
+    over the circuit breaker's window with its limits; today's cap used (the day counter
+    against the daily cap and the warmup's cap); status, pause reasons, the live warmup."""
+    row = await EmailAccountRepository(session).health(account_id)
+    if row is None:
+        raise not_found("email account")
+    sends, bounces, complaints = await InboundRepository(session).mailbox_rates(
+        account_id, BREAKER_DAYS
+    )
+    warmup_cap = (
+        row["warmup_today_cap"]
+        if row["warmup_id"] is not None
+        and row["warmup_status"] == "active"
+        and row["warmup_cap_date"] == row["today"]
+        else None
+    )
+    cap = row["daily_cap"] if warmup_cap is None else min(row["daily_cap"], warmup_cap)
+    return EmailAccountHealth(
+        email_account_id=account_id,
+        status=row["status"],
+        pause_reasons=list(row["pause_reasons"]),
+        sent=SentCounts(
+            today=row["sent_today"], last_7_days=row["sent_7d"], last_30_days=row["sent_30d"]
+        ),
+        breaker=BreakerWindow(
+            days=BREAKER_DAYS,
+            sends=sends,
+            hard_bounces=bounces,
+            complaints=complaints,
+            bounce_rate=bounces / sends if sends else None,
+            complaint_rate=complaints / sends if sends else None,
+            bounce_rate_limit=BREAKER_BOUNCE_RATE,
+            complaint_rate_limit=BREAKER_COMPLAINT_RATE,
+            min_sends=BREAKER_MIN_SENDS,
+        ),
+        caps=CapsToday(
+            day=row["today"],
+            daily_cap=row["daily_cap"],
+            warmup_cap=warmup_cap,
+            effective_cap=cap,
+            used=row["used_today"],
+            remaining=max(0, cap - row["used_today"]),
+        ),
+        warmup=(
+            WarmupStage(
+                id=row["warmup_id"],
+                status=row["warmup_status"],
+                day=row["warmup_day"],
+                today_cap=row["warmup_today_cap"],
+                cap_date=row["warmup_cap_date"],
+            )
+            if row["warmup_id"] is not None
+            else None
+        ),
+    )
+
+
+@router.post("/{account_id}/resume", response_model=EmailAccountPublic)
+async def resume_email_account(
+    account_id: UUID, principal: AdminDep, session: SessionDep
+) -> EmailAccountPublic:
+    """Lifts the circuit breaker's pause (set when the mailbox's hard-bounce or complaint
+    rate passed its limit; never lifted by itself). Other reasons stay."""
+    repo = EmailAccountRepository(session)
+    account = await repo.get(account_id, for_update=True)
+    if account is None:
+        raise not_found("email account")
+    if "breaker" in account.pause_reasons:
+        reasons = [r for r in account.pause_reasons if r != "breaker"]
+        account = await repo.update(account, pause_reasons=reasons)
+    return EmailAccountPublic.model_validate(account)
 
 
 @router.post("/{account_id}/test", response_model=EmailAccountTestResult)

@@ -258,6 +258,14 @@ class StartIn(BaseModel):
         return value
 
 
+class ResumeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Whose pause to lift: the tenant's own, or the circuit breaker's (never lifted by
+    # itself). Billing and suspension pauses are lifted by their own actors only.
+    reason: Literal["user", "breaker"] = "user"
+
+
 class LifecycleResult(BaseModel):
     status: str
     pause_reasons: list[str]

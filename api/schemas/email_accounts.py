@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -126,6 +126,7 @@ class EmailAccountPublic(BaseModel):
     email: str
     from_name: str | None
     status: str
+    pause_reasons: list[str]  # sends stop while any holds (`breaker`: the circuit breaker)
     smtp_settings: dict[str, Any]
     imap_settings: dict[str, Any]
     daily_cap: int
@@ -150,3 +151,51 @@ class EmailAccountTestResult(BaseModel):
     status: str
     smtp: LoginCheckPublic | None
     imap: LoginCheckPublic | None
+
+
+class SentCounts(BaseModel):
+    today: int  # the mailbox's own day (its time zone)
+    last_7_days: int
+    last_30_days: int
+
+
+class BreakerWindow(BaseModel):
+    """The circuit breaker's figures: hard bounces and complaints over its rolling window,
+    and the limits past which it pauses the mailbox (after `min_sends`)."""
+
+    days: int
+    sends: int
+    hard_bounces: int
+    complaints: int
+    bounce_rate: float | None  # None before any send
+    complaint_rate: float | None
+    bounce_rate_limit: float
+    complaint_rate_limit: float
+    min_sends: int
+
+
+class CapsToday(BaseModel):
+    day: date  # in the mailbox's zone
+    daily_cap: int
+    warmup_cap: int | None  # what the warmup ramp allows today, when one runs
+    effective_cap: int
+    used: int  # slots taken today (the send's day counter)
+    remaining: int
+
+
+class WarmupStage(BaseModel):
+    id: UUID
+    status: str
+    day: int
+    today_cap: int
+    cap_date: date | None
+
+
+class EmailAccountHealth(BaseModel):
+    email_account_id: UUID
+    status: str
+    pause_reasons: list[str]
+    sent: SentCounts
+    breaker: BreakerWindow
+    caps: CapsToday
+    warmup: WarmupStage | None

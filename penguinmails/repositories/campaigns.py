@@ -75,6 +75,10 @@ class CampaignRepository:
             r.stop_for_company,
         )
 
+    async def name(self, campaign_id: UUID) -> str | None:
+        rows = await self._rows("SELECT name FROM campaigns WHERE id = :id", id=campaign_id)
+        return str(rows[0][0]) if rows else None
+
     async def steps_after(self, campaign_id: UUID, step_order: int) -> list[StepRow]:
         """The campaign's active steps after `step_order`, in order."""
         rows = await self._rows(

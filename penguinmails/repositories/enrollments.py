@@ -141,6 +141,15 @@ class EnrollmentRepository:
         )
         return (str(rows[0][0]), False) if rows else None
 
+    async def ended_counts(self, campaign_id: UUID) -> dict[str, int]:
+        """How the campaign's enrollments ended: count per closed status."""
+        rows = await self._rows(
+            f"SELECT status, count(*) FROM campaign_leads WHERE campaign_id = :campaign_id "  # noqa: S608 — OPEN is a module constant
+            f"AND status NOT IN {OPEN} GROUP BY status",
+            campaign_id=campaign_id,
+        )
+        return {str(status): int(n) for status, n in rows}
+
     async def counts(self, campaign_id: UUID) -> Counts:
         rows = await self._rows(
             f"SELECT status, count(*) FROM campaign_leads WHERE campaign_id = :campaign_id "  # noqa: S608 — OPEN is a module constant
@@ -196,20 +205,20 @@ class EnrollmentRepository:
         )
         return [(r[0], r[1]) for r in rows]
 
-    async def stop(self, ids: list[UUID], reason: str) -> int:
-        """Open enrollments among `ids` marked `stopped`."""
+    async def stop(self, ids: list[UUID], reason: str) -> list[UUID]:
+        """Open enrollments among `ids` marked `stopped`: the lead ids of those it stopped."""
         rows = await self._rows(
             f"""
             UPDATE campaign_leads
             SET status = 'stopped', finished_at = now(), next_action_at = NULL,
                 last_skip_reason = :reason, updated = now()
             WHERE id = ANY(:ids) AND status IN {OPEN}
-            RETURNING id
+            RETURNING lead_id
             """,  # noqa: S608 — OPEN is a module constant
             ids=ids,
             reason=reason,
         )
-        return len(rows)
+        return [r[0] for r in rows]
 
     async def stop_company(self, campaign_id: UUID, lead_id: UUID, domain: str) -> list[UUID]:
         """Stop-for-company: the campaign's other open enrollments whose address is at

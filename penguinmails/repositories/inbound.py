@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -37,6 +38,7 @@ class ThreadParent:
     variant_id: UUID | None
     message_id: str
     direction: str
+    sent_at: datetime | None = None  # the day its engagement is counted on
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,8 @@ _INBOUND_COLUMNS = frozenset(
     ]
 )
 _PARENT_COLUMNS = (
-    "id, email_account_id, campaign_id, lead_id, step_id, variant_id, message_id, direction"
+    "id, email_account_id, campaign_id, lead_id, step_id, variant_id, message_id, direction, "
+    "sent_at"
 )
 
 
@@ -139,8 +142,8 @@ class InboundRepository:
             )
         ).all()
         for row in rows:
-            if normalize_subject(row[8]) == wanted:
-                return ThreadParent(*row[:8])
+            if normalize_subject(row[9]) == wanted:
+                return ThreadParent(*row[:9])
         return None
 
     async def parent_by_recipient(
@@ -254,6 +257,34 @@ class InboundRepository:
             days=days,
         )
         return int(row[0]), int(row[1]), int(row[2])
+
+    async def campaign_rates(self, campaign_id: UUID, days: int) -> tuple[int, int, int]:
+        """(sends, hard bounces, complaints) of the campaign over the last `days` days,
+        counted as `mailbox_rates` counts them, over every mailbox of the campaign."""
+        row = await self._first(
+            "SELECT "
+            "(SELECT count(*) FROM inbox_message_refs WHERE campaign_id = :campaign "
+            " AND direction = 'outbound' AND NOT is_test AND step_id IS NOT NULL "
+            " AND status IN ('sent', 'delivered', 'bounced', 'unknown', 'opened', 'replied') "
+            " AND created >= now() - make_interval(days => :days)), "
+            "(SELECT count(*) FROM inbox_message_refs WHERE campaign_id = :campaign "
+            " AND direction = 'outbound' AND NOT is_test "
+            " AND (status = 'bounced' OR bounce_type = 'hard') "
+            " AND created >= now() - make_interval(days => :days)), "
+            "(SELECT count(*) FROM inbox_message_refs WHERE campaign_id = :campaign "
+            " AND direction = 'inbound' AND classification = 'complaint' "
+            " AND created >= now() - make_interval(days => :days))",
+            campaign=campaign_id,
+            days=days,
+        )
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def campaign_pause_state(self, campaign_id: UUID) -> tuple[str, str, list[str]] | None:
+        """(name, status, pause reasons) of the campaign; None when there is none."""
+        row = await self._first(
+            "SELECT name, status, pause_reasons FROM campaigns WHERE id = :id", id=campaign_id
+        )
+        return (str(row[0]), str(row[1]), list(row[2])) if row else None
 
     async def pause_mailbox(self, email_account_id: UUID, reason: str) -> bool:
         """The reason added to the mailbox's pause reasons; True when it was not there (its

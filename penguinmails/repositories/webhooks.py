@@ -135,6 +135,17 @@ class WebhookRepository:
         )
         return [row[0] for row in result.all()]
 
+    async def endpoints_pending(self, event_ids: Sequence[str]) -> builtins.list[UUID]:
+        """The endpoints with a pending delivery of any of these events (to wake them)."""
+        result = await self.session.execute(
+            text(
+                "SELECT DISTINCT endpoint_id FROM webhook_deliveries "
+                "WHERE event_id = ANY(:ids) AND status = 'pending'"
+            ),
+            {"ids": list(event_ids)},
+        )
+        return [row[0] for row in result.all()]
+
     async def due(
         self, endpoint_id: UUID, now: datetime, limit: int
     ) -> builtins.list[WebhookDelivery]:

@@ -9,7 +9,7 @@ import uuid
 
 import asyncpg
 import pytest
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.campaigns import CampaignActivities
 from activities.interfaces.campaigns import (
@@ -145,15 +145,18 @@ async def test_progress_keeps_the_first_mailbox_and_an_ending_is_written_once(
     c = await engine_campaign(admin_conn)
     lead = str(c.leads[0])
     acts = CampaignActivities(db)
+    env = ActivityEnvironment()  # the status and ending events take their id from it
     await acts.load_lead_sequence(LoadSequenceInput(c.tenant_id, c.campaign_id, lead))
     mailbox = str(c.tenant.mailbox_id)
     progress = LeadProgressInput(c.tenant_id, c.campaign_id, lead, 1, mailbox)
     assert (await acts.record_lead_progress(progress)).recorded
-    first = await acts.record_lead_ending(
-        LeadEndingInput(c.tenant_id, c.campaign_id, lead, "replied", "reply")
+    first = await env.run(
+        acts.record_lead_ending,
+        LeadEndingInput(c.tenant_id, c.campaign_id, lead, "replied", "reply"),
     )
-    later = await acts.record_lead_ending(
-        LeadEndingInput(c.tenant_id, c.campaign_id, lead, "stopped", "cancelled")
+    later = await env.run(
+        acts.record_lead_ending,
+        LeadEndingInput(c.tenant_id, c.campaign_id, lead, "stopped", "cancelled"),
     )
     assert (first.status, first.recorded) == ("replied", True)
     assert (later.status, later.recorded) == ("replied", False)
@@ -170,7 +173,9 @@ async def test_progress_keeps_the_first_mailbox_and_an_ending_is_written_once(
     )
     assert row["started_at"] and row["finished_at"] and row["last_skip_reason"] == "reply"
     with pytest.raises(Exception, match="not an ending"):
-        await acts.record_lead_ending(LeadEndingInput(c.tenant_id, c.campaign_id, lead, "active"))
+        await env.run(
+            acts.record_lead_ending, LeadEndingInput(c.tenant_id, c.campaign_id, lead, "active")
+        )
     # An ended enrollment does not start again.
     again = await acts.load_lead_sequence(LoadSequenceInput(c.tenant_id, c.campaign_id, lead))
     assert (again.open, again.status) == (False, "replied")
@@ -181,13 +186,26 @@ async def test_status_mirror_stamps_start_and_end_once(
 ) -> None:
     c = await engine_campaign(admin_conn)
     acts = CampaignActivities(db)
-    sending = await acts.set_campaign_status(SetStatusInput(c.tenant_id, c.campaign_id, "sending"))
+    env = ActivityEnvironment()  # the status and ending events take their id from it
+    sending = await env.run(
+        acts.set_campaign_status, SetStatusInput(c.tenant_id, c.campaign_id, "sending")
+    )
     assert sending.status == "sending" and sending.started_at and not sending.completed_at
-    done = await acts.set_campaign_status(SetStatusInput(c.tenant_id, c.campaign_id, "completed"))
+    done = await env.run(
+        acts.set_campaign_status, SetStatusInput(c.tenant_id, c.campaign_id, "completed")
+    )
     assert done.started_at == sending.started_at and done.completed_at
     # An ended campaign never moves again.
-    after = await acts.set_campaign_status(SetStatusInput(c.tenant_id, c.campaign_id, "sending"))
+    after = await env.run(
+        acts.set_campaign_status, SetStatusInput(c.tenant_id, c.campaign_id, "sending")
+    )
     assert (after.status, after.completed_at) == ("completed", done.completed_at)
+    # The tenant is told once that it finished, in the completing transaction.
+    told = await admin_conn.fetch(
+        "SELECT title FROM notifications WHERE tenant_id = $1 AND type = 'campaign_completed'",
+        c.tenant.tenant_id,
+    )
+    assert [r["title"] for r in told] == ["Campaign Q4 finished"]
 
 
 async def test_stop_for_company_spares_free_mail_and_other_domains(

@@ -597,6 +597,93 @@ async def test_a_5_1_1_at_rcpt_bounces_and_suppresses_the_lead(
     assert (follow.outcome, follow.reason) == ("stopped", "lead_stopped")
 
 
+async def test_refusals_at_rcpt_trip_the_mailbox_and_campaign_breakers(
+    acts: DeliveryActivities,
+    world: World,
+    smtp: ScriptedSmtp,
+    admin_conn: asyncpg.Connection,
+    temporal_client: Client,
+    app_worker: Any,
+) -> None:
+    """A 5.1.1 at RCPT is a hard bounce no DSN will follow: the breakers count it as they
+    count a DSN's. The mailbox pauses itself, and the campaign (its real workflow, on the
+    real worker) is paused through its workflow, each with one notification."""
+    from workflows.campaign import CampaignInput, CampaignState, CampaignWorkflow
+    from workflows.names import TaskQueue, campaign_workflow_id, tenant_attributes
+
+    mailbox_id, _ = world.mailboxes[0]
+    for _ in range(19):  # 19 earlier sends of the campaign in the window
+        await admin_conn.execute(
+            "INSERT INTO inbox_message_refs (tenant_id, email_account_id, campaign_id, step_id, "
+            "direction, message_id, to_email, subject, status, sent_at) VALUES ($1, $2, $3, $4, "
+            "'outbound', $5, 'x@example.org', 's', 'sent', now())",
+            world.tenant_id,
+            mailbox_id,
+            world.campaign_id,
+            world.steps[0],
+            f"<{uuid.uuid4().hex}@earlier.test>",
+        )
+    for lead_id, _ in world.leads:  # its leads mid-sequence: the workflow waits for room
+        await admin_conn.execute(
+            "INSERT INTO campaign_leads (tenant_id, campaign_id, lead_id, status, variant_draw) "
+            "VALUES ($1, $2, $3, 'active', 0.5)",
+            world.tenant_id,
+            world.campaign_id,
+            lead_id,
+        )
+    tenant, campaign = str(world.tenant_id), str(world.campaign_id)
+    handle = await temporal_client.start_workflow(
+        CampaignWorkflow.run,
+        CampaignInput(tenant, campaign, state=CampaignState(status="sending"), window=3),
+        id=campaign_workflow_id(tenant, campaign),
+        task_queue=TaskQueue.CAMPAIGNS,
+        search_attributes=tenant_attributes(tenant, campaign_id=campaign),
+    )
+    env = ActivityEnvironment(client=temporal_client)
+
+    async def state() -> tuple[list[str], list[str], int]:
+        box = await admin_conn.fetchval(
+            "SELECT pause_reasons FROM email_accounts WHERE id = $1", mailbox_id
+        )
+        row = await admin_conn.fetchval(
+            "SELECT pause_reasons FROM campaigns WHERE id = $1", world.campaign_id
+        )
+        told = await admin_conn.fetchval(
+            "SELECT count(*) FROM notifications WHERE tenant_id = $1 "
+            "AND type IN ('mailbox_breaker', 'campaign_breaker')",
+            world.tenant_id,
+        )
+        return list(box), list(row), told
+
+    try:
+        smtp.answers[world.leads[0][1]] = ("rcpt", "550 5.1.1 No such user here")
+        smtp.answers[world.leads[1][1]] = ("rcpt", "550 5.1.1 No such user here")
+        first = await env.run(acts.deliver_step, world.input(lead=0))
+        assert first.reason == "bounced"
+        assert await state() == ([], [], 0)  # 1 of 20: 5%, not above it
+        second = await env.run(acts.deliver_step, world.input(lead=1))
+        assert second.reason == "bounced"  # 2 of 21
+        for _ in range(200):  # the campaign's pause was asked for, not waited on
+            if (await state())[1] == ["breaker"]:
+                break
+            await asyncio.sleep(0.05)
+        assert await state() == (["breaker"], ["breaker"], 2)
+        view = await handle.query(CampaignWorkflow.get_status)
+        assert (view.status, view.pause_reasons) == ("paused", ["breaker"])
+        message = await admin_conn.fetchval(
+            "SELECT message FROM notifications WHERE tenant_id = $1 AND type = 'campaign_breaker'",
+            world.tenant_id,
+        )
+        assert "sent 21 messages: 2 hard bounces (9.5%" in message
+        # A retry of the bouncing send looks again and changes nothing.
+        again = await env.run(acts.deliver_step, world.input(lead=1))
+        assert again.reason == "bounced"
+        await asyncio.sleep(0.5)
+        assert await state() == (["breaker"], ["breaker"], 2)
+    finally:
+        await handle.terminate("test over")
+
+
 async def test_a_5_7_1_at_data_is_the_mailbox_s_failure_never_the_lead_s(
     acts: DeliveryActivities, world: World, smtp: ScriptedSmtp, admin_conn: asyncpg.Connection
 ) -> None:

@@ -10,6 +10,7 @@ import uuid
 import asyncpg
 import pytest
 from sqlalchemy import text
+from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
 from activities.inbound import InboundActivities
@@ -41,12 +42,17 @@ def acts(db: Database, secret_store: SecretStore) -> InboundActivities:
 
 
 async def _poll(
-    acts: InboundActivities, world: InboundWorld, max_message_bytes: int = 25 << 20
+    acts: InboundActivities,
+    world: InboundWorld,
+    max_message_bytes: int = 25 << 20,
+    client: Client | None = None,
 ) -> PollInboxOutput:
+    """`client`: for a poll that trips the campaign's breaker (its pause is an update)."""
     data = PollInboxInput(
         str(world.tenant_id), str(world.mailbox_id), max_message_bytes=max_message_bytes
     )
-    out: PollInboxOutput = await ActivityEnvironment().run(acts.poll_mailbox_inbox, data)
+    env = ActivityEnvironment(client=client)
+    out: PollInboxOutput = await env.run(acts.poll_mailbox_inbox, data)
     return out
 
 
@@ -247,7 +253,11 @@ async def test_an_inactive_mailbox_is_not_polled_and_a_deleted_one_is_gone(
 
 
 async def test_a_burst_of_hard_bounces_pauses_the_mailbox_once_with_a_notification(
-    acts: InboundActivities, world: InboundWorld, dovecot: Dovecot, admin_conn: asyncpg.Connection
+    acts: InboundActivities,
+    world: InboundWorld,
+    dovecot: Dovecot,
+    admin_conn: asyncpg.Connection,
+    temporal_client: Client,
 ) -> None:
     # 20 sends in the window: the 5 of the world and 15 more.
     recipients = []
@@ -279,13 +289,13 @@ async def test_a_burst_of_hard_bounces_pauses_the_mailbox_once_with_a_notificati
 
     (a0, m0), (a1, m1), (a2, m2) = recipients[:3]
     dovecot.deliver(world.mailbox, samples.postfix_dsn(m0, a0, world.mailbox))
-    await _poll(acts, world)
+    await _poll(acts, world, client=temporal_client)
     assert await breaker_state() == ([], 0)  # 1 of 20: 5%, not above it
     dovecot.deliver(world.mailbox, samples.postfix_dsn(m1, a1, world.mailbox, status="4.2.2"))
-    await _poll(acts, world)
+    await _poll(acts, world, client=temporal_client)
     assert await breaker_state() == ([], 0)  # a soft bounce does not count
     dovecot.deliver(world.mailbox, samples.gmail_dsn(m2, a2, world.mailbox))
-    await _poll(acts, world)
+    await _poll(acts, world, client=temporal_client)
     assert await breaker_state() == (["breaker"], 1)  # 2 of 20: 10%
     message = await admin_conn.fetchval(
         "SELECT message FROM notifications WHERE tenant_id = $1 AND type = 'mailbox_breaker'",
@@ -294,5 +304,5 @@ async def test_a_burst_of_hard_bounces_pauses_the_mailbox_once_with_a_notificati
     assert "20 messages: 2 hard bounces (10.0%" in message
     (a3, m3) = recipients[3]
     dovecot.deliver(world.mailbox, samples.exim_dsn(m3, a3, world.mailbox))
-    await _poll(acts, world)
+    await _poll(acts, world, client=temporal_client)
     assert await breaker_state() == (["breaker"], 1)  # paused once, told once

@@ -4,6 +4,8 @@ tenant's lead answers 404)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 
 import httpx
@@ -47,11 +49,29 @@ async def test_timeseries_and_lead_timeline(
     assert point["date"] == day
     assert (point["counts"]["sent"], point["counts"]["clicked"]) == (1, 1)
     assert point["rates"]["click_rate"] == 100.0
+    # The same series as CSV: a header row, then each day's counts and rates as in the JSON.
+    params = {"start": day, "end": day, "campaign_id": fields["campaign"]}
+    r = await api.get("/v1/analytics/timeseries.csv", params=params, headers=tenant_a.auth)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    assert r.headers["content-disposition"] == (
+        f'attachment; filename="timeseries-{day}-{day}.csv"'
+    )
+    [row] = list(csv.DictReader(io.StringIO(r.text)))
+    assert row["date"] == day
+    for name, value in [*point["counts"].items(), *point["rates"].items()]:
+        assert float(row[name]) == value, name
+    header = r.text.splitlines()[0].split(",")
+    assert header == ["date", *point["counts"], *point["rates"]]
     # Tenant B sees none of it.
     r = await api.get(
         "/v1/analytics/timeseries", params={"start": day, "end": day}, headers=tenant_b.auth
     )
     assert r.status_code == 200 and r.json()["items"] == []
+    r = await api.get(
+        "/v1/analytics/timeseries.csv", params={"start": day, "end": day}, headers=tenant_b.auth
+    )
+    assert r.status_code == 200 and len(r.text.splitlines()) == 1  # the header alone
 
     r = await api.get(f"/v1/leads/{sent.lead_id}/events", headers=tenant_a.auth)
     assert r.status_code == 200, r.text
@@ -83,3 +103,10 @@ async def test_timeseries_bad_ranges(api: httpx.AsyncClient, tenant_a: Tenant) -
     assert r.status_code == 422 and "start" in r.text
     r = await api.get("/v1/analytics/timeseries", params={"campaign_id": "nope"}, headers=auth)
     assert r.status_code == 422 and "campaign_id" in r.text
+    # The CSV refuses the same ranges the same way, before any row is written.
+    r = await api.get(
+        "/v1/analytics/timeseries.csv",
+        params={"start": "2026-02-01", "end": "2026-01-01"},
+        headers=auth,
+    )
+    assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "start"

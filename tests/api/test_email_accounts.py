@@ -269,3 +269,104 @@ async def test_vault_down_during_the_test_answers_503(
     r = await api.post(f"/v1/email-accounts/{account_id}/test", headers=tenant_a.auth)
     assert r.status_code == 503, r.text
     assert "could not run" in r.json()["error"]["message"]
+
+
+async def test_health_counts_sends_rates_caps_and_warmup(
+    api: httpx.AsyncClient,
+    tenant_a: Tenant,
+    tenant_b: Tenant,
+    smtp_auth_server: AuthSmtpServer,
+    dovecot: Dovecot,
+    admin_conn: asyncpg.Connection,
+) -> None:
+    name = await _domain(api, tenant_a)
+    r = await api.post(
+        "/v1/email-accounts",
+        json=_body(f"hal@{name}", "pw", smtp_auth_server, dovecot),
+        headers=tenant_a.auth,
+    )
+    assert r.status_code == 201, r.text
+    account = uuid.UUID(r.json()["id"])
+    tenant = uuid.UUID(tenant_a.tenant_id)
+    company = await admin_conn.fetchval("SELECT company_id FROM domains WHERE domain = $1", name)
+    campaign = await admin_conn.fetchval(
+        "INSERT INTO campaigns (id, tenant_id, company_id, name, status) "
+        "VALUES (gen_random_uuid(), $1, $2, 'H', 'sending') RETURNING id",
+        tenant,
+        company,
+    )
+    step = await admin_conn.fetchval(
+        "INSERT INTO campaign_sequence_steps (id, tenant_id, campaign_id, step_order, "
+        "step_type) VALUES (gen_random_uuid(), $1, $2, 1, 'email') RETURNING id",
+        tenant,
+        campaign,
+    )
+
+    async def outbound(ago: str, status: str = "sent", n: int = 1, **extra: Any) -> None:
+        for _ in range(n):
+            await admin_conn.execute(
+                "INSERT INTO inbox_message_refs (tenant_id, email_account_id, campaign_id, "
+                "step_id, direction, message_id, to_email, subject, status, bounce_type, "
+                "is_test, sent_at, created) VALUES ($1, $2, $3, $4, 'outbound', $5, "
+                "'x@lead.example', 's', $6, $7, $8, now() - CAST(CAST($9 AS text) AS interval), "
+                "now() - CAST(CAST($9 AS text) AS interval))",
+                tenant,
+                account,
+                campaign,
+                step,
+                f"<{uuid.uuid4().hex}@h.example>",
+                status,
+                extra.get("bounce_type"),
+                extra.get("is_test", False),
+                ago,
+            )
+
+    await outbound("0 seconds", n=3)
+    await outbound("3 days", "bounced", bounce_type="hard")
+    await outbound("3 days", n=2)
+    await outbound("20 days", n=4)
+    await outbound("40 days")  # outside every window
+    await outbound("0 seconds", is_test=True)  # a test send counts nowhere
+    await outbound("0 seconds", "reserved")  # never reached the server
+    await admin_conn.execute(
+        "INSERT INTO inbox_message_refs (tenant_id, email_account_id, direction, message_id, "
+        "classification) VALUES ($1, $2, 'inbound', $3, 'complaint')",
+        tenant,
+        account,
+        f"<{uuid.uuid4().hex}@fbl.example>",
+    )
+    await admin_conn.execute(
+        "INSERT INTO mailbox_daily_counters (tenant_id, email_account_id, day, sent_count) "
+        "VALUES ($1, $2, (now() AT TIME ZONE 'Europe/Berlin')::date, 7)",
+        tenant,
+        account,
+    )
+    await admin_conn.execute(
+        "INSERT INTO warmups (tenant_id, email_account_id, status, day, today_cap, cap_date) "
+        "VALUES ($1, $2, 'active', 3, 25, (now() AT TIME ZONE 'Europe/Berlin')::date)",
+        tenant,
+        account,
+    )
+    await admin_conn.execute(
+        "UPDATE email_accounts SET pause_reasons = '{breaker}' WHERE id = $1", account
+    )
+
+    r = await api.get(f"/v1/email-accounts/{account}/health", headers=tenant_a.auth)
+    assert r.status_code == 200, r.text
+    health = r.json()
+    assert health["pause_reasons"] == ["breaker"]
+    assert health["sent"] == {"today": 3, "last_7_days": 6, "last_30_days": 10}
+    breaker = health["breaker"]
+    assert (breaker["days"], breaker["sends"], breaker["hard_bounces"]) == (7, 6, 1)
+    assert breaker["complaints"] == 1
+    assert breaker["bounce_rate"] == pytest.approx(1 / 6)
+    assert breaker["bounce_rate_limit"] == 0.05 and breaker["min_sends"] == 20
+    caps = health["caps"]
+    assert (caps["daily_cap"], caps["warmup_cap"], caps["effective_cap"]) == (40, 25, 25)
+    assert (caps["used"], caps["remaining"]) == (7, 18)
+    assert health["warmup"]["day"] == 3 and health["warmup"]["status"] == "active"
+
+    other = await api.get(f"/v1/email-accounts/{account}/health", headers=tenant_b.auth)
+    assert other.status_code == 404
+    missing = await api.get(f"/v1/email-accounts/{uuid.uuid4()}/health", headers=tenant_a.auth)
+    assert missing.status_code == 404

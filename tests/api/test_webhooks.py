@@ -20,17 +20,30 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from temporalio.testing import ActivityEnvironment
+from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities.inbound import InboundActivities
+from activities.interfaces.inbound import PollInboxInput
 from activities.interfaces.webhooks import DeliverWebhooksInput
-from activities.webhooks import TargetRefused, WebhookActivities, post_signed
+from activities.webhooks import TargetRefused, WebhookActivities, post_signed, wake_endpoints
 from api.services import Services
+from devstack.dovecot import Dovecot
+from penguinmails.inbound_mail import record_inbound
 from penguinmails.models.base import utcnow
 from penguinmails.repositories.webhooks import WebhookRepository
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
 from penguinmails.webhooks import verify_signature
 from tests.api.conftest import Tenant
+from usecases.webhooks import create_endpoint
+from workflows.campaign import (
+    CampaignWorkflow,
+    CancelRequest,
+    PauseRequest,
+    ResumeRequest,
+    StartRequest,
+)
 
 
 @dataclass
@@ -352,4 +365,250 @@ async def test_an_open_through_the_events_consumer_reaches_the_endpoint_once(
     while await replay.cycle(block_ms=None):
         pass
     await asyncio.sleep(2)
+    assert len(receiver.requests) == 1
+
+
+@pytest.mark.usefixtures("dev_targets")
+async def test_campaign_status_changes_and_lead_endings_reach_the_endpoint(
+    services: Services,
+    temporal_dev_server: WorkflowEnvironment,
+    receiver: Receiver,
+    secret_store: SecretStore,
+    admin_conn: asyncpg.Connection,
+) -> None:
+    """A campaign run by its real activities (start, a pause, a resume, completion): each
+    status change and each lead's ending is delivered, signed, once, to the endpoint
+    subscribed to them (by the real worker's endpoint workflow); the completion tells the
+    tenant in-app too."""
+    from tests.fixtures.campaigns import engine_campaign
+    from tests.workflows.test_campaign_engine import Deliveries, _true, engine, until
+
+    db = services.db
+    c = await engine_campaign(admin_conn, emails=[f"h{i}@hooks.test" for i in range(2)])
+    _, secret = await create_endpoint(
+        db,
+        secret_store,
+        c.tenant.tenant_id,
+        f"{receiver.url}/campaigns",
+        ["campaign.status_changed", "lead.finished"],
+        None,
+    )
+    deliveries = Deliveries(db, gate=asyncio.Event())
+    async with engine(temporal_dev_server, db, c, deliveries) as handle:
+        await handle.execute_update(CampaignWorkflow.start, StartRequest(c.tenant_id))
+        await until(lambda: _true(len(deliveries.calls) == 2))
+        await handle.execute_update(CampaignWorkflow.pause, PauseRequest(c.tenant_id, "user"))
+        await handle.execute_update(CampaignWorkflow.resume, ResumeRequest(c.tenant_id, "user"))
+        assert deliveries.gate is not None
+        deliveries.gate.set()
+        assert (await handle.result()).status == "completed"
+
+    await _until(lambda: len(receiver.requests) >= 6)
+    await asyncio.sleep(1)  # nothing more comes: each event once
+    assert len(receiver.requests) == 6
+    events = []
+    for path, headers, body in receiver.requests:
+        assert path == "/campaigns"
+        assert verify_signature(secret, headers["PenguinMails-Signature"], body, int(time.time()))
+        events.append(json.loads(body))
+    changes = sorted(
+        (e["data"]["previous_status"], e["data"]["status"])
+        for e in events
+        if e["type"] == "campaign.status_changed"
+    )
+    assert changes == [
+        ("draft", "sending"),
+        ("paused", "sending"),
+        ("sending", "completed"),
+        ("sending", "paused"),
+    ]
+    assert all(
+        e["data"]["campaign_id"] == c.campaign_id
+        for e in events
+        if e["type"] == "campaign.status_changed"
+    )
+    finished = [e["data"] for e in events if e["type"] == "lead.finished"]
+    assert sorted(f["lead_id"] for f in finished) == sorted(str(lead) for lead in c.leads)
+    assert {f["status"] for f in finished} == {"completed"}
+    assert len({e["id"] for e in events}) == 6
+
+    [notice] = await admin_conn.fetch(
+        "SELECT title, message FROM notifications WHERE tenant_id = $1 "
+        "AND type = 'campaign_completed'",
+        c.tenant.tenant_id,
+    )
+    assert "2 completed" in notice["message"]
+
+
+@pytest.mark.usefixtures("dev_targets")
+async def test_a_reply_and_a_bounce_read_from_the_mailbox_reach_the_endpoint_once(
+    api: httpx.AsyncClient,
+    services: Services,
+    tenant_a: Tenant,
+    receiver: Receiver,
+    secret_store: SecretStore,
+    settings: Settings,
+    admin_conn: asyncpg.Connection,
+    dovecot: Dovecot,
+    temporal_client: Client,
+) -> None:
+    """Inbound mail publishes `replied` (with its category), `bounced` and `complained`,
+    enqueued with the record and woken after its commit; recording a message again
+    delivers nothing twice."""
+    from tests.fixtures import inbound_samples as samples
+    from tests.fixtures.inbound import inbound_world
+
+    db = services.db
+    r = await api.post(
+        "/v1/webhooks",
+        json={"url": f"{receiver.url}/in", "event_types": ["replied", "bounced", "complained"]},
+        headers=tenant_a.auth,
+    )
+    assert r.status_code == 201, r.text
+    secret = r.json()["secret"]
+    world = await inbound_world(
+        db,
+        secret_store,
+        settings,
+        admin_conn,
+        dovecot,
+        leads=3,
+        tenant_id=uuid.UUID(tenant_a.tenant_id),
+    )
+    (l0, a0), (l1, a1), (l2, a2) = world.leads
+    (r0, m0), (_, m1), (_, m2) = world.sent
+    box = world.mailbox
+    reply = samples.human_reply(m0, a0, box, "Sounds interesting, tell me more about pricing.")
+    for raw in (reply, samples.postfix_dsn(m1, a1, box), samples.arf_complaint(m2, a2, box)):
+        dovecot.deliver(box, raw)
+    poll = PollInboxInput(str(world.tenant_id), str(world.mailbox_id))
+    acts = InboundActivities(db, secret_store)
+    out = await ActivityEnvironment(client=temporal_client).run(acts.poll_mailbox_inbox, poll)
+    assert out.recorded == 3
+
+    await _until(lambda: len(receiver.requests) == 3)
+    events = {}
+    for _, headers, body in receiver.requests:
+        assert verify_signature(secret, headers["PenguinMails-Signature"], body, int(time.time()))
+        event = json.loads(body)
+        events[event["type"]] = event["data"]
+        assert "@" not in body.decode()  # ids only
+    assert events["replied"]["category"] == "interested"
+    assert (events["replied"]["lead_id"], events["replied"]["message_id"]) == (str(l0), str(r0))
+    assert events["bounced"]["bounce_type"] == "hard" and events["bounced"]["lead_id"] == str(l1)
+    assert events["complained"]["lead_id"] == str(l2)
+    assert events["replied"]["campaign_id"] == str(world.campaign_id)
+
+    again = await record_inbound(db, world.tenant_id, world.mailbox_id, reply)
+    assert not again.created and len(again.webhook_event_ids) == 1
+    await wake_endpoints(db, lambda: temporal_client, world.tenant_id, again.webhook_event_ids)
+    await asyncio.sleep(1.5)
+    assert len(receiver.requests) == 3
+
+
+@pytest.mark.usefixtures("dev_targets")
+async def test_a_removed_lead_and_a_cancelled_campaign_s_leads_are_finished_once_each(
+    services: Services,
+    temporal_dev_server: WorkflowEnvironment,
+    receiver: Receiver,
+    secret_store: SecretStore,
+    admin_conn: asyncpg.Connection,
+) -> None:
+    """`lead.finished` for every way a sequence ends: removed by the tenant, stopped by the
+    campaign's cancel (by its fan-out or by the lead's own ending, whichever comes first)."""
+    from tests.fixtures.campaigns import engine_campaign
+    from tests.workflows.test_campaign_engine import (
+        WAIT_72H,
+        Deliveries,
+        engine,
+        enrollments,
+        until,
+    )
+    from usecases.campaigns import remove_enrollment
+
+    db = services.db
+    c = await engine_campaign(
+        admin_conn, steps=[{"step_type": "email"}, WAIT_72H, {"step_type": "email"}]
+    )
+    await create_endpoint(
+        db, secret_store, c.tenant.tenant_id, f"{receiver.url}/leads", ["lead.finished"], None
+    )
+    async with engine(temporal_dev_server, db, c, Deliveries(db)) as handle:
+        await handle.execute_update(CampaignWorkflow.start, StartRequest(c.tenant_id))
+
+        async def all_waiting() -> bool:
+            rows = await enrollments(admin_conn, c)
+            return {r["current_step"] for r in rows.values()} == {1}
+
+        await until(all_waiting)
+        removed = c.leads[0]
+        assert await remove_enrollment(
+            db, temporal_dev_server.client, c.tenant.tenant_id, c.tenant.campaign_id, removed
+        )
+        await handle.execute_update(CampaignWorkflow.cancel, CancelRequest(c.tenant_id))
+        assert (await handle.result()).status == "cancelled"
+
+    await _until(lambda: len(receiver.requests) >= 3)
+    await asyncio.sleep(1)
+    finished = {}
+    for _, _, body in receiver.requests:
+        event = json.loads(body)
+        assert event["type"] == "lead.finished"
+        finished[event["data"]["lead_id"]] = event["data"]
+    assert len(receiver.requests) == 3 and set(finished) == {str(lead) for lead in c.leads}
+    assert finished[str(removed)]["status"] == "removed"
+    assert {finished[str(lead)]["status"] for lead in c.leads[1:]} == {"stopped"}
+
+
+class _LostWakeUp:
+    """A client whose signal-with-start never arrives: the worker died after the commit."""
+
+    async def start_workflow(self, *args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the worker died before the wake-up went out")
+
+
+@pytest.mark.usefixtures("dev_targets")
+async def test_a_retry_wakes_the_endpoint_whose_first_wake_up_was_lost(
+    services: Services,
+    temporal_client: Client,
+    receiver: Receiver,
+    secret_store: SecretStore,
+    admin_conn: asyncpg.Connection,
+) -> None:
+    """The lead's ending and its `lead.finished` delivery commit together; the wake-up
+    after the commit is lost; the activity's retry ends nothing again but finds the
+    delivery pending and wakes the endpoint: delivered once."""
+    import dataclasses
+
+    from activities.campaigns import CampaignActivities
+    from activities.interfaces.campaigns import LeadEndingInput
+    from tests.fixtures.campaigns import engine_campaign
+
+    db = services.db
+    c = await engine_campaign(admin_conn, emails=["retry@hooks.test"])
+    await create_endpoint(
+        db, secret_store, c.tenant.tenant_id, f"{receiver.url}/retry", ["lead.finished"], None
+    )
+    await admin_conn.execute(
+        "UPDATE campaign_leads SET status = 'active' WHERE campaign_id = $1", c.tenant.campaign_id
+    )
+    ending = LeadEndingInput(c.tenant_id, c.campaign_id, str(c.leads[0]), "completed", "done")
+    env = ActivityEnvironment()
+    lost = CampaignActivities(db, client=_LostWakeUp())  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        await env.run(lost.record_lead_ending, ending)
+    status = await admin_conn.fetchval(
+        "SELECT status FROM campaign_leads WHERE lead_id = $1", c.leads[0]
+    )
+    assert status == "completed"  # committed before the wake-up was lost
+    await asyncio.sleep(0.5)
+    assert receiver.requests == []
+
+    env.info = dataclasses.replace(env.info, attempt=2)  # the same activity, retried
+    again = await env.run(CampaignActivities(db, client=temporal_client).record_lead_ending, ending)
+    assert (again.status, again.recorded) == ("completed", False)
+    await _until(lambda: len(receiver.requests) == 1)
+    event = json.loads(receiver.requests[0][2])
+    assert event["type"] == "lead.finished" and event["data"]["reason"] == "done"
+    await asyncio.sleep(1)
     assert len(receiver.requests) == 1
