@@ -36,6 +36,7 @@ from activities.reputation import ReputationActivities
 from activities.sending import SendingActivities
 from activities.tenancy import TenancyActivities
 from activities.vps import VpsActivities
+from activities.warmup_exchange import WarmupExchangeActivities
 from activities.warmups import WarmupActivities
 from activities.webhooks import WebhookActivities
 from penguinmails.checks import ServiceUnavailable, check_postgres, check_redis, check_temporal
@@ -86,6 +87,7 @@ def registrations(
         }
     vps = VpsActivities(db, providers, settings.sending_host_domain)
     warmups = WarmupActivities(db)
+    exchange = WarmupExchangeActivities(db, secrets, settings)
     reputation = ReputationActivities(db, settings.dns_resolver)
     tenancy = TenancyActivities(db)
     imports = LeadImportActivities(db, settings.dns_resolver, settings.lead_import_load_concurrency)
@@ -158,6 +160,7 @@ def registrations(
                 vps.release_vps,
                 warmups.advance_warmup,
                 warmups.set_warmup_status,
+                exchange.exchange_warmup,
                 reputation.list_live_ips,
                 reputation.check_ip_reputation,
             ],
