@@ -37,6 +37,7 @@ from activities.sending import SendingActivities
 from activities.tenancy import TenancyActivities
 from activities.transactional import TransactionalActivities
 from activities.vps import VpsActivities
+from activities.warmup_exchange import WarmupExchangeActivities
 from activities.warmups import WarmupActivities
 from activities.webhooks import WebhookActivities
 from penguinmails.checks import ServiceUnavailable, check_postgres, check_redis, check_temporal
@@ -89,6 +90,7 @@ def registrations(
         }
     vps = VpsActivities(db, providers, settings.sending_host_domain)
     warmups = WarmupActivities(db)
+    exchange = WarmupExchangeActivities(db, secrets, settings)
     reputation = ReputationActivities(db, settings.dns_resolver)
     tenancy = TenancyActivities(db)
     imports = LeadImportActivities(db, settings.dns_resolver, settings.lead_import_load_concurrency)
@@ -163,6 +165,7 @@ def registrations(
                 vps.release_vps,
                 warmups.advance_warmup,
                 warmups.set_warmup_status,
+                exchange.exchange_warmup,
                 reputation.list_live_ips,
                 reputation.check_ip_reputation,
                 transactional.send_transactional_emails,

@@ -37,6 +37,7 @@ from penguinmails.mailboxes import read_credentials
 from penguinmails.repositories.email_accounts import EmailAccountRepository
 from penguinmails.repositories.inbound import InboundRepository
 from penguinmails.secrets import SecretStore, SecretStoreError
+from penguinmails.warmup_exchange import is_warmup
 
 
 class InboundActivities:
@@ -87,6 +88,8 @@ class InboundActivities:
         tripped: set[UUID] = set()
         hooks: list[str] = []
         for uid, raw in batch.messages:
+            if is_warmup(raw):
+                continue  # the warmup exchange's (activities/warmup_exchange.py), not a reply
             record = await record_inbound(
                 self.db, tenant_id, account_id, raw, max_parse_bytes=data.max_message_bytes
             )

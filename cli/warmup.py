@@ -23,13 +23,16 @@ def warmup_body(
     growth: float,
     target: int,
     weekdays_only: bool,
+    pool: bool = False,
 ) -> dict[str, Any]:
     """The POST /v1/warmups body; ValueError before anything is sent on a bad choice."""
     if (mailbox is None) == (ip is None):
         raise ValueError("give exactly one of --mailbox and --ip")
+    if pool and mailbox is None:
+        raise ValueError("--pool is for a mailbox warmup")
     target_field = {"email_account_id": mailbox} if mailbox else {"ip_address_id": ip}
     curve = {"start": start, "growth_pct": growth, "target": target, "weekdays_only": weekdays_only}
-    return {**target_field, "curve": curve}
+    return {**target_field, "curve": curve, "pool": pool}
 
 
 async def list_warmups(client: httpx.AsyncClient) -> list[dict[str, Any]]:
@@ -52,10 +55,13 @@ def warmup_start(
     growth: Annotated[float, typer.Option(help="Growth per ramp day, in %.")] = 20.0,
     target: Annotated[int, typer.Option(help="Sends a day at the end.")] = 500,
     weekdays_only: Annotated[bool, typer.Option(help="Ramp on weekdays only.")] = False,
+    pool: Annotated[
+        bool, typer.Option(help="Join the warmup pool: exchange warmup messages (mailboxes).")
+    ] = False,
     api_url: ApiUrl = None,
 ) -> None:
     try:
-        body = warmup_body(mailbox, ip, start, growth, target, weekdays_only)
+        body = warmup_body(mailbox, ip, start, growth, target, weekdays_only, pool)
     except ValueError as exc:
         fail(str(exc))
     warmup = run_with_api(api_key, api_url, lambda c: call(c, "POST", "/v1/warmups", body))

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     codec_key_path: str = "penguinmails/codec-key"
     # The HMAC key of tracking and unsubscribe tokens (32 bytes, created on first use).
     tracking_key_path: str = "penguinmails/tracking-key"
+    # The HMAC key of the warmup pool's marker header (penguinmails.warmup_exchange).
+    warmup_key_path: str = "penguinmails/warmup-key"
     # The SHA-256 of the codec-only token (`penguinmails staff codec-token`).
     codec_token_path: str = "penguinmails/codec-token"
 

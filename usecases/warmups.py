@@ -48,6 +48,7 @@ async def start_warmup(
     *,
     email_account_id: UUID | None = None,
     smtp_ip_address_id: UUID | None = None,
+    pool: bool = False,
 ) -> tuple[Warmup, str]:
     """Raises WarmupTargetNotFound or WarmupExists (nothing written then)."""
     attributes: dict[str, str] = {}
@@ -58,6 +59,7 @@ async def start_warmup(
             dt.datetime.now(dt.UTC).date(),
             email_account_id=email_account_id,
             smtp_ip_address_id=smtp_ip_address_id,
+            pool=pool,
         )
         if smtp_ip_address_id:
             ip = await IpAddressRepository(session).get(smtp_ip_address_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -70,11 +70,7 @@ class WarmupRamp:
         s = self._state
         now = workflow.now()
         midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(
-                lambda: s.status in ("stopped", "completed") or "burned" in s.pending_signals,
-                timeout=midnight - now,
-            )
+        await self._until(data, midnight)
         if s.status in ("stopped", "completed"):
             await workflow.wait_condition(workflow.all_handlers_finished)
             return s
@@ -94,6 +90,25 @@ class WarmupRamp:
             return s
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(replace(data, state=s))
+
+    def _ended(self) -> bool:
+        s = self._state
+        return s.status in ("stopped", "completed") or "burned" in s.pending_signals
+
+    async def _until(self, data: WarmupInput, deadline: datetime) -> None:
+        """Wait for the day's step at `deadline`, or less when the warmup ends; a kind of
+        warmup with work during the day (the mailbox's exchange rounds) does it here."""
+        await self._wait(deadline)
+
+    async def _wait(self, deadline: datetime) -> bool:
+        """Until `deadline` (True) or the warmup's end (False)."""
+        remaining = deadline - workflow.now()
+        if remaining <= timedelta(0):
+            return not self._ended()
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(self._ended, timeout=remaining)
+            return False
+        return True
 
     def _apply(self, progress: WarmupProgress) -> None:
         s = self._state

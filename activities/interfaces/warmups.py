@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 ADVANCE_WARMUP = "advance_warmup"
 SET_WARMUP_STATUS = "set_warmup_status"
 FINISH_WARMUP = "finish_warmup"
+EXCHANGE_WARMUP = "exchange_warmup"
+# The mailbox warmup's exchange rounds, hours of the UTC day (workflows/mailbox_warmup.py).
+EXCHANGE_ROUND_HOURS = (6, 12, 18)
 
 
 @dataclass(frozen=True)
@@ -35,3 +38,22 @@ class SetWarmupStatusInput:
     warmup_id: str
     status: str  # paused, active, or stopped (which ends it)
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ExchangeInput:
+    tenant_id: str
+    warmup_id: str
+    # Warmup messages to send this round; None: the round's share of today's cap. The inbox
+    # is tended whatever it is.
+    sends: int | None = None
+
+
+@dataclass(frozen=True)
+class ExchangeOutput:
+    skipped: str | None = None  # why nothing was done (not in the pool, not active, ...)
+    sent: int = 0
+    received: int = 0  # partners' messages found and recorded this round
+    rescued: int = 0  # of those, found in the spam folder
+    replied: int = 0
+    partners: int = 0  # pool members offered to send to

@@ -45,6 +45,7 @@ async def create_warmup(
             curve,
             email_account_id=body.email_account_id,
             smtp_ip_address_id=body.ip_address_id,
+            pool=body.pool,
         )
     except WarmupTargetNotFound:
         raise not_found("email account" if body.email_account_id else "IP address") from None

@@ -31,11 +31,16 @@ class WarmupCreate(BaseModel):
     email_account_id: UUID | None = None
     ip_address_id: UUID | None = None
     curve: CurveIn = Field(default_factory=CurveIn)
+    # Join the platform-wide warmup pool: the mailbox exchanges neutral warmup messages with
+    # other pool members (opt-in; only mailboxes).
+    pool: bool = False
 
     @model_validator(mode="after")
     def _one_target(self) -> WarmupCreate:
         if (self.email_account_id is None) == (self.ip_address_id is None):
             raise ValueError("give exactly one of email_account_id and ip_address_id")
+        if self.pool and self.email_account_id is None:
+            raise ValueError("only a mailbox warmup can join the warmup pool")
         return self
 
 
@@ -53,6 +58,7 @@ class WarmupPublic(BaseModel):
     today_cap: int
     cap_date: dt.date | None
     last_reason: str | None
+    pool: bool = False
     ended: dt.datetime | None
     created: dt.datetime
     updated: dt.datetime

@@ -78,17 +78,20 @@ def sign(
     headers: Sequence[str] | None = None,
 ) -> bytes:
     """The `DKIM-Signature:` header line(s) for `message` (CRLF line ends), relaxed/relaxed,
-    rsa-sha256, covering the required headers and every optional one present."""
+    rsa-sha256, covering the required headers and every optional one present; or exactly
+    `headers`, which must all be present (mail other than a campaign's, such as warmup
+    messages, has no unsubscribe headers to require)."""
     present = {
         line.split(b":", 1)[0].strip().lower()
         for line in message.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
         if line and line[:1] not in (b" ", b"\t")
     }
+    required: Sequence[str] = REQUIRED_SIGNED_HEADERS if headers is None else headers
     if headers is None:
         headers = [*REQUIRED_SIGNED_HEADERS, "From"] + [
             h for h in OPTIONAL_SIGNED_HEADERS if h.lower().encode() in present
         ]
-    missing = [h for h in REQUIRED_SIGNED_HEADERS if h.lower().encode() not in present]
+    missing = [h for h in required if h.lower().encode() not in present]
     if missing:
         raise ValueError(f"cannot sign: the message has no {', '.join(missing)} header")
     signature: bytes = dkim.sign(

@@ -202,6 +202,7 @@ class WarmupInteraction(AnalyticsModel, table=True):
     mailbox_id: UUID
     interaction_type: str
     partner_mailbox: str | None = None  # the other address of the exchange
+    message_id: str | None = None  # the warmup message (unique per mailbox and type)
     interaction: dt.datetime = now_field()
     created: dt.datetime = created_field()
 
@@ -221,6 +222,7 @@ class WarmupDailyStats(AnalyticsModel, table=True):
     emails_sent: int = 0
     opens_received: int = 0
     replies_received: int = 0
+    rescued_from_spam: int = 0  # its messages partners found in spam
     reputation_score: int = 0
     created: dt.datetime = created_field()
     updated: dt.datetime = updated_field()

@@ -222,6 +222,8 @@ class Warmup(TenantScoped, Timestamped, table=True):
     cap_date: date | None = None
     last_reason: str | None = None
     ended: datetime | None = timestamp_field()
+    # In the platform-wide warmup pool (migration 0018): exchanges warmup messages.
+    pool: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
 
 
 __all__ = [

@@ -5,6 +5,7 @@ assignments `warming` -> `warmed`; a mailbox's `last_warmed_at`)."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from uuid import UUID
 
 from sqlalchemy import text
@@ -26,6 +27,13 @@ class WarmupTargetNotFound(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class PoolPartner:
+    tenant_id: UUID
+    email_account_id: UUID
+    email: str
+
+
 class WarmupRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -38,6 +46,7 @@ class WarmupRepository:
         *,
         email_account_id: UUID | None = None,
         smtp_ip_address_id: UUID | None = None,
+        pool: bool = False,
     ) -> Warmup:
         table, target = (
             ("email_accounts", email_account_id)
@@ -57,6 +66,7 @@ class WarmupRepository:
             curve=curve.as_dict(),
             today_cap=curve.cap(0),
             cap_date=today,
+            pool=pool and email_account_id is not None,  # only mailboxes exchange messages
         )
         try:
             async with self.session.begin_nested():
@@ -69,6 +79,15 @@ class WarmupRepository:
         if smtp_ip_address_id:
             await self._ip_status(smtp_ip_address_id, "warming", "warming")
         return warmup
+
+    async def pool_partners(self, mailbox_id: UUID, limit: int) -> list[PoolPartner]:
+        """Up to `limit` other mailboxes of the warmup pool, in random order (empty unless
+        `mailbox_id` is itself in the pool under this session's tenant)."""
+        rows = await self.session.execute(
+            text("SELECT tenant_id, email_account_id, email FROM warmup_pool_partners(:m, :n)"),
+            {"m": mailbox_id, "n": limit},
+        )
+        return [PoolPartner(r.tenant_id, r.email_account_id, r.email) for r in rows]
 
     async def get(self, warmup_id: UUID, *, for_update: bool = False) -> Warmup | None:
         stmt = select(Warmup).where(Warmup.id == warmup_id)

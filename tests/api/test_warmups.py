@@ -39,6 +39,7 @@ async def test_ip_warmup_lifecycle(
     assert r.status_code == 201, r.text
     warmup = r.json()
     assert (warmup["status"], warmup["today_cap"], warmup["ip_address_id"]) == ("active", 5, ip)
+    assert warmup["pool"] is False  # the pool is opt-in (and for mailboxes only)
     assert warmup["workflow_id"] == f"ip-warmup:{tenant_a.tenant_id}:{ip}"
     again = await api.post("/v1/warmups", json=body, headers=tenant_a.auth)
     assert again.status_code == 409
@@ -82,6 +83,7 @@ async def test_bad_input(
         ({"ip_address_id": ip, "curve": {"growth_pct": 0}}, "growth_pct"),
         ({"ip_address_id": ip, "email_account_id": str(uuid.uuid4())}, "exactly one"),
         ({}, "exactly one"),
+        ({"ip_address_id": ip, "pool": True}, "warmup pool"),
     ):
         r = await api.post("/v1/warmups", json=body, headers=tenant_a.auth)
         assert r.status_code == 422, (body, r.text)

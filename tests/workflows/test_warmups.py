@@ -10,10 +10,13 @@ import uuid
 
 import asyncpg
 import pytest
+from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.interfaces.warmups import EXCHANGE_WARMUP, ExchangeInput, ExchangeOutput
+from activities.warmup_exchange import WarmupExchangeActivities
 from activities.warmups import WarmupActivities
 from penguinmails.db import Database
 from penguinmails.repositories.capacity import CapacityRepository
@@ -21,6 +24,7 @@ from penguinmails.repositories.ip_addresses import IpAddressRepository
 from penguinmails.repositories.tenants import TenantRepository
 from penguinmails.repositories.vps import VpsRepository
 from penguinmails.repositories.warmups import WarmupRepository
+from penguinmails.settings import Settings
 from penguinmails.warmup import RampCurve
 from tests.fixtures.campaigns import sending_tenant
 from tests.workflows.recording import keep_history
@@ -47,11 +51,14 @@ async def _ip_warmup(db: Database, curve: RampCurve) -> tuple[uuid.UUID, uuid.UU
 
 def _worker(client: Client, db: Database, queue: str) -> Worker:
     acts = WarmupActivities(db)
+    # The real exchange activity: these warmups are outside the pool, so each round answers
+    # at once that there is nothing to do (no secret store needed).
+    exchange = WarmupExchangeActivities(db, None, Settings(_env_file=None))  # type: ignore[call-arg]
     return Worker(
         client,
         task_queue=queue,
         workflows=[IpWarmupWorkflow, MailboxWarmupWorkflow],
-        activities=[acts.advance_warmup, acts.set_warmup_status],
+        activities=[acts.advance_warmup, acts.set_warmup_status, exchange.exchange_warmup],
     )
 
 
@@ -184,3 +191,54 @@ async def test_a_mailbox_warmup_drives_the_engine_s_capacity(
     async with db.tenant_session(tenant.tenant_id) as session:
         [cap] = await CapacityRepository(session).mailboxes([tenant.mailbox_id])
     assert cap.infrastructure_left is None  # a stopped warmup no longer caps
+
+
+async def test_a_mailbox_warmup_runs_three_exchange_rounds_a_day_and_none_while_paused(
+    temporal_time_skipping: WorkflowEnvironment, db: Database, admin_conn: asyncpg.Connection
+) -> None:
+    """The rounds' orchestration (the exchange itself is tested against the real mail
+    system in tests/activities/test_warmup_exchange.py): 06:00, 12:00 and 18:00 UTC."""
+    env = temporal_time_skipping
+    tenant = await sending_tenant(admin_conn, daily_cap=500, daily_limit=None)
+    async with db.tenant_session(tenant.tenant_id) as session:
+        warmup = await WarmupRepository(session).create(
+            tenant.tenant_id,
+            RampCurve(start=10, growth_pct=50, target=1000),
+            dt.date(2000, 1, 1),
+            email_account_id=tenant.mailbox_id,
+            pool=True,
+        )
+    rounds: list[dt.datetime] = []
+
+    @activity.defn(name=EXCHANGE_WARMUP)
+    async def exchange(data: ExchangeInput) -> ExchangeOutput:
+        assert data.sends is None  # the activity takes the round's share of today's cap
+        rounds.append(activity.info().current_attempt_scheduled_time)
+        return ExchangeOutput(sent=1)
+
+    acts = WarmupActivities(db)
+    queue = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[MailboxWarmupWorkflow],
+        activities=[acts.advance_warmup, acts.set_warmup_status, exchange],
+    ):
+        handle = await env.client.start_workflow(
+            MailboxWarmupWorkflow.run,
+            WarmupInput(str(tenant.tenant_id), str(warmup.id)),
+            id=f"mailbox-warmup:{tenant.tenant_id}:{tenant.mailbox_id}",
+            task_queue=queue,
+        )
+        start = await env.get_current_time()
+        first_midnight = (start + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0)
+        await env.sleep(first_midnight - start + dt.timedelta(days=2, hours=1))
+        full_days = [r for r in rounds if r >= first_midnight]
+        assert len(full_days) == 6
+        assert sorted({r.hour for r in full_days}) == [6, 12, 18]
+        await handle.execute_update(MailboxWarmupWorkflow.pause, WarmupCommand())
+        before = len(rounds)
+        await env.sleep(dt.timedelta(days=1))
+        assert len(rounds) == before  # paused: no exchange
+        await handle.execute_update(MailboxWarmupWorkflow.stop, WarmupCommand())
+        await handle.result()
