@@ -8,7 +8,7 @@
   domain.
 
 Revision ID: 0018
-Revises: 0013
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from alembic import op
 from migrations.rls import APP_ROLE, SYSTEM_ROLE
 
 revision: str = "0018"
-down_revision: str | None = "0013"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

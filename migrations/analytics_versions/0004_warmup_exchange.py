@@ -6,7 +6,7 @@ an exchange round that is retried after a crash records nothing twice, and
 daily stats counts the warmup messages a mailbox's partners found in their spam folders
 (the reputation score weighs them).
 
-Revision ID: a0005
+Revision ID: a0004
 Revises: a0003
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "a0005"
+revision: str = "a0004"
 down_revision: str | None = "a0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
