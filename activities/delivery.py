@@ -111,6 +111,7 @@ from penguinmails.repositories.delivery import (
     StepContext,
     TemplateSource,
 )
+from penguinmails.repositories.ip_addresses import IpAddressRepository, SendingIp
 from penguinmails.repositories.outbox import OutboxRepository, Refused, Reservation, SendRequest
 from penguinmails.repositories.suppressions import SuppressionRepository
 from penguinmails.secrets import SecretStore, SecretStoreError
@@ -132,6 +133,7 @@ STOPPING_REASONS = frozenset({"lead_stopped", "suppressed"})
 class Mailbox:
     account: EmailAccount
     domain: Domain
+    ip: SendingIp | None = None  # the platform IP its domain sends from, if any
 
 
 @dataclass(frozen=True)
@@ -463,10 +465,13 @@ class _Delivery:
     @staticmethod
     async def _load(repo: DeliveryRepository, mailbox_ids: list[UUID]) -> dict[UUID, Mailbox]:
         mailboxes = {}
+        ips = IpAddressRepository(repo.session)
         for mailbox_id in mailbox_ids:
             loaded = await repo.mailbox(mailbox_id)
             if loaded is not None:
-                mailboxes[mailbox_id] = Mailbox(*loaded)
+                account, domain = loaded
+                ip = await ips.sending_ip(domain.id)
+                mailboxes[mailbox_id] = Mailbox(account, domain, ip)
         return mailboxes
 
     def _no_mailbox(self, rotation: list[MailboxCapacity]) -> DeliverOutput:
@@ -600,7 +605,7 @@ class _Delivery:
     async def _send(self, row: Reservation, mailbox: Mailbox, built: Built) -> DeliverOutput:
         account = mailbox.account
         creds = await self.acts.credentials(account)
-        server = ServerSettings.of(account.smtp_settings)
+        server = ServerSettings.of(account.smtp_settings, mailbox.ip)
         req = built.request
         async with self.acts.connections.hold(
             str(account.id), server, server.username or account.email, creds.smtp_password

@@ -36,6 +36,7 @@ from penguinmails.mail.personalize import TemplateRenderError, TemplateTooExpens
 from penguinmails.mailboxes import read_credentials
 from penguinmails.repositories.content import ContentRepository
 from penguinmails.repositories.email_accounts import EmailAccountRepository
+from penguinmails.repositories.ip_addresses import IpAddressRepository
 from penguinmails.secrets import SecretStore, SecretStoreError
 
 
@@ -59,6 +60,9 @@ class SendingActivities:
         async with self.db.tenant_session(data.tenant_id) as session:
             account = await EmailAccountRepository(session).get(UUID(data.email_account_id))
             raw = await ContentRepository(session).get(data.content_storage_key)
+            ip = None
+            if account is not None:
+                ip = await IpAddressRepository(session).sending_ip(account.domain_id)
         if account is None:
             raise ApplicationError("mailbox not found", type="MailboxNotFound", non_retryable=True)
         if raw is None:
@@ -70,7 +74,7 @@ class SendingActivities:
             creds = await read_credentials(self.secrets, account)
         except SecretStoreError as exc:
             raise ApplicationError(str(exc), type="SecretStoreUnavailable") from None
-        settings = ServerSettings.of(account.smtp_settings)
+        settings = ServerSettings.of(account.smtp_settings, ip)
         try:
             code, message = await self.connections.send(
                 str(account.id),

@@ -58,6 +58,8 @@ class ScriptedSmtp:
     users: dict[str, str] = field(default_factory=dict)
     answers: dict[str, tuple[str, str]] = field(default_factory=dict)
     messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    # Per message accepted: the client's address and the name it greeted with (EHLO).
+    origins: list[tuple[str, str]] = field(default_factory=list)
     sent_folders: Dovecot | None = None
     arrived: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
@@ -70,6 +72,12 @@ class ScriptedSmtp:
             return AuthResult(success=False, handled=False)
         ok = self.users.get(data.login.decode()) == data.password.decode()
         return AuthResult(success=ok, handled=False)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -90,6 +98,7 @@ class ScriptedSmtp:
             await asyncio.get_running_loop().run_in_executor(None, self.release.wait)
         raw = envelope.original_content
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), raw))
+        self.origins.append((str(session.peer[0]), str(session.host_name)))
         folders = self.sent_folders
         if folders is not None and folders.has_user(envelope.mail_from.lower()):
             folders.deliver(envelope.mail_from.lower(), raw, "Sent")
@@ -100,6 +109,15 @@ class ScriptedSmtp:
     def received(self, message_id: str) -> list[Message]:
         found = [message_from_bytes(raw) for _, _, raw in self.messages]
         return [m for m in found if m["Message-ID"] == message_id]
+
+    def origin(self, message_id: str) -> tuple[str, str]:
+        """(client address, EHLO name) of the one message with this Message-ID."""
+        [found] = [
+            origin
+            for (_, _, raw), origin in zip(self.messages, self.origins, strict=True)
+            if message_from_bytes(raw)["Message-ID"] == message_id
+        ]
+        return found
 
 
 @pytest.fixture(scope="module")
@@ -405,7 +423,64 @@ async def test_a_follow_up_threads_under_the_first_message_on_the_sticky_mailbox
     assert row["parent_message_id"] == UUID(first.outbox_id or "")
 
 
-# --- a retry after a crash -----------------------------------------------------------------------
+# --- sending from the domain's platform IP --------------------------------------------------------
+
+_loopback_hosts = iter(range(2, 255))
+
+
+async def assign_loopback_ip(
+    conn: asyncpg.Connection, tenant_id: UUID, domain: str, status: str = "available"
+) -> tuple[UUID, str, str]:
+    """A `local` server holding a fresh 127.x.y.z address (all of 127.0.0.0/8 routes to the
+    loopback interface on Linux, so a client can bind it with no setup), its IP with a PTR
+    name, and the domain assigned to it: (server id, address, PTR name)."""
+    vps = await conn.fetchval(
+        "INSERT INTO vps_instances (tenant_id, provider, status) VALUES ($1, 'local', 'active') "
+        "RETURNING id",
+        tenant_id,
+    )
+    address = f"127.{uuid.uuid4().int % 200 + 20}.{uuid.uuid4().int % 250}.{next(_loopback_hosts)}"
+    ptr = "mta-" + address.replace(".", "-") + ".send.example.test"
+    ip = await conn.fetchval(
+        "INSERT INTO smtp_ip_addresses (tenant_id, vps_instance_id, ip_address, status, "
+        "ptr_name, helo_name) VALUES ($1, $2, $3::inet, $4, $5, $5) RETURNING id",
+        tenant_id,
+        vps,
+        address,
+        status,
+        ptr,
+    )
+    await conn.execute(
+        "INSERT INTO domain_ip_assignments (tenant_id, domain_id, smtp_ip_address_id, status) "
+        "SELECT $1, id, $2, 'active' FROM domains WHERE domain = $3 AND tenant_id = $1",
+        tenant_id,
+        ip,
+        domain,
+    )
+    return vps, address, ptr
+
+
+async def test_a_mailbox_on_a_platform_ip_sends_from_it_greeting_with_its_ptr_name(
+    acts: DeliveryActivities,
+    world: World,
+    admin_conn: asyncpg.Connection,
+    smtp: ScriptedSmtp,
+) -> None:
+    _, address, ptr = await assign_loopback_ip(admin_conn, world.tenant_id, world.domain)
+    out = await _deliver(acts, world.input())
+    assert out.outcome == "sent"
+    assert smtp.origin(world.message_id()) == (address, ptr)
+    # The domain moved off the IP (no platform IP left): the kept connection is not reused,
+    # the next one leaves from wherever the OS picks, greeting with this host's name.
+    await admin_conn.execute(
+        "UPDATE domain_ip_assignments SET status = 'expired' "
+        "WHERE domain_id = (SELECT id FROM domains WHERE domain = $1)",
+        world.domain,
+    )
+    other = await _deliver(acts, world.input(lead=1))
+    assert other.outcome == "sent"
+    source, greeting = smtp.origin(world.message_id(lead=1))
+    assert source == "127.0.0.1" and greeting != ptr
 
 
 async def _as_if_crashed_after_data(conn: asyncpg.Connection, message_id: str) -> None:
