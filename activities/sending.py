@@ -48,8 +48,11 @@ def render_failure(exc: TemplateRenderError) -> ApplicationError:
 
 
 class SendingActivities:
-    def __init__(self, db: Database, secrets: SecretStore | None) -> None:
+    def __init__(
+        self, db: Database, secrets: SecretStore | None, vps_id: str | None = None
+    ) -> None:
         self.db = db
+        self.vps_id = vps_id  # the server this worker runs on (None: a shared worker)
         self.secrets = secrets
         self.connections = SmtpConnections()
 
@@ -67,6 +70,9 @@ class SendingActivities:
             raise ApplicationError("mailbox not found", type="MailboxNotFound", non_retryable=True)
         if raw is None:
             raise ApplicationError("message not found", type="MessageNotFound", non_retryable=True)
+        host = str(ip.vps_id) if ip is not None else None
+        if host != self.vps_id:  # only the host holding the IP can send from it
+            return SendMessageOutput(0, "sent from another host", other_host=True, host_vps_id=host)
         recipients = envelope_recipients(raw)
         if not recipients:
             raise ApplicationError("no recipients", type="NoRecipients", non_retryable=True)

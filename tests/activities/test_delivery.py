@@ -465,22 +465,41 @@ async def test_a_mailbox_on_a_platform_ip_sends_from_it_greeting_with_its_ptr_na
     world: World,
     admin_conn: asyncpg.Connection,
     smtp: ScriptedSmtp,
+    secret_store: SecretStore,
+    events: tuple[Settings, Redis],
 ) -> None:
-    _, address, ptr = await assign_loopback_ip(admin_conn, world.tenant_id, world.domain)
-    out = await _deliver(acts, world.input())
-    assert out.outcome == "sent"
-    assert smtp.origin(world.message_id()) == (address, ptr)
-    # The domain moved off the IP (no platform IP left): the kept connection is not reused,
-    # the next one leaves from wherever the OS picks, greeting with this host's name.
-    await admin_conn.execute(
-        "UPDATE domain_ip_assignments SET status = 'expired' "
-        "WHERE domain_id = (SELECT id FROM domains WHERE domain = $1)",
-        world.domain,
-    )
+    vps, address, ptr = await assign_loopback_ip(admin_conn, world.tenant_id, world.domain)
+    mailbox_id = world.mailboxes[0][0]
+    # A shared worker cannot send from the server's IP: it names the host, reserving nothing.
+    routed = await _deliver(acts, world.input())
+    assert (routed.outcome, routed.reason) == ("deferred", "other_host")
+    assert (routed.host_vps_id, routed.mailbox_id) == (str(vps), str(mailbox_id))
+    assert await _row(admin_conn, world.message_id()) is None
+    assert await _sent_today(admin_conn, mailbox_id) == 0
+    settings, client = events
+    on_host = DeliveryActivities(acts.db, secret_store, settings, redis=client, vps_id=str(vps))
+    try:
+        out = await _deliver(on_host, world.input(mailbox_id=routed.mailbox_id))
+        assert out.outcome == "sent"
+        assert smtp.origin(world.message_id()) == (address, ptr)
+        # The domain moved off the IP (no platform IP left): the server's worker hands it
+        # back to the shared queue, whose connection leaves from wherever the OS picks.
+        await admin_conn.execute(
+            "UPDATE domain_ip_assignments SET status = 'expired' "
+            "WHERE domain_id = (SELECT id FROM domains WHERE domain = $1)",
+            world.domain,
+        )
+        back = await _deliver(on_host, world.input(lead=1))
+        assert (back.outcome, back.reason, back.host_vps_id) == ("deferred", "other_host", None)
+    finally:
+        await on_host.connections.close()
     other = await _deliver(acts, world.input(lead=1))
     assert other.outcome == "sent"
     source, greeting = smtp.origin(world.message_id(lead=1))
     assert source == "127.0.0.1" and greeting != ptr
+
+
+# --- a retry after a crash -----------------------------------------------------------------------
 
 
 async def _as_if_crashed_after_data(conn: asyncpg.Connection, message_id: str) -> None:
