@@ -41,6 +41,7 @@ from penguinmails.repositories.outbox import OutboxRepository
 from penguinmails.repositories.tenants import TenantRepository
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
+from tests.fixtures.campaigns import assign_loopback_ip
 
 PASSWORD = "mailbox-password"
 
@@ -424,40 +425,6 @@ async def test_a_follow_up_threads_under_the_first_message_on_the_sticky_mailbox
 
 
 # --- sending from the domain's platform IP --------------------------------------------------------
-
-_loopback_hosts = iter(range(2, 255))
-
-
-async def assign_loopback_ip(
-    conn: asyncpg.Connection, tenant_id: UUID, domain: str, status: str = "available"
-) -> tuple[UUID, str, str]:
-    """A `local` server holding a fresh 127.x.y.z address (all of 127.0.0.0/8 routes to the
-    loopback interface on Linux, so a client can bind it with no setup), its IP with a PTR
-    name, and the domain assigned to it: (server id, address, PTR name)."""
-    vps = await conn.fetchval(
-        "INSERT INTO vps_instances (tenant_id, provider, status) VALUES ($1, 'local', 'active') "
-        "RETURNING id",
-        tenant_id,
-    )
-    address = f"127.{uuid.uuid4().int % 200 + 20}.{uuid.uuid4().int % 250}.{next(_loopback_hosts)}"
-    ptr = "mta-" + address.replace(".", "-") + ".send.example.test"
-    ip = await conn.fetchval(
-        "INSERT INTO smtp_ip_addresses (tenant_id, vps_instance_id, ip_address, status, "
-        "ptr_name, helo_name) VALUES ($1, $2, $3::inet, $4, $5, $5) RETURNING id",
-        tenant_id,
-        vps,
-        address,
-        status,
-        ptr,
-    )
-    await conn.execute(
-        "INSERT INTO domain_ip_assignments (tenant_id, domain_id, smtp_ip_address_id, status) "
-        "SELECT $1, id, $2, 'active' FROM domains WHERE domain = $3 AND tenant_id = $1",
-        tenant_id,
-        ip,
-        domain,
-    )
-    return vps, address, ptr
 
 
 async def test_a_mailbox_on_a_platform_ip_sends_from_it_greeting_with_its_ptr_name(

@@ -24,8 +24,8 @@ from devstack.ports import free_port
 from penguinmails.db import Database
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
-from tests.activities.test_delivery import ScriptedSmtp, World, _world, assign_loopback_ip
-from tests.fixtures.campaigns import ALWAYS_OPEN
+from tests.activities.test_delivery import ScriptedSmtp, World, _world
+from tests.fixtures.campaigns import ALWAYS_OPEN, assign_loopback_ip
 from worker import build_vps_worker
 from workflows.lead_sequence import LeadSequenceInput, LeadSequenceOutput, LeadSequenceWorkflow
 from workflows.names import (
