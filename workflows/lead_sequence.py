@@ -7,7 +7,7 @@ It walks the campaign's active steps after the enrollment's `current_step`:
   code), sleep until the slot, and call `deliver_step` on the `sending` queue, or on the
   sending queue of the server whose IP the mailbox's domain sends from when the activity
   answers `other_host` (follow-ups go there directly; a call no worker of that server takes
-  within HOST_START_TIMEOUT is a deferral, `host_unavailable`). `deferred`:
+  within `host_start_seconds` (HOST_START_TIMEOUT) is a deferral, `host_unavailable`). `deferred`:
   the slot is asked again from `retry_at` (or a doubling backoff), at most `max_deferrals`
   times per step, then the lead ends `failed`; `campaign_not_sending` (paused) waits for the
   campaign's resume signal, with a daily re-check as a safety net, and is not counted; so
@@ -145,6 +145,8 @@ class LeadSequenceInput:
     max_backoff_seconds: int = 6 * 3600  # ...to 6 h
     resume_check_hours: int = 24  # a paused campaign re-checked daily if no signal came
     sending_queue: str = TaskQueue.SENDING.value  # where deliver_step runs
+    # How long a send routed to a server's own queue waits for that server's worker.
+    host_start_seconds: float = HOST_START_TIMEOUT.total_seconds()
 
 
 @dataclass(frozen=True)
@@ -427,7 +429,9 @@ class LeadSequenceWorkflow:
                     ),
                     result_type=DeliverOutput,
                     task_queue=queue,
-                    schedule_to_start_timeout=HOST_START_TIMEOUT if on_host else None,
+                    schedule_to_start_timeout=(
+                        timedelta(seconds=data.host_start_seconds) if on_host else None
+                    ),
                     start_to_close_timeout=DELIVER_TIMEOUT
                     if heartbeats
                     else LEGACY_DELIVER_TIMEOUT,

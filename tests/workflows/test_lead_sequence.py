@@ -314,6 +314,28 @@ async def test_too_many_deferrals_fail_the_lead(
     assert times[-1] - times[-2] >= timedelta(hours=6)
 
 
+async def test_a_send_routed_to_a_server_without_a_worker_is_a_deferral_then_goes_on(
+    temporal_time_skipping: WorkflowEnvironment,
+) -> None:
+    """The shared queue names a server whose worker is down (nothing polls its queue): after
+    `host_start_seconds` the call counts as a deferral, and the next try starts from the
+    shared queue again (here the mailbox no longer needs that server: sent). (The
+    time-skipping server does not skip a schedule-to-start timeout: a short one, in real
+    time.)"""
+    routed = DeliverOutput(
+        "deferred", "other_host", mailbox_id="mb-on-server", host_vps_id=str(uuid.uuid4())
+    )
+    fakes = Fakes([SequenceStep("s1", 1, "email")], outcomes=[routed])
+    async with running(temporal_time_skipping, fakes, host_start_seconds=1) as handle:
+        out = await handle.result()
+    assert (out.status, out.sent) == ("completed", 1)
+    # Both calls on the shared queue (the fakes' worker); none reached the server's queue.
+    [(first, asked), (second, again)] = fakes.delivered
+    assert asked.mailbox_id is None and again.mailbox_id is None
+    assert second - first >= timedelta(minutes=5)  # the deferral's backoff
+    assert len(fakes.slots) == 2  # the deferral asked for a new slot
+
+
 async def test_an_enrollment_ended_elsewhere_sends_nothing_more(
     temporal_time_skipping: WorkflowEnvironment,
 ) -> None:
