@@ -19,6 +19,7 @@ from aiosmtpd.controller import Controller
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
+from activities.interfaces.delivery import DeliverOutput
 from devstack.dovecot import Dovecot
 from devstack.ports import free_port
 from penguinmails.db import Database
@@ -27,12 +28,17 @@ from penguinmails.settings import Settings
 from tests.activities.test_delivery import ScriptedSmtp, World, _world
 from tests.fixtures.campaigns import ALWAYS_OPEN, assign_loopback_ip
 from worker import build_vps_worker
+
+# A module, not its Test* classes: pytest would try to collect those.
+from workflows import test_send as test_send_workflow
 from workflows.lead_sequence import LeadSequenceInput, LeadSequenceOutput, LeadSequenceWorkflow
 from workflows.names import (
+    TEST_SEND,
     TaskQueue,
     lead_sequence_workflow_id,
     tenant_attributes,
     vps_sending_queue,
+    workflow_id,
 )
 
 
@@ -110,3 +116,32 @@ async def _run_lead(
         ),
     )
     return await asyncio.wait_for(handle.result(), timeout=120), handle
+
+
+async def test_a_test_send_from_a_mailbox_on_a_server_s_ip_goes_through_that_server(
+    temporal_client: Client,
+    app_worker: Any,
+    db: Database,
+    secret_store: SecretStore,
+    settings: Settings,
+    admin_conn: asyncpg.Connection,
+    dovecot: Dovecot,
+    smtp: ScriptedSmtp,
+) -> None:
+    world = await _world(db, secret_store, settings, admin_conn, smtp, dovecot, leads=0)
+    vps_id, address, ptr = await assign_loopback_ip(admin_conn, world.tenant_id, world.domain)
+    key = uuid.uuid4().hex
+    async with build_vps_worker(temporal_client, db, settings, str(vps_id), secrets=secret_store):
+        out: DeliverOutput = await temporal_client.execute_workflow(
+            test_send_workflow.TestSendWorkflow.run,
+            test_send_workflow.TestSendInput(
+                str(world.tenant_id), str(world.campaign_id), None, str(world.steps[0]),
+                "me@example.org", key,
+            ),
+            id=workflow_id(TEST_SEND, world.tenant_id, key),
+            task_queue=TaskQueue.CAMPAIGNS,
+            search_attributes=tenant_attributes(world.tenant_id),
+        )  # fmt: skip
+    assert (out.outcome, out.mailbox_id) == ("sent", str(world.mailboxes[0][0]))
+    assert out.message_id is not None
+    assert smtp.origin(out.message_id) == (address, ptr)
