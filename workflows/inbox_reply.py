@@ -12,7 +12,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.interfaces.delivery import HOST_START_TIMEOUT, MAX_HOST_HOPS
+    from activities.interfaces.delivery import INTERACTIVE_HOST_START, MAX_HOST_HOPS
     from activities.interfaces.sending import (
         SEND_MESSAGE,
         SendMessageInput,
@@ -27,6 +27,9 @@ class InboxReplyInput:
     email_account_id: str
     content_storage_key: str
     sending_queue: str = TaskQueue.SENDING.value
+    # How long the call waits for the worker of the server holding the mailbox's IP, when
+    # routed there: someone waits on this answer, so less than a lead's HOST_START_TIMEOUT.
+    host_start_seconds: float = INTERACTIVE_HOST_START.total_seconds()
 
 
 @workflow.defn(name="InboxReplyWorkflow")
@@ -42,7 +45,9 @@ class InboxReplyWorkflow:
                 result_type=SendMessageOutput,
                 task_queue=queue,
                 schedule_to_start_timeout=(
-                    HOST_START_TIMEOUT if queue != data.sending_queue else None
+                    timedelta(seconds=data.host_start_seconds)
+                    if queue != data.sending_queue
+                    else None
                 ),
                 start_to_close_timeout=timedelta(minutes=2),
                 schedule_to_close_timeout=timedelta(minutes=5),

@@ -6,8 +6,8 @@ It walks the campaign's active steps after the enrollment's `current_step`:
 - e-mail steps ask `next_send_slot` (an activity: time-zone data never enters workflow
   code), sleep until the slot, and call `deliver_step` on the `sending` queue, or on the
   sending queue of the server whose IP the mailbox's domain sends from when the activity
-  answers `other_host` (follow-ups go there directly; a call no worker of that server takes
-  within `host_start_seconds` (HOST_START_TIMEOUT) is a deferral, `host_unavailable`). `deferred`:
+  answers `other_host` (follow-ups go there directly; a call no worker of that server
+  takes within `host_start_seconds` is a deferral, `host_unavailable`). `deferred`:
   the slot is asked again from `retry_at` (or a doubling backoff), at most `max_deferrals`
   times per step, then the lead ends `failed`; `campaign_not_sending` (paused) waits for the
   campaign's resume signal, with a daily re-check as a safety net, and is not counted; so

@@ -65,6 +65,8 @@ REASON_HOST_UNAVAILABLE = "host_unavailable"
 # before the workflow counts it as a deferral and goes back to the shared queue (a server
 # down, or gone with its queue): nothing was reserved while it waited.
 HOST_START_TIMEOUT = timedelta(minutes=5)
+# The same for a test send or an inbox answer, which a person waits for: it fails instead.
+INTERACTIVE_HOST_START = timedelta(seconds=30)
 # Hops from host to host within one send before the workflow counts it as a deferral (the
 # domain's IP moved between two hosts' looks at it).
 MAX_HOST_HOPS = 3
