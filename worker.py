@@ -4,10 +4,16 @@ One Temporal Worker per task queue it serves (`WORKER_TASK_QUEUES`, default all)
 operators can scale the `sending` queue apart from the rest. Each process also runs one
 consumer of the events stream (activities/events.py; `EVENTS_CONSUMER=false` leaves it out).
 SIGTERM/SIGINT drain in-flight activities and stop cleanly.
+
+`worker.py --vps-id ID` (or `WORKER_VPS_ID`) is a sending server's own worker: it runs on
+the host that holds the server's IPs and serves only the sending activities of its queue
+(`vps_sending_queue(ID)`), sending from those IPs; no workflows, no Schedules, no events
+consumer. Sends for mailboxes on a server's IPs are routed there (activities/delivery.py).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
@@ -59,7 +65,12 @@ from workflows.lead_sequence import LeadSequenceWorkflow
 from workflows.mailbox_inbox import MailboxInboxWorkflow
 from workflows.mailbox_test import MailboxTestWorkflow
 from workflows.mailbox_warmup import MailboxWarmupWorkflow
-from workflows.names import ALL_TASK_QUEUES, TaskQueue, lead_sequence_workflow_id
+from workflows.names import (
+    ALL_TASK_QUEUES,
+    TaskQueue,
+    lead_sequence_workflow_id,
+    vps_sending_queue,
+)
 from workflows.schedules import ensure_reputation_schedule, ensure_schedules
 from workflows.stripe_sweep import StripeSweepWorkflow
 from workflows.subscription import SubscriptionWorkflow
@@ -220,9 +231,43 @@ def build_workers(
     return workers
 
 
-async def main() -> int:
+def build_vps_worker(
+    client: Client,
+    db: Database,
+    settings: Settings,
+    vps_id: str,
+    secrets: SecretStore | None = None,
+) -> Worker:
+    """A sending server's own worker: the sending activities on its queue, bound to its IPs
+    (each send's source address is the mailbox's domain's IP, which only this host holds)."""
+    delivery = DeliveryActivities(db, secrets, settings, vps_id=vps_id)
+    sending = SendingActivities(db, secrets, vps_id=vps_id)
+    return Worker(
+        client,
+        task_queue=vps_sending_queue(vps_id),
+        activities=[delivery.deliver_step, sending.send_message],
+        max_concurrent_activities=settings.sending_max_concurrent_activities,
+        graceful_shutdown_timeout=timedelta(seconds=30),
+    )
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="PenguinMails Temporal worker")
+    parser.add_argument(
+        "--vps-id",
+        default=None,
+        help="serve only this sending server's queue, on the host that holds its IPs",
+    )
+    return parser.parse_args(list(argv))
+
+
+async def main(argv: Sequence[str] = ()) -> int:
+    args = parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level)
+    vps_id: str | None = args.vps_id or settings.worker_vps_id
+    if vps_id is not None:
+        return await serve_vps(settings, vps_id)
     try:
         await check_postgres(settings.app_database_url())
         await check_temporal(settings.temporal_address or "")
@@ -271,5 +316,31 @@ async def main() -> int:
     return 0
 
 
+async def serve_vps(settings: Settings, vps_id: str) -> int:
+    try:
+        await check_postgres(settings.app_database_url())
+        await check_temporal(settings.temporal_address or "")
+        await check_redis(settings.redis_url or "")  # the `sent` events
+        store = secret_store(settings)
+        client = await temporal_client(settings, store)
+    except (ServiceUnavailable, SecretStoreError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    db = Database(settings)
+    worker = build_vps_worker(client, db, settings, vps_id, secrets=store)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    run = asyncio.create_task(worker.run())
+    log.info("sending worker of server %s serving %s", vps_id, worker.task_queue)
+    await stop.wait()
+    log.info("shutting down: draining in-flight sends")
+    await worker.shutdown()
+    await asyncio.gather(run, return_exceptions=True)
+    await db.dispose()
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(asyncio.run(main(sys.argv[1:])))

@@ -28,6 +28,13 @@ is `activities/interfaces/delivery.py`).
    counted after the lock, not before: a crash while waiting for the lock would otherwise
    leave a row that looks as if it may have been sent.
 
+Hosts: a mailbox whose domain is assigned a platform IP sends from that IP
+(`IpAddressRepository.sending_ip`: bound as the source address, EHLO with its PTR name), and
+only the worker of the server holding it (`vps_id`, polling `vps_sending_queue(vps_id)`) can
+bind it. A call that picks such a mailbox on any other worker, or a mailbox without an IP on
+a server's worker, answers `deferred`/`other_host` with the mailbox and its host before
+reserving anything; the workflow calls again there.
+
 Lock order, everywhere: the mailbox's counter row (reserve, and give-backs), the campaign's
 advisory lock, the outbox row. A give-back (`defer`) updates counter rows while holding the
 campaign lock and the outbox row; that cannot deadlock because whatever holds a counter row
@@ -83,6 +90,7 @@ from activities.interfaces.delivery import (
     OUTCOME_SENT,
     OUTCOME_STOPPED,
     OUTCOME_UNKNOWN,
+    REASON_OTHER_HOST,
     DeliverInput,
     DeliverOutput,
 )
@@ -113,6 +121,7 @@ from penguinmails.repositories.delivery import (
     StepContext,
     TemplateSource,
 )
+from penguinmails.repositories.ip_addresses import IpAddressRepository, SendingIp
 from penguinmails.repositories.outbox import OutboxRepository, Refused, Reservation, SendRequest
 from penguinmails.repositories.suppressions import SuppressionRepository
 from penguinmails.secrets import SecretStore, SecretStoreError
@@ -134,6 +143,7 @@ STOPPING_REASONS = frozenset({"lead_stopped", "suppressed"})
 class Mailbox:
     account: EmailAccount
     domain: Domain
+    ip: SendingIp | None = None  # the platform IP its domain sends from, if any
 
 
 @dataclass(frozen=True)
@@ -190,8 +200,12 @@ class DeliveryActivities:
         settings: Settings,
         redis: Redis | None = None,
         connections: SmtpConnections | None = None,
+        vps_id: str | None = None,
     ) -> None:
         self.db = db
+        # The server this worker runs on (None: a shared worker): it sends only for mailboxes
+        # whose domain's IP this host holds, and hands the others to their host.
+        self.vps_id = vps_id
         self.secrets = secrets
         self.settings = settings
         self._redis = redis
@@ -451,6 +465,15 @@ class _Delivery:
             mailbox = mailboxes.get(mailbox_id)
             if mailbox is None:
                 continue
+            host = str(mailbox.ip.vps_id) if mailbox.ip is not None else None
+            if host != self.acts.vps_id:
+                # Only the host holding the domain's IP can send from it: before any slot.
+                return self._out(
+                    OUTCOME_DEFERRED,
+                    REASON_OTHER_HOST,
+                    mailbox_id=str(mailbox_id),
+                    host_vps_id=host,
+                )
             built = await self._build(mailbox, existing)
             try:
                 async with self.db.tenant_session(self.tenant_id) as session:
@@ -478,10 +501,13 @@ class _Delivery:
     @staticmethod
     async def _load(repo: DeliveryRepository, mailbox_ids: list[UUID]) -> dict[UUID, Mailbox]:
         mailboxes = {}
+        ips = IpAddressRepository(repo.session)
         for mailbox_id in mailbox_ids:
             loaded = await repo.mailbox(mailbox_id)
             if loaded is not None:
-                mailboxes[mailbox_id] = Mailbox(*loaded)
+                account, domain = loaded
+                ip = await ips.sending_ip(domain.id)
+                mailboxes[mailbox_id] = Mailbox(account, domain, ip)
         return mailboxes
 
     def _no_mailbox(self, rotation: list[MailboxCapacity]) -> DeliverOutput:
@@ -615,7 +641,7 @@ class _Delivery:
     async def _send(self, row: Reservation, mailbox: Mailbox, built: Built) -> DeliverOutput:
         account = mailbox.account
         creds = await self.acts.credentials(account)
-        server = ServerSettings.of(account.smtp_settings)
+        server = ServerSettings.of(account.smtp_settings, mailbox.ip)
         req = built.request
         async with self.acts.connections.hold(
             str(account.id), server, server.username or account.email, creds.smtp_password

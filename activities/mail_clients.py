@@ -24,6 +24,7 @@ import aiosmtplib
 
 from activities.interfaces.mailboxes import LoginCheck
 from activities.interfaces.sending import SmtpFailure
+from penguinmails.repositories.ip_addresses import SendingIp
 
 TIMEOUT = 15.0
 
@@ -35,15 +36,24 @@ class ServerSettings:
     security: str = "starttls"  # ssl (implicit TLS), starttls, none
     username: str | None = None
     verify_tls: bool = True
+    # A mailbox whose domain sends from a platform IP: the connection leaves from that
+    # address (the host must hold it) and greets with the IP's PTR name, so the receiving
+    # server's forward-confirmed reverse DNS and HELO checks match. None: the OS's choice.
+    source_address: str | None = None
+    local_hostname: str | None = None
 
     @classmethod
-    def of(cls, data: Mapping[str, Any]) -> ServerSettings:
+    def of(cls, data: Mapping[str, Any], ip: SendingIp | None = None) -> ServerSettings:
+        """A mailbox's server settings; with `ip` (its domain's platform IP), reached from
+        that address and greeting with the IP's PTR name."""
         return cls(
             host=str(data["host"]),
             port=int(data["port"]),
             security=str(data.get("security") or "starttls"),
             username=data.get("username") or None,
             verify_tls=bool(data.get("verify_tls", True)),
+            source_address=ip.ip_address if ip is not None else None,
+            local_hostname=ip.helo_name if ip is not None else None,
         )
 
 
@@ -84,6 +94,8 @@ def smtp_client(settings: ServerSettings) -> aiosmtplib.SMTP:
         start_tls=settings.security == "starttls",
         timeout=TIMEOUT,
         tls_context=tls_context(settings.verify_tls) if settings.security != "none" else None,
+        source_address=(settings.source_address, 0) if settings.source_address else None,
+        local_hostname=settings.local_hostname,
     )
 
 

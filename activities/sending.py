@@ -36,6 +36,7 @@ from penguinmails.mail.personalize import TemplateRenderError, TemplateTooExpens
 from penguinmails.mailboxes import read_credentials
 from penguinmails.repositories.content import ContentRepository
 from penguinmails.repositories.email_accounts import EmailAccountRepository
+from penguinmails.repositories.ip_addresses import IpAddressRepository
 from penguinmails.secrets import SecretStore, SecretStoreError
 
 
@@ -47,8 +48,11 @@ def render_failure(exc: TemplateRenderError) -> ApplicationError:
 
 
 class SendingActivities:
-    def __init__(self, db: Database, secrets: SecretStore | None) -> None:
+    def __init__(
+        self, db: Database, secrets: SecretStore | None, vps_id: str | None = None
+    ) -> None:
         self.db = db
+        self.vps_id = vps_id  # the server this worker runs on (None: a shared worker)
         self.secrets = secrets
         self.connections = SmtpConnections()
 
@@ -59,10 +63,16 @@ class SendingActivities:
         async with self.db.tenant_session(data.tenant_id) as session:
             account = await EmailAccountRepository(session).get(UUID(data.email_account_id))
             raw = await ContentRepository(session).get(data.content_storage_key)
+            ip = None
+            if account is not None:
+                ip = await IpAddressRepository(session).sending_ip(account.domain_id)
         if account is None:
             raise ApplicationError("mailbox not found", type="MailboxNotFound", non_retryable=True)
         if raw is None:
             raise ApplicationError("message not found", type="MessageNotFound", non_retryable=True)
+        host = str(ip.vps_id) if ip is not None else None
+        if host != self.vps_id:  # only the host holding the IP can send from it
+            return SendMessageOutput(0, "sent from another host", other_host=True, host_vps_id=host)
         recipients = envelope_recipients(raw)
         if not recipients:
             raise ApplicationError("no recipients", type="NoRecipients", non_retryable=True)
@@ -70,7 +80,7 @@ class SendingActivities:
             creds = await read_credentials(self.secrets, account)
         except SecretStoreError as exc:
             raise ApplicationError(str(exc), type="SecretStoreUnavailable") from None
-        settings = ServerSettings.of(account.smtp_settings)
+        settings = ServerSettings.of(account.smtp_settings, ip)
         try:
             code, message = await self.connections.send(
                 str(account.id),

@@ -72,6 +72,7 @@ class DevStack:
     apps: AppProcesses = field(init=False)
     dns_publisher: Any = field(default=None, init=False)
     mail_publisher: Any = field(default=None, init=False)
+    server_workers: Any = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.services = EmbeddedServices(
@@ -167,9 +168,20 @@ class DevStack:
         write_env_file(self.env_file, self.env)
         try:
             self.apps.start(self.env, health_timeout)
+            self._start_server_workers()
         except BaseException:
             self.stop()
             raise
+
+    def _start_server_workers(self) -> None:
+        """Each active `local` server's own sending worker, on this machine (with the default
+        worker only: tests that substitute stand-ins run none)."""
+        if self.worker_command is not None or self.server_workers is not None:
+            return
+        from devstack.vps_workers import LocalServerWorkers
+
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        self.server_workers = LocalServerWorkers(self.settings, env, self.cwd).start()
 
     def _start_publishers(self) -> None:
         """After migrations: every domain's expected records in the dev DNS, every mailbox on
@@ -200,6 +212,9 @@ class DevStack:
     def stop(self) -> None:
         """API and worker, the publishers, then the services. Safe to call twice."""
         self.env_file.unlink(missing_ok=True)
+        if self.server_workers is not None:
+            self.server_workers.stop()
+            self.server_workers = None
         self.apps.stop()
         for publisher in (self.dns_publisher, self.mail_publisher):
             if publisher is not None:

@@ -185,6 +185,8 @@ class Settings(BaseSettings):
 
     # Which task queues a worker serves; empty means all of them.
     worker_task_queues: list[str] = Field(default_factory=list)
+    # A sending server's own worker (`worker.py --vps-id`): only that server's sending queue.
+    worker_vps_id: str | None = None
     sending_max_concurrent_activities: int = 20
 
     log_level: str = "INFO"

@@ -79,7 +79,9 @@ async def answer(
             cause = cause.cause  # type: ignore[union-attr]
         error = str(cause or exc)[:1000]
     else:
-        if out.code >= 400:
+        if out.other_host:  # its host never took it (the workflow gave up hopping)
+            error = "the mailbox's sending server could not be reached"
+        elif out.code >= 400:
             error = f"{out.code} {out.message}"[:1000]
     async with db.tenant_session(tenant_id) as session:
         repo = InboxRepository(session)

@@ -12,12 +12,13 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.interfaces.delivery import INTERACTIVE_HOST_START, MAX_HOST_HOPS
     from activities.interfaces.sending import (
         SEND_MESSAGE,
         SendMessageInput,
         SendMessageOutput,
     )
-    from workflows.names import TaskQueue
+    from workflows.names import TaskQueue, vps_sending_queue
 
 
 @dataclass(frozen=True)
@@ -26,20 +27,34 @@ class InboxReplyInput:
     email_account_id: str
     content_storage_key: str
     sending_queue: str = TaskQueue.SENDING.value
+    # How long the call waits for the worker of the server holding the mailbox's IP, when
+    # routed there: someone waits on this answer, so less than a lead's HOST_START_TIMEOUT.
+    host_start_seconds: float = INTERACTIVE_HOST_START.total_seconds()
 
 
 @workflow.defn(name="InboxReplyWorkflow")
 class InboxReplyWorkflow:
     @workflow.run
     async def run(self, data: InboxReplyInput) -> SendMessageOutput:
-        out: SendMessageOutput = await workflow.execute_activity(
-            SEND_MESSAGE,
-            SendMessageInput(data.tenant_id, data.email_account_id, data.content_storage_key),
-            result_type=SendMessageOutput,
-            task_queue=data.sending_queue,
-            start_to_close_timeout=timedelta(minutes=2),
-            schedule_to_close_timeout=timedelta(minutes=5),
-            retry_policy=RetryPolicy(maximum_attempts=3),
-            summary="send the answer",
-        )
+        # A mailbox on a platform IP is sent from its server's own queue (`other_host`).
+        queue = data.sending_queue
+        for _ in range(MAX_HOST_HOPS + 1):
+            out: SendMessageOutput = await workflow.execute_activity(
+                SEND_MESSAGE,
+                SendMessageInput(data.tenant_id, data.email_account_id, data.content_storage_key),
+                result_type=SendMessageOutput,
+                task_queue=queue,
+                schedule_to_start_timeout=(
+                    timedelta(seconds=data.host_start_seconds)
+                    if queue != data.sending_queue
+                    else None
+                ),
+                start_to_close_timeout=timedelta(minutes=2),
+                schedule_to_close_timeout=timedelta(minutes=5),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+                summary="send the answer",
+            )
+            if not out.other_host:
+                break
+            queue = vps_sending_queue(out.host_vps_id) if out.host_vps_id else data.sending_queue
         return out

@@ -4,7 +4,10 @@ queue, id `lead-sequence:{tenant}:{campaign}:{lead}`, started by the campaign wo
 It walks the campaign's active steps after the enrollment's `current_step`:
 - wait steps are durable timers (`wait_duration_hours`, or until `wait_until_date`);
 - e-mail steps ask `next_send_slot` (an activity: time-zone data never enters workflow
-  code), sleep until the slot, and call `deliver_step` on the `sending` queue. `deferred`:
+  code), sleep until the slot, and call `deliver_step` on the `sending` queue, or on the
+  sending queue of the server whose IP the mailbox's domain sends from when the activity
+  answers `other_host` (follow-ups go there directly; a call no worker of that server
+  takes within `host_start_seconds` is a deferral, `host_unavailable`). `deferred`:
   the slot is asked again from `retry_at` (or a doubling backoff), at most `max_deferrals`
   times per step, then the lead ends `failed`; `campaign_not_sending` (paused) waits for the
   campaign's resume signal, with a daily re-check as a safety net, and is not counted; so
@@ -47,7 +50,14 @@ from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    FailureError,
+    TimeoutType,
+)
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
     from activities.interfaces.campaigns import (
@@ -89,16 +99,20 @@ with workflow.unsafe.imports_passed_through():
         DELIVER_HEARTBEAT_TIMEOUT,
         DELIVER_STEP,
         DELIVER_TIMEOUT,
+        HOST_START_TIMEOUT,
+        MAX_HOST_HOPS,
         OUTCOME_DEFERRED,
         OUTCOME_SENT,
         OUTCOME_STOPPED,
         OUTCOME_UNKNOWN,
         REASON_CAMPAIGN_NOT_SENDING,
+        REASON_HOST_UNAVAILABLE,
         REASON_LEAD_PAUSED,
+        REASON_OTHER_HOST,
         DeliverInput,
         DeliverOutput,
     )
-    from workflows.names import TaskQueue, lead_sequence_prefix
+    from workflows.names import TaskQueue, lead_sequence_prefix, vps_sending_queue
 
 T = TypeVar("T")
 
@@ -131,6 +145,8 @@ class LeadSequenceInput:
     max_backoff_seconds: int = 6 * 3600  # ...to 6 h
     resume_check_hours: int = 24  # a paused campaign re-checked daily if no signal came
     sending_queue: str = TaskQueue.SENDING.value  # where deliver_step runs
+    # How long a send routed to a server's own queue waits for that server's worker.
+    host_start_seconds: float = HOST_START_TIMEOUT.total_seconds()
 
 
 @dataclass(frozen=True)
@@ -169,6 +185,9 @@ class LeadSequenceWorkflow:
         self._stop_for_company = False
         self._resumed = False
         self._back_at: datetime | None = None  # an out-of-office notice's return date
+        # The sending queue of the host that sent the last message (None: the shared one):
+        # a follow-up goes to the same host directly.
+        self._send_queue: str | None = None
         self._state = LeadState()
 
     # -- signals and query ---------------------------------------------------------------------
@@ -357,24 +376,7 @@ class LeadSequenceWorkflow:
             self._state = replace(self._state, phase="sending", next_action_at=None)
             self._resumed = False  # a resume signalled from now on is not missed
             heartbeats = workflow.patched(DELIVER_HEARTBEAT_PATCH)
-            out: DeliverOutput = await workflow.execute_activity(
-                DELIVER_STEP,
-                DeliverInput(
-                    data.tenant_id,
-                    data.campaign_id,
-                    data.lead_id,
-                    step.step_id,
-                    mailbox_id=mailbox,
-                    variant_draw=draw,
-                    thread_message_id=thread,
-                ),
-                result_type=DeliverOutput,
-                task_queue=data.sending_queue,
-                start_to_close_timeout=DELIVER_TIMEOUT if heartbeats else LEGACY_DELIVER_TIMEOUT,
-                heartbeat_timeout=DELIVER_HEARTBEAT_TIMEOUT if heartbeats else None,
-                retry_policy=RETRY,
-                summary=f"step {step.step_order}: deliver",
-            )
+            out = await self._deliver_routed(data, step, mailbox, thread, draw, heartbeats)
             workflow.logger.info(
                 "deliver_step -> %s %s %s", out.outcome, out.reason, out.retry_at or ""
             )
@@ -394,6 +396,63 @@ class LeadSequenceWorkflow:
                 if out.retry_at
                 else workflow.now() + timedelta(seconds=backoff)
             )
+
+    async def _deliver_routed(
+        self,
+        data: LeadSequenceInput,
+        step: SequenceStep,
+        mailbox: str | None,
+        thread: str | None,
+        draw: float,
+        heartbeats: bool,
+    ) -> DeliverOutput:
+        """`deliver_step` on the queue of the host that sent the lead's last message (the
+        shared one at first), following `other_host` answers to the host that holds the
+        chosen mailbox's IP, at most MAX_HOST_HOPS times. The queue comes only from
+        activity results: replay sees the same. Histories from before hosts existed never
+        hold an `other_host` answer, so they replay as they ran."""
+        queue = self._send_queue or data.sending_queue
+        chosen = mailbox
+        for hop in range(MAX_HOST_HOPS + 1):
+            on_host = queue != data.sending_queue
+            try:
+                out: DeliverOutput = await workflow.execute_activity(
+                    DELIVER_STEP,
+                    DeliverInput(
+                        data.tenant_id,
+                        data.campaign_id,
+                        data.lead_id,
+                        step.step_id,
+                        mailbox_id=chosen,
+                        variant_draw=draw,
+                        thread_message_id=thread,
+                    ),
+                    result_type=DeliverOutput,
+                    task_queue=queue,
+                    schedule_to_start_timeout=(
+                        timedelta(seconds=data.host_start_seconds) if on_host else None
+                    ),
+                    start_to_close_timeout=DELIVER_TIMEOUT
+                    if heartbeats
+                    else LEGACY_DELIVER_TIMEOUT,
+                    heartbeat_timeout=DELIVER_HEARTBEAT_TIMEOUT if heartbeats else None,
+                    retry_policy=RETRY,
+                    summary=f"step {step.step_order}: deliver",
+                )
+            except ActivityError as exc:
+                if on_host and _not_started(exc):
+                    self._send_queue = None  # that host is down or gone: nothing reserved
+                    return DeliverOutput(OUTCOME_DEFERRED, REASON_HOST_UNAVAILABLE)
+                raise
+            if out.outcome != OUTCOME_DEFERRED or out.reason != REASON_OTHER_HOST:
+                self._send_queue = None if queue == data.sending_queue else queue
+                return out
+            if hop == MAX_HOST_HOPS:
+                break
+            queue = vps_sending_queue(out.host_vps_id) if out.host_vps_id else data.sending_queue
+            chosen = out.mailbox_id or mailbox
+            workflow.logger.info("deliver_step -> other_host: to %s", queue)
+        return out
 
     async def _wait_for_resume(self, data: LeadSequenceInput, phase: str) -> None:
         """Paused: the campaign's resume fans a signal out to its active leads, a lead's own
@@ -490,6 +549,12 @@ class LeadSequenceWorkflow:
             summary=summary,
         )
         return out
+
+
+def _not_started(exc: ActivityError) -> bool:
+    """The call waited in its queue past its schedule-to-start timeout (no worker took it)."""
+    cause = exc.cause
+    return isinstance(cause, ActivityTimeout) and cause.type == TimeoutType.SCHEDULE_TO_START
 
 
 def _iso(value: datetime) -> str:

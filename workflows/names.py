@@ -24,6 +24,15 @@ class TaskQueue(StrEnum):
 
 ALL_TASK_QUEUES: tuple[str, ...] = tuple(q.value for q in TaskQueue)
 
+VPS_SENDING_QUEUE_PREFIX = "sending-vps-"
+
+
+def vps_sending_queue(vps_id: UUID | str) -> str:
+    """The sending queue of one server (`sending-vps-{id}`): only its own worker polls it,
+    and only that worker can bind the server's IPs as a connection's source address."""
+    return f"{VPS_SENDING_QUEUE_PREFIX}{vps_id}"
+
+
 TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 CAMPAIGN_ID = SearchAttributeKey.for_keyword("CampaignId")
 LEAD_ID = SearchAttributeKey.for_keyword("LeadId")

@@ -17,6 +17,11 @@ Outcomes (`DeliverOutput.outcome`):
   `mailbox_not_active`,
   `smtp_transient` (a 4xx or an unreachable server), `mailbox_failure` (5.7.x, or a 5xx at
   connect/HELO/MAIL/DATA: the mailbox's or the content's fault, never the lead's).
+  `other_host` (the mailbox's domain sends from a platform IP that another host holds:
+  nothing was reserved; call again on the sending queue of server `host_vps_id`, or on the
+  shared queue when that is None, with `mailbox_id` = the mailbox chosen here),
+  `host_unavailable` (set by the workflow, never by the activity: no worker of that server
+  took the call in time).
 - `stopped`: the lead must get nothing more from this campaign. `reason`: `lead_stopped`
   (unsubscribed, bounced, complained, erased or deleted, or its enrollment ended: removed
   by the tenant, stopped), `suppressed`, `bounced` (this send's
@@ -54,6 +59,17 @@ OUTCOME_UNKNOWN = "unknown"
 
 REASON_CAMPAIGN_NOT_SENDING = "campaign_not_sending"
 REASON_LEAD_PAUSED = "lead_paused"
+REASON_OTHER_HOST = "other_host"
+REASON_HOST_UNAVAILABLE = "host_unavailable"
+# How long a call routed to a server's own sending queue may wait for that server's worker
+# before the workflow counts it as a deferral and goes back to the shared queue (a server
+# down, or gone with its queue): nothing was reserved while it waited.
+HOST_START_TIMEOUT = timedelta(minutes=5)
+# The same for a test send or an inbox answer, which a person waits for: it fails instead.
+INTERACTIVE_HOST_START = timedelta(seconds=30)
+# Hops from host to host within one send before the workflow counts it as a deferral (the
+# domain's IP moved between two hosts' looks at it).
+MAX_HOST_HOPS = 3
 
 
 @dataclass(frozen=True)
@@ -84,3 +100,5 @@ class DeliverOutput:
     message_id: str | None = None
     outbox_id: str | None = None
     variant_id: str | None = None
+    # `other_host`: the server whose sending worker must send it (None: the shared queue).
+    host_vps_id: str | None = None

@@ -6,6 +6,9 @@ non-retryable `SmtpAuthenticationFailed`, no connection a retryable `SmtpUnreach
 carries `SmtpFailure` details (the code and the server's text). A template that cannot be
 rendered, or is over its render budget (`RenderBudget`), is a non-retryable
 `TemplateInvalid` / `TemplateTooExpensive`: every attempt would fail the same way.
+
+A mailbox whose domain sends from a platform IP is sent only by the worker of the server
+holding that IP (`SendMessageOutput.other_host` elsewhere, before anything is sent).
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ class SendMessageOutput:
     code: int
     message: str
     message_id: str | None = None
+    # Not sent here: the mailbox's domain sends from a platform IP that another host holds
+    # (`host_vps_id`, None: any shared worker); the workflow calls again on its queue.
+    other_host: bool = False
+    host_vps_id: str | None = None
 
 
 @dataclass(frozen=True)

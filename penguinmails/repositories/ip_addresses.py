@@ -36,6 +36,16 @@ class Move:
     to_ip: str | None  # None: no other IP could take it
 
 
+@dataclass(frozen=True)
+class SendingIp:
+    """The platform IP a domain's mail leaves from, the name it greets with, and the server
+    that holds it (whose sending worker alone can bind the address)."""
+
+    ip_address: str
+    helo_name: str | None
+    vps_id: UUID
+
+
 class IpAddressRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -65,6 +75,33 @@ class IpAddressRepository:
         if found is None:
             raise AddressTaken(ip)
         return found
+
+    async def sending_ip(self, domain_id: UUID) -> SendingIp | None:
+        """The IP the domain sends from: among its live assignments to an IP that may send
+        (not quarantined, burned or released: the capacity function gives such a domain's
+        mailboxes nothing), an `active` assignment before a `warming` one before a
+        `scheduled` one, then the oldest. None: the domain has no platform IP (its mailboxes
+        send through their own provider's servers from wherever the worker runs)."""
+        row = (
+            await self.session.execute(
+                text(
+                    "SELECT host(ip.ip_address) AS ip, coalesce(ip.helo_name, ip.ptr_name) AS helo, "
+                    "       ip.vps_instance_id AS vps "
+                    "FROM domain_ip_assignments a "
+                    "JOIN smtp_ip_addresses ip "
+                    "  ON ip.tenant_id = a.tenant_id AND ip.id = a.smtp_ip_address_id "
+                    "WHERE a.domain_id = :domain "
+                    "  AND a.status IN ('scheduled', 'warming', 'active') "
+                    "  AND ip.status NOT IN ('quarantined', 'burned', 'released') "
+                    "ORDER BY array_position(ARRAY['active', 'warming', 'scheduled'], a.status), "
+                    "  a.assigned_at NULLS LAST, a.created, a.id LIMIT 1"
+                ),
+                {"domain": domain_id},
+            )
+        ).first()
+        if row is None:
+            return None
+        return SendingIp(str(row.ip), row.helo, row.vps)
 
     async def of_vps(self, vps_id: UUID) -> list[SmtpIpAddress]:
         rows = await self.session.exec(

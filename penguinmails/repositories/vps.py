@@ -66,4 +66,17 @@ class VpsRepository:
         return Decimal(row.total), int(row.servers)
 
 
-__all__ = ["LIVE_STATUSES", "VpsRepository"]
+async def live_local_servers(session: AsyncSession) -> list[UUID]:
+    """Ids of the `local` provider's servers that hold IPs (active, or active until their
+    scheduled decommission), across tenants: for the dev stack, which runs each one's
+    sending worker on this machine, through `admin_session()`."""
+    rows = await session.execute(
+        text(
+            "SELECT id FROM vps_instances WHERE provider = 'local' "
+            "AND status IN ('active', 'scheduled_decommission') ORDER BY created, id"
+        )
+    )
+    return [r[0] for r in rows]
+
+
+__all__ = ["LIVE_STATUSES", "VpsRepository", "live_local_servers"]

@@ -41,6 +41,7 @@ from penguinmails.repositories.outbox import OutboxRepository
 from penguinmails.repositories.tenants import TenantRepository
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
+from tests.fixtures.campaigns import assign_loopback_ip
 
 PASSWORD = "mailbox-password"
 
@@ -58,6 +59,8 @@ class ScriptedSmtp:
     users: dict[str, str] = field(default_factory=dict)
     answers: dict[str, tuple[str, str]] = field(default_factory=dict)
     messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    # Per message accepted: the client's address and the name it greeted with (EHLO).
+    origins: list[tuple[str, str]] = field(default_factory=list)
     sent_folders: Dovecot | None = None
     arrived: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
@@ -70,6 +73,12 @@ class ScriptedSmtp:
             return AuthResult(success=False, handled=False)
         ok = self.users.get(data.login.decode()) == data.password.decode()
         return AuthResult(success=ok, handled=False)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -90,6 +99,7 @@ class ScriptedSmtp:
             await asyncio.get_running_loop().run_in_executor(None, self.release.wait)
         raw = envelope.original_content
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), raw))
+        self.origins.append((str(session.peer[0]), str(session.host_name)))
         folders = self.sent_folders
         if folders is not None and folders.has_user(envelope.mail_from.lower()):
             folders.deliver(envelope.mail_from.lower(), raw, "Sent")
@@ -100,6 +110,15 @@ class ScriptedSmtp:
     def received(self, message_id: str) -> list[Message]:
         found = [message_from_bytes(raw) for _, _, raw in self.messages]
         return [m for m in found if m["Message-ID"] == message_id]
+
+    def origin(self, message_id: str) -> tuple[str, str]:
+        """(client address, EHLO name) of the one message with this Message-ID."""
+        [found] = [
+            origin
+            for (_, _, raw), origin in zip(self.messages, self.origins, strict=True)
+            if message_from_bytes(raw)["Message-ID"] == message_id
+        ]
+        return found
 
 
 @pytest.fixture(scope="module")
@@ -403,6 +422,48 @@ async def test_a_follow_up_threads_under_the_first_message_on_the_sticky_mailbox
     row = await _row(admin_conn, world.message_id(step=1))
     assert row["in_reply_to"] == first.message_id
     assert row["parent_message_id"] == UUID(first.outbox_id or "")
+
+
+# --- sending from the domain's platform IP --------------------------------------------------------
+
+
+async def test_a_mailbox_on_a_platform_ip_sends_from_it_greeting_with_its_ptr_name(
+    acts: DeliveryActivities,
+    world: World,
+    admin_conn: asyncpg.Connection,
+    smtp: ScriptedSmtp,
+    secret_store: SecretStore,
+    events: tuple[Settings, Redis],
+) -> None:
+    vps, address, ptr = await assign_loopback_ip(admin_conn, world.tenant_id, world.domain)
+    mailbox_id = world.mailboxes[0][0]
+    # A shared worker cannot send from the server's IP: it names the host, reserving nothing.
+    routed = await _deliver(acts, world.input())
+    assert (routed.outcome, routed.reason) == ("deferred", "other_host")
+    assert (routed.host_vps_id, routed.mailbox_id) == (str(vps), str(mailbox_id))
+    assert await _row(admin_conn, world.message_id()) is None
+    assert await _sent_today(admin_conn, mailbox_id) == 0
+    settings, client = events
+    on_host = DeliveryActivities(acts.db, secret_store, settings, redis=client, vps_id=str(vps))
+    try:
+        out = await _deliver(on_host, world.input(mailbox_id=routed.mailbox_id))
+        assert out.outcome == "sent"
+        assert smtp.origin(world.message_id()) == (address, ptr)
+        # The domain moved off the IP (no platform IP left): the server's worker hands it
+        # back to the shared queue, whose connection leaves from wherever the OS picks.
+        await admin_conn.execute(
+            "UPDATE domain_ip_assignments SET status = 'expired' "
+            "WHERE domain_id = (SELECT id FROM domains WHERE domain = $1)",
+            world.domain,
+        )
+        back = await _deliver(on_host, world.input(lead=1))
+        assert (back.outcome, back.reason, back.host_vps_id) == ("deferred", "other_host", None)
+    finally:
+        await on_host.connections.close()
+    other = await _deliver(acts, world.input(lead=1))
+    assert other.outcome == "sent"
+    source, greeting = smtp.origin(world.message_id(lead=1))
+    assert source == "127.0.0.1" and greeting != ptr
 
 
 # --- a retry after a crash -----------------------------------------------------------------------

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -30,6 +31,7 @@ from penguinmails.repositories.tenants import TenantRepository
 from penguinmails.resolver import dkim_dnsfunc
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
+from tests.fixtures.campaigns import assign_loopback_ip
 from tests.fixtures.mail import AuthSmtpServer
 
 TOKEN_KEY = os.urandom(32)
@@ -193,3 +195,34 @@ def test_a_template_over_its_budget_is_not_retried() -> None:
         render("{{ 1 / 0 }}", context_for({}), "l:s", html=True)
     error = render_failure(caught.value)
     assert (error.type, error.non_retryable) == ("TemplateInvalid", True)
+
+
+async def test_a_mailbox_on_a_server_s_ip_is_sent_by_that_server_s_worker_from_the_ip(
+    db: Database,
+    secret_store: SecretStore,
+    settings: Settings,
+    smtp_auth_server: AuthSmtpServer,
+    admin_conn: asyncpg.Connection,
+) -> None:
+    password = f"pw-{uuid.uuid4().hex}"
+    smtp = {"host": smtp_auth_server.host, "port": smtp_auth_server.port,
+            "security": "starttls", "verify_tls": False}  # fmt: skip
+    tenant_id, account_id, email, domain = await _setup(db, secret_store, settings, smtp, password)
+    smtp_auth_server.users[email] = password
+    vps, address, ptr = await assign_loopback_ip(admin_conn, uuid.UUID(tenant_id), domain.domain)
+    raw = build_message(_message(tenant_id, email, "grace@example.org"), TOKEN_KEY).raw
+    key = await _store(db, tenant_id, raw)
+    data = SendMessageInput(tenant_id, account_id, key)
+    env = ActivityEnvironment()
+    shared = SendingActivities(db, secret_store)
+    on_host = SendingActivities(db, secret_store, vps_id=str(vps))
+    try:
+        routed = await env.run(shared.send_message, data)
+        assert (routed.other_host, routed.host_vps_id, routed.code) == (True, str(vps), 0)
+        assert shared.connections.opened == 0  # nothing sent from here
+        out = await env.run(on_host.send_message, data)
+        assert (out.code, out.other_host) == (250, False)
+        assert (address, ptr) in smtp_auth_server.greetings
+    finally:
+        await shared.close()
+        await on_host.close()

@@ -49,8 +49,9 @@ from activities.interfaces.delivery import (
     DeliverInput,
     DeliverOutput,
 )
+from tests.workflows.recording import keep_history
 from workflows.lead_sequence import LeadSequenceInput, LeadSequenceOutput, LeadSequenceWorkflow
-from workflows.names import lead_sequence_workflow_id, tenant_attributes
+from workflows.names import lead_sequence_workflow_id, tenant_attributes, vps_sending_queue
 
 TENANT, CAMPAIGN = str(uuid.uuid4()), str(uuid.uuid4())
 
@@ -312,6 +313,62 @@ async def test_too_many_deferrals_fail_the_lead(
     times = [t for t, _ in fakes.delivered]
     assert times[1] - times[0] >= timedelta(minutes=5)
     assert times[-1] - times[-2] >= timedelta(hours=6)
+
+
+async def test_a_send_routed_to_a_server_goes_there_and_its_follow_up_directly(
+    temporal_time_skipping: WorkflowEnvironment,
+) -> None:
+    """The shared queue answers `other_host`; the server's worker (its own queue) sends the
+    first touch on the chosen mailbox, and the follow-up three days later goes straight to
+    it. The history is kept for the replay tests."""
+    env = temporal_time_skipping
+    server = str(uuid.uuid4())
+    routed = DeliverOutput("deferred", "other_host", mailbox_id="mb-on-server", host_vps_id=server)
+    fakes = Fakes(
+        [SequenceStep("s1", 1, "email"), SequenceStep("s2", 2, "wait", wait_hours=72),
+         SequenceStep("s3", 3, "email")],
+        outcomes=[routed],
+    )  # fmt: skip
+    on_server: list[DeliverInput] = []
+
+    @activity.defn(name=DELIVER_STEP)
+    async def deliver_on_server(data: DeliverInput) -> DeliverOutput:
+        on_server.append(data)
+        n = len(on_server)
+        return DeliverOutput("sent", mailbox_id=data.mailbox_id, message_id=f"<s{n}@send.test>")
+
+    async with (
+        Worker(env.client, task_queue=vps_sending_queue(server), activities=[deliver_on_server]),
+        running(env, fakes) as handle,
+    ):
+        out = await handle.result()
+        await keep_history(handle, "lead_sequence_routed_to_server")
+    assert (out.status, out.sent) == ("completed", 2)
+    assert len(fakes.delivered) == 1  # the shared queue, once: it named the server
+    assert [d.mailbox_id for d in on_server] == ["mb-on-server", "mb-on-server"]
+    assert on_server[1].thread_message_id == "<s1@send.test>"
+
+
+async def test_a_send_routed_to_a_server_without_a_worker_is_a_deferral_then_goes_on(
+    temporal_time_skipping: WorkflowEnvironment,
+) -> None:
+    """The shared queue names a server whose worker is down (nothing polls its queue): after
+    `host_start_seconds` the call counts as a deferral, and the next try starts from the
+    shared queue again (here the mailbox no longer needs that server: sent). (The
+    time-skipping server does not skip a schedule-to-start timeout: a short one, in real
+    time.)"""
+    routed = DeliverOutput(
+        "deferred", "other_host", mailbox_id="mb-on-server", host_vps_id=str(uuid.uuid4())
+    )
+    fakes = Fakes([SequenceStep("s1", 1, "email")], outcomes=[routed])
+    async with running(temporal_time_skipping, fakes, host_start_seconds=1) as handle:
+        out = await handle.result()
+    assert (out.status, out.sent) == ("completed", 1)
+    # Both calls on the shared queue (the fakes' worker); none reached the server's queue.
+    [(first, asked), (second, again)] = fakes.delivered
+    assert asked.mailbox_id is None and again.mailbox_id is None
+    assert second - first >= timedelta(minutes=5)  # the deferral's backoff
+    assert len(fakes.slots) == 2  # the deferral asked for a new slot
 
 
 async def test_an_enrollment_ended_elsewhere_sends_nothing_more(

@@ -23,7 +23,8 @@ WORKFLOWS = {
     "domain_verification": DomainVerificationWorkflow,
     "lead_import": LeadImportWorkflow,
     # A completed sequence (with a deferral), a reply; a lead paused and resumed between its
-    # two sends (heartbeating sends).
+    # two sends (heartbeating sends); a first touch routed to a server's own sending queue
+    # and its follow-up sent there directly.
     "lead_sequence": LeadSequenceWorkflow,
     # A run that continued as new (start, pause, resume), the last; a lead enrolled while
     # the campaign was completing.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -54,11 +55,14 @@ async def _vps(db: Database, tenant: uuid.UUID) -> uuid.UUID:
         return (await VpsRepository(session).create(tenant, "local", "local")).id
 
 
-def _worker(env: WorkflowEnvironment, db: Database, provider: LocalProvider, queue: str) -> Worker:
+def _worker(
+    env: WorkflowEnvironment, db: Database, provider: LocalProvider, queue: str, **options: Any
+) -> Worker:
     acts = VpsActivities(db, {"local": provider}, DOMAIN)
     return Worker(
         env.client,
         task_queue=queue,
+        **options,
         workflows=[VpsLifecycleWorkflow],
         activities=[
             acts.provision_vps,
@@ -208,3 +212,39 @@ async def test_an_address_taken_elsewhere_compensates(
         state = await (await _start(env, tenant, vps, queue)).result()
     assert state.phase == "failed" and f"{first} is live on another server" in (state.error or "")
     assert next(iter(provider.servers().values()))["status"] == GONE
+
+
+async def test_a_worker_restart_mid_life_loses_nothing_and_the_periods_go_on(
+    temporal_time_skipping: WorkflowEnvironment, db: Database, tmp_path: Path
+) -> None:
+    """The worker stops while the server is active and waits on its billing timer, then a
+    new one (new activities, a new provider client on the same provider) takes over: the
+    state is the one the first left, the timers go on firing (40 days: a period or two),
+    and the life goes on to its decommission."""
+    env = temporal_time_skipping
+    provider = _local(tmp_path)
+    tenant = await _tenant(db)
+    vps = await _vps(db, tenant)
+    queue = f"tq-{uuid.uuid4()}"
+    async with _worker(env, db, provider, queue, max_cached_workflows=0):
+        handle = await _start(env, tenant, vps, queue)
+        await env.sleep(dt.timedelta(days=2))
+        before = await handle.query(VpsLifecycleWorkflow.get_state)
+    assert before.phase == "active" and before.ips and before.period_end is not None
+    # The new worker comes up on the spot: the time-skipping server does not move its clock
+    # while a task waits for a worker, and a task sent to the stopped worker's sticky queue
+    # would wait for that clock (the first one keeps no cache, so it has no sticky queue).
+    again = LocalProvider(provider.state_path, activate_after_seconds=0, subnet=provider.subnet)
+    async with _worker(env, db, again, queue):
+        await env.sleep(dt.timedelta(days=40))
+        after = await handle.query(VpsLifecycleWorkflow.get_state)
+        assert (after.instance_id, after.ips) == (before.instance_id, before.ips)
+        assert after.phase == "active" and after.periods > before.periods
+        assert after.period_start is not None and before.period_end is not None
+        assert after.period_start >= before.period_end
+        await handle.signal(VpsLifecycleWorkflow.schedule_decommission)
+        state = await handle.result()
+    assert state.phase == "decommissioned" and state.instance_id == before.instance_id
+    async with db.tenant_session(tenant) as session:
+        row = await VpsRepository(session).get(vps)
+    assert row is not None and row.status == "decommissioned"

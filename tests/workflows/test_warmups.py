@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 import asyncpg
 import pytest
@@ -49,7 +50,7 @@ async def _ip_warmup(db: Database, curve: RampCurve) -> tuple[uuid.UUID, uuid.UU
     return tenant, ip.id, warmup.id
 
 
-def _worker(client: Client, db: Database, queue: str) -> Worker:
+def _worker(client: Client, db: Database, queue: str, **options: Any) -> Worker:
     acts = WarmupActivities(db)
     # The real exchange activity: these warmups are outside the pool, so each round answers
     # at once that there is nothing to do (no secret store needed).
@@ -57,6 +58,7 @@ def _worker(client: Client, db: Database, queue: str) -> Worker:
     return Worker(
         client,
         task_queue=queue,
+        **options,
         workflows=[IpWarmupWorkflow, MailboxWarmupWorkflow],
         activities=[acts.advance_warmup, acts.set_warmup_status, exchange.exchange_warmup],
     )
@@ -105,6 +107,41 @@ async def test_thirty_days_with_a_blocklist_hit_on_day_ten(
         w = await WarmupRepository(session).get(warmup_id)
     assert ip is not None and ip.status == "warmed"
     assert w is not None and w.status == "completed" and w.ended is not None
+
+
+async def test_a_worker_restart_mid_ramp_keeps_the_day_and_the_ramp_goes_on(
+    temporal_time_skipping: WorkflowEnvironment, db: Database
+) -> None:
+    """Five days up the ramp, the worker stops, a new one (new activities) takes over on
+    the spot: the day and the cap are where the first left them, and the daily timers go
+    on from there. (The first worker keeps no cache: a task sent to a stopped worker's
+    sticky queue would wait for the time-skipping server's clock, which does not move
+    while a task waits for a worker.)"""
+    env = temporal_time_skipping
+    curve = RampCurve(start=10, growth_pct=20, target=200)
+    tenant, ip_id, warmup_id = await _ip_warmup(db, curve)
+    queue = f"tq-{uuid.uuid4()}"
+    async with _worker(env.client, db, queue, max_cached_workflows=0):
+        handle = await env.client.start_workflow(
+            IpWarmupWorkflow.run,
+            WarmupInput(str(tenant), str(warmup_id)),
+            id=f"ip-warmup:{tenant}:{ip_id}",
+            task_queue=queue,
+        )
+        await env.sleep(dt.timedelta(days=5))
+        before = await handle.query(IpWarmupWorkflow.get_state)
+    assert before.status == "active" and before.cap == curve.cap(before.days_run)
+    async with _worker(env.client, db, queue):
+        after = await handle.query(IpWarmupWorkflow.get_state)
+        assert (after.days_run, after.cap) == (before.days_run, before.cap)
+        await env.sleep(dt.timedelta(days=3))
+        later = await handle.query(IpWarmupWorkflow.get_state)
+        async with db.tenant_session(tenant) as session:
+            w = await WarmupRepository(session).get(warmup_id)
+        await handle.terminate()
+    assert later.days_run == before.days_run + 3
+    assert later.cap == curve.cap(later.days_run)
+    assert w is not None and w.today_cap == later.cap
 
 
 async def test_burned_stops_at_once(
