@@ -242,10 +242,11 @@ def build_vps_worker(
     (each send's source address is the mailbox's domain's IP, which only this host holds)."""
     delivery = DeliveryActivities(db, secrets, settings, vps_id=vps_id)
     sending = SendingActivities(db, secrets, vps_id=vps_id)
+    exchange = WarmupExchangeActivities(db, secrets, settings, vps_id=vps_id)
     return Worker(
         client,
         task_queue=vps_sending_queue(vps_id),
-        activities=[delivery.deliver_step, sending.send_message],
+        activities=[delivery.deliver_step, sending.send_message, exchange.exchange_warmup],
         max_concurrent_activities=settings.sending_max_concurrent_activities,
         graceful_shutdown_timeout=timedelta(seconds=30),
     )

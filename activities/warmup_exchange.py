@@ -24,6 +24,7 @@ from temporalio.exceptions import ApplicationError
 from activities.interfaces.warmups import (
     EXCHANGE_ROUND_HOURS,
     EXCHANGE_WARMUP,
+    OTHER_HOST,
     ExchangeInput,
     ExchangeOutput,
 )
@@ -36,6 +37,7 @@ from penguinmails.mailboxes import read_credentials
 from penguinmails.models.infra import EmailAccount
 from penguinmails.repositories.domains import DomainRepository
 from penguinmails.repositories.email_accounts import EmailAccountRepository
+from penguinmails.repositories.ip_addresses import IpAddressRepository
 from penguinmails.repositories.warmup_stats import Interaction, WarmupStatsRepository
 from penguinmails.repositories.warmups import WarmupRepository
 from penguinmails.secrets import SecretStore, SecretStoreError
@@ -48,8 +50,15 @@ TEND_LIMIT = 200
 
 
 class WarmupExchangeActivities:
-    def __init__(self, db: Database, secrets: SecretStore | None, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        secrets: SecretStore | None,
+        settings: Settings,
+        vps_id: str | None = None,
+    ) -> None:
         self.db = db
+        self.vps_id = vps_id  # the sending server this worker runs on (None: a shared one)
         self.secrets = secrets
         self.settings = settings
         self.connections = SmtpConnections()
@@ -86,6 +95,11 @@ class WarmupExchangeActivities:
                 else []
             )
             domain = await DomainRepository(session).get(account.domain_id)
+            ip = await IpAddressRepository(session).sending_ip(account.domain_id)
+        # Warmup mail leaves like campaign mail: from the domain's IP, on its server's host.
+        host = str(ip.vps_id) if ip is not None else None
+        if host != self.vps_id:
+            return ExchangeOutput(skipped=OTHER_HOST, host_vps_id=host)
         if self.secrets is None:
             raise ApplicationError("this worker has no secret store", type="NoSecretStore")
         try:
@@ -101,7 +115,7 @@ class WarmupExchangeActivities:
         except SecretStoreError as exc:  # retried: Vault may be back in a moment
             raise ApplicationError(str(exc), type="SecretStoreUnavailable") from None
         imap = ServerSettings.of(account.imap_settings)
-        smtp = ServerSettings.of(account.smtp_settings)
+        smtp = ServerSettings.of(account.smtp_settings, ip)
         imap_user = imap.username or account.email
         smtp_user = smtp.username or account.email
         rng = random.Random()

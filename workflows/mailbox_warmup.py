@@ -21,13 +21,17 @@ with workflow.unsafe.imports_passed_through():
     from activities.interfaces.warmups import (
         EXCHANGE_ROUND_HOURS,
         EXCHANGE_WARMUP,
+        OTHER_HOST,
         ExchangeInput,
         ExchangeOutput,
     )
 
+from workflows.names import vps_sending_queue
 from workflows.warmup_ramp import WarmupInput, WarmupRamp, WarmupState
 
 EXCHANGE_PATCH = "warmup-exchange-rounds"
+MAX_HOPS = 3  # shared queue, the server's, and back (an assignment moved meanwhile)
+HOST_START = timedelta(minutes=5)  # a server's worker that does not take the round by then
 # A round that cannot finish is given up (the next one tends what it left).
 ROUND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=30),
@@ -56,14 +60,28 @@ class MailboxWarmupWorkflow(WarmupRamp):
             if self._state.status != "active":
                 continue
             try:
-                await workflow.execute_activity(
-                    EXCHANGE_WARMUP,
-                    ExchangeInput(data.tenant_id, data.warmup_id),
-                    result_type=ExchangeOutput,
-                    start_to_close_timeout=timedelta(minutes=10),
-                    heartbeat_timeout=timedelta(minutes=2),
-                    retry_policy=ROUND_RETRY,
-                )
+                await self._exchange(data)
             except ActivityError:
                 workflow.logger.warning("warmup exchange round at %s failed", at.isoformat())
         await self._wait(deadline)
+
+    async def _exchange(self, data: WarmupInput) -> None:
+        """One round, on the shared queue first; a mailbox whose domain sends from a
+        server's IP is sent to that server's own queue (its worker alone can bind the IP),
+        as the lead sequence does with a send. A server whose worker does not take the call
+        within HOST_START costs this round only."""
+        queue: str | None = None
+        for _ in range(MAX_HOPS):
+            out: ExchangeOutput = await workflow.execute_activity(
+                EXCHANGE_WARMUP,
+                ExchangeInput(data.tenant_id, data.warmup_id),
+                result_type=ExchangeOutput,
+                task_queue=queue,
+                schedule_to_start_timeout=HOST_START if queue else None,
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(minutes=2),
+                retry_policy=ROUND_RETRY,
+            )
+            if out.skipped != OTHER_HOST:
+                return
+            queue = vps_sending_queue(out.host_vps_id) if out.host_vps_id else None

@@ -57,3 +57,9 @@ class ExchangeOutput:
     rescued: int = 0  # of those, found in the spam folder
     replied: int = 0
     partners: int = 0  # pool members offered to send to
+    # skipped == OTHER_HOST: the mailbox's domain sends from an IP of this server (None: no
+    # platform IP, the shared queue), whose own worker must run the round.
+    host_vps_id: str | None = None
+
+
+OTHER_HOST = "other_host"

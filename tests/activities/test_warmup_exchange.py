@@ -21,7 +21,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.inbound import InboundActivities
 from activities.interfaces.inbound import PollInboxInput
-from activities.interfaces.warmups import ExchangeInput, ExchangeOutput
+from activities.interfaces.warmups import OTHER_HOST, ExchangeInput, ExchangeOutput
 from activities.warmup_exchange import WarmupExchangeActivities
 from devstack.dovecot import Dovecot
 from devstack.ports import free_port
@@ -36,6 +36,7 @@ from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
 from penguinmails.warmup import RampCurve
 from penguinmails.warmup_exchange import HEADER, answers, compose
+from tests.fixtures.campaigns import assign_loopback_ip
 
 PASSWORD = "warm-pw"
 
@@ -46,6 +47,13 @@ class Member:
     mailbox_id: UUID
     email: str
     warmup_id: UUID
+
+
+@pytest.fixture(autouse=True)
+async def empty_pool(admin_conn: asyncpg.Connection) -> None:
+    """The pool is platform-wide: members left by earlier tests (the test database outlives
+    a test) would be drawn as partners. Each test starts with its own members only."""
+    await admin_conn.execute("UPDATE warmups SET pool = false WHERE pool")
 
 
 @pytest.fixture
@@ -243,3 +251,33 @@ async def test_the_inbox_poll_leaves_warmup_messages_to_the_exchange(
         "SELECT message_id FROM inbox_message_refs WHERE email_account_id = $1", ada.mailbox_id
     )
     assert [r["message_id"] for r in stored] == ["<human-1@lead.example>"]
+
+
+async def test_a_mailbox_on_a_server_s_ip_exchanges_only_from_that_server(
+    db: Database,
+    secret_store: SecretStore,
+    settings: Settings,
+    admin_conn: asyncpg.Connection,
+    dovecot: Dovecot,
+    dev_sink: SmtpSink,
+) -> None:
+    """Warmup mail leaves like campaign mail: a shared worker hands the round to the server
+    that holds the domain's IP; that server's worker sends, bound to the IP."""
+    ada = await _member(db, secret_store, settings, admin_conn, dovecot, dev_sink)
+    bo = await _member(db, secret_store, settings, admin_conn, dovecot, dev_sink)
+    domain = ada.email.rpartition("@")[2]
+    vps, _, _ = await assign_loopback_ip(admin_conn, ada.tenant_id, domain)
+
+    shared = WarmupExchangeActivities(db, secret_store, settings)
+    handed = await _round(shared, ada, 2)
+    assert (handed.skipped, handed.host_vps_id, handed.sent) == (OTHER_HOST, str(vps), 0)
+    other = WarmupExchangeActivities(db, secret_store, settings, vps_id=str(uuid.uuid4()))
+    assert (await _round(other, bo, 0)).host_vps_id is None  # no platform IP: the shared queue
+
+    on_host = WarmupExchangeActivities(db, secret_store, settings, vps_id=str(vps))
+    try:
+        out = await _round(on_host, ada, 2)
+    finally:
+        await on_host.close()
+    assert (out.skipped, out.sent) == (None, 2)
+    assert len(_folder(dovecot, bo.email, "INBOX")) == 2

@@ -349,7 +349,11 @@ def test_tracking_replies_unsubscribes_bounces_and_the_breaker_in_the_dev_stack(
 
             for address in bounced:
                 _until(lambda a=address: lead_bounced(a), f"{address} marked bounced")
-            _until(lambda: bool(breaker()), "the breaker's notification")
+            try:
+                _until(lambda: bool(breaker()), "the breaker's notification")
+            except AssertionError:
+                health = api.get(f"/v1/email-accounts/{mailbox_id}/health").text
+                raise AssertionError(f"no breaker notification; the mailbox: {health}") from None
             assert "2 hard bounces" in breaker()[0]["message"], breaker()
 
             # The tracking hits reached the webhook too, each delivery signed.
