@@ -334,8 +334,10 @@ def test_tracking_replies_unsubscribes_bounces_and_the_breaker_in_the_dev_stack(
             assert [lead["status"] for lead in found] == ["unsubscribed"], found
 
             # Two hard bounces: 2 of 22 sends is past the breaker's 5%.
-            for address in bounced:
+            for n, address in enumerate(bounced):
                 dsn = postfix_dsn(str(messages[address]["Message-ID"]), address, MAILBOX)
+                # Each report its own Message-ID, as an MTA gives it (the sample has one).
+                dsn = dsn.replace(b"<20260302090102.4F1A2@", f"<2026030209010{n}.dsn@".encode())
                 _smtp(smtp_port, "", MAILBOX, dsn)
             api.post(f"/v1/email-accounts/{mailbox_id}/test", json={})
 
