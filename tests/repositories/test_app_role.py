@@ -90,7 +90,7 @@ async def test_security_definer_functions_are_pinned_and_not_public(
     # The ones the migrations create (a new one belongs here too, so it gets checked).
     names = sorted(r["proname"] for r in rows)
     oltp = request.node.callspec.params["admin"] == "oltp"
-    assert names == (["auth_api_key"] if oltp else []), names
+    assert names == (["auth_api_key", "warmup_pool_partners"] if oltp else []), names
     for row in rows:
         config = row["proconfig"] or []
         assert any(c.startswith("search_path=") for c in config), (
