@@ -1,4 +1,5 @@
-"""Inbound-mail activities: a mailbox's IMAP poll. Each message is recorded through
+"""Inbound-mail activities: a mailbox's IMAP poll, of its inbox and then its spam folders
+(each from its own checkpoint). Each message is recorded through
 `penguinmails.inbound_mail.record_inbound` (stored, classified, threaded, statuses and
 suppressions, raw analytics rows); the facts for the lead workflows go back to the inbox
 workflow, which signals them.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import imaplib
 import ssl
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from temporalio import activity
@@ -29,7 +31,12 @@ from activities.interfaces.inbound import (
     PollInboxInput,
     PollInboxOutput,
 )
-from activities.mail_clients import ServerSettings, fetch_new_messages, imap_failure
+from activities.mail_clients import (
+    ServerSettings,
+    fetch_new_messages,
+    imap_failure,
+    spam_folders,
+)
 from activities.webhooks import wake_endpoints
 from penguinmails.db import Database
 from penguinmails.inbound_mail import record_inbound
@@ -38,6 +45,27 @@ from penguinmails.repositories.email_accounts import EmailAccountRepository
 from penguinmails.repositories.inbound import InboundRepository
 from penguinmails.secrets import SecretStore, SecretStoreError
 from penguinmails.warmup_exchange import is_warmup
+
+
+@dataclass
+class _Polled:
+    """What a poll found, over the folders it read."""
+
+    fetched: int = 0
+    recorded: int = 0
+    more: bool = False
+    facts: list[LeadFactOut] = field(default_factory=list)
+
+    def add(self, other: _Polled) -> None:
+        self.fetched += other.fetched
+        self.recorded += other.recorded
+        self.more = self.more or other.more
+        self.facts += other.facts
+
+    def output(self, note: str = "") -> PollInboxOutput:
+        return PollInboxOutput(
+            MAILBOX_ACTIVE, self.fetched, self.recorded, self.more, self.facts, note=note
+        )
 
 
 class InboundActivities:
@@ -58,9 +86,6 @@ class InboundActivities:
         tenant_id, account_id = UUID(data.tenant_id), UUID(data.email_account_id)
         async with self.db.tenant_session(tenant_id) as session:
             account = await EmailAccountRepository(session).get(account_id)
-            uidvalidity, last_uid = await InboundRepository(session).checkpoint(
-                account_id, data.folder
-            )
         if account is None or account.deleted is not None:
             return PollInboxOutput(MAILBOX_GONE)
         if account.status != "active":
@@ -70,19 +95,48 @@ class InboundActivities:
         except SecretStoreError as exc:  # retried: Vault may be back in a moment
             raise ApplicationError(str(exc), type="SecretStoreUnavailable") from None
         settings = ServerSettings.of(account.imap_settings)
+        user = settings.username or account.email
+        total = _Polled()
         try:
-            batch = await fetch_new_messages(
-                settings,
-                settings.username or account.email,
-                creds.imap_password,
-                data.folder,
-                uidvalidity,
-                last_uid,
-                data.max_messages,
-                data.max_message_bytes,
-            )
+            folders = [data.folder]
+            if data.folder == "INBOX" and data.with_spam:
+                # Replies and bounces that a provider filed as spam count as much as the
+                # inbox's (each folder keeps its own checkpoint).
+                folders += await spam_folders(settings, user, creds.imap_password)
+            for folder in folders:
+                total.add(
+                    await self._poll_folder(
+                        tenant_id, account_id, settings, user, creds.imap_password, folder, data
+                    )
+                )
         except (OSError, imaplib.IMAP4.error, ssl.SSLError) as exc:
+            if total.fetched:  # the inbox was read: its facts go on, the rest next time
+                return total.output(note=imap_failure(exc))
             return PollInboxOutput(MAILBOX_UNREACHABLE, note=imap_failure(exc))
+        return total.output()
+
+    async def _poll_folder(
+        self,
+        tenant_id: UUID,
+        account_id: UUID,
+        settings: ServerSettings,
+        user: str,
+        password: str,
+        folder: str,
+        data: PollInboxInput,
+    ) -> _Polled:
+        async with self.db.tenant_session(tenant_id) as session:
+            uidvalidity, last_uid = await InboundRepository(session).checkpoint(account_id, folder)
+        batch = await fetch_new_messages(
+            settings,
+            user,
+            password,
+            folder,
+            uidvalidity,
+            last_uid,
+            data.max_messages,
+            data.max_message_bytes,
+        )
         facts: list[LeadFactOut] = []
         recorded = 0
         tripped: set[UUID] = set()
@@ -99,7 +153,7 @@ class InboundActivities:
                 # Before the checkpoint moves: a crash here repeats the poll, which finds
                 # the campaign still over its thresholds and pauses it then.
                 activity.heartbeat(uid)
-                await request_breaker_pause(self._temporal(), data.tenant_id, trip)
+                await request_breaker_pause(self._temporal(), str(tenant_id), trip)
                 tripped.add(trip.campaign_id)
             recorded += record.created
             facts += [
@@ -114,13 +168,14 @@ class InboundActivities:
             newest = batch.messages[-1][0] if batch.messages else 0
             async with self.db.tenant_session(tenant_id) as session:
                 await InboundRepository(session).save_checkpoint(
-                    tenant_id, account_id, data.folder, batch.uidvalidity, newest
+                    tenant_id, account_id, folder, batch.uidvalidity, newest
                 )
         activity.logger.info(
-            "mailbox %s: %d fetched, %d new, %d facts",
+            "mailbox %s, %s: %d fetched, %d new, %d facts",
             account_id,
+            folder,
             len(batch.messages),
             recorded,
             len(facts),
         )
-        return PollInboxOutput(MAILBOX_ACTIVE, len(batch.messages), recorded, batch.more, facts)
+        return _Polled(len(batch.messages), recorded, batch.more, facts)

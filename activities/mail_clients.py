@@ -361,6 +361,46 @@ async def imap_login(settings: ServerSettings, username: str, password: str) -> 
     return await asyncio.to_thread(_imap_login_sync, settings, username, password)
 
 
+SPAM_NAMES = ("junk", "spam", "junk e-mail", "bulk mail", "[gmail]/spam")
+_LIST_ROW = re.compile(rb'^\((?P<flags>[^)]*)\) (?:"[^"]*"|NIL) (?P<name>.+)$')
+
+
+def list_folders(client: imaplib.IMAP4) -> list[tuple[str, str]]:
+    """(name, lower-cased flags) of every folder the server lists."""
+    _, rows = client.list()
+    found = []
+    for row in rows or []:
+        if not isinstance(row, bytes):
+            continue
+        match = _LIST_ROW.match(row)
+        if match is not None:
+            name = match.group("name").decode("utf-8", "replace").strip().strip('"')
+            found.append((name, match.group("flags").decode("ascii", "replace").lower()))
+    return found
+
+
+def is_spam_folder(name: str, flags: str) -> bool:
+    """Flagged \\Junk (RFC 6154), or named as providers name it."""
+    return "\\junk" in flags or name.lower() in SPAM_NAMES
+
+
+def _spam_folders_sync(settings: ServerSettings, username: str, password: str) -> list[str]:
+    client = _imap_connect(settings)
+    try:
+        client.login(username, password)
+        names = [name for name, flags in list_folders(client) if is_spam_folder(name, flags)]
+        client.logout()
+        return names
+    finally:
+        with contextlib.suppress(OSError):
+            client.shutdown()
+
+
+async def spam_folders(settings: ServerSettings, username: str, password: str) -> list[str]:
+    """The mailbox's spam folders (replies and bounces land there too)."""
+    return await asyncio.to_thread(_spam_folders_sync, settings, username, password)
+
+
 def _sent_folder(client: imaplib.IMAP4) -> str:
     """The folder flagged \\Sent (RFC 6154), else one named Sent."""
     _, rows = client.list()

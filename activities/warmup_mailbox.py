@@ -11,19 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import imaplib
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from typing import Any
 
-from activities.mail_clients import ServerSettings, _imap_connect
+from activities.mail_clients import ServerSettings, _imap_connect, is_spam_folder, list_folders
 from penguinmails.warmup_exchange import HEADER
 
 WARMUP_FOLDER = "Warmup"  # where filed warmup messages go (out of the user's way)
-SPAM_NAMES = ("junk", "spam", "junk e-mail", "bulk mail", "[gmail]/spam")
-_LIST = re.compile(rb'^\((?P<flags>[^)]*)\) (?:"[^"]*"|NIL) (?P<name>.+)$')
 
 
 @dataclass(frozen=True)
@@ -39,24 +36,10 @@ class FoundWarmup:
 
 
 def _folders(client: imaplib.IMAP4) -> tuple[list[str], bool]:
-    """The spam folders (flagged \\Junk, RFC 6154, or named like one) and whether the
-    warmup folder exists."""
-    _, rows = client.list()
-    spam: list[str] = []
-    has_warmup = False
-    for row in rows or []:
-        if not isinstance(row, bytes):
-            continue
-        match = _LIST.match(row)
-        if match is None:
-            continue
-        name = match.group("name").decode("utf-8", "replace").strip().strip('"')
-        flags = match.group("flags").decode("ascii", "replace").lower()
-        if name == WARMUP_FOLDER:
-            has_warmup = True
-        elif "\\junk" in flags or name.lower() in SPAM_NAMES:
-            spam.append(name)
-    return spam, has_warmup
+    """The spam folders and whether the warmup folder exists."""
+    listed = list_folders(client)
+    spam = [n for n, flags in listed if n != WARMUP_FOLDER and is_spam_folder(n, flags)]
+    return spam, any(n == WARMUP_FOLDER for n, _ in listed)
 
 
 def _find_sync(

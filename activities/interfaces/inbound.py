@@ -22,6 +22,7 @@ class PollInboxInput:
     tenant_id: str
     email_account_id: str
     folder: str = "INBOX"
+    with_spam: bool = True  # INBOX: the spam folders too, each from its own checkpoint
     max_messages: int = 100  # per poll; more are taken by the next one at once
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # above it: stored cut, unclassified
 

@@ -5,6 +5,7 @@ once, even when a poll is repeated from an older checkpoint."""
 
 from __future__ import annotations
 
+import imaplib
 import uuid
 
 import asyncpg
@@ -22,7 +23,7 @@ from penguinmails.repositories.content_parts import ContentPartsRepository
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
 from tests.fixtures import inbound_samples as samples
-from tests.fixtures.inbound import SUBJECT, InboundWorld, inbound_world
+from tests.fixtures.inbound import PASSWORD, SUBJECT, InboundWorld, inbound_world
 
 
 @pytest.fixture
@@ -306,3 +307,31 @@ async def test_a_burst_of_hard_bounces_pauses_the_mailbox_once_with_a_notificati
     dovecot.deliver(world.mailbox, samples.exim_dsn(m3, a3, world.mailbox))
     await _poll(acts, world, client=temporal_client)
     assert await breaker_state() == (["breaker"], 1)  # paused once, told once
+
+
+async def test_a_reply_filed_as_spam_is_read_from_the_spam_folder_once(
+    acts: InboundActivities, world: InboundWorld, dovecot: Dovecot, admin_conn: asyncpg.Connection
+) -> None:
+    """Providers file some replies and bounces as spam: the poll reads the spam folders
+    after the inbox, each from its own checkpoint."""
+    client = imaplib.IMAP4(dovecot.host, dovecot.port)
+    client.login(world.mailbox, PASSWORD)
+    assert client.create('"Junk"')[0] == "OK"
+    client.logout()
+    (lead, address), (_, sent_id) = world.leads[0], world.sent[0]
+    dovecot.deliver(
+        world.mailbox, samples.human_reply(sent_id, address, world.mailbox, "Yes, call me."), "Junk"
+    )
+    out = await _poll(acts, world)
+    assert (out.fetched, out.recorded) == (1, 1)
+    assert [(f.lead_id, f.signal) for f in out.facts] == [(str(lead), "reply")]
+    rows = await _inbound(admin_conn, world)
+    [reply] = [r for r in rows.values() if r["in_reply_to"] == sent_id]
+    assert reply["classification"] == "reply" and reply["lead_id"] == lead
+    again = await _poll(acts, world)
+    assert (again.fetched, again.recorded) == (0, 0)
+    checkpoints = await admin_conn.fetch(
+        "SELECT folder FROM mailbox_inbox_checkpoints WHERE email_account_id = $1",
+        world.mailbox_id,
+    )
+    assert sorted(r["folder"] for r in checkpoints) == ["INBOX", "Junk"]
