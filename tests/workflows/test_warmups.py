@@ -327,6 +327,7 @@ async def test_simulated_days_step_the_ramp_by_simulated_date_with_the_rounds_in
         state = await handle.query(MailboxWarmupWorkflow.get_state)
         await handle.execute_update(MailboxWarmupWorkflow.stop, WarmupCommand())
         await handle.result()
+        await keep_history(handle, "mailbox_warmup_simulated_days")
 
     assert state.sim_start is not None and state.days_run == 3
     start = dt.datetime.fromisoformat(state.sim_start)
