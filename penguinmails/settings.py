@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     hostwinds_template: str = "ubuntu-22.04"
     hostwinds_plan_rid: str = "1"
     sending_host_domain: str = "mta.penguinmails.test"
+    # Development only: a warmup ramp day lasts this many seconds instead of a UTC day (the
+    # Temporal dev server cannot skip time). Unset in production. Taken by warmups started
+    # while it is set (their workflow's input), so changing it never alters a running one.
+    warmup_day_seconds: int | None = Field(default=None, ge=1)
     # DNS blocklists every live IP is checked against, and how often (a Temporal Schedule).
     dnsbl_zones: list[str] = Field(
         default_factory=lambda: ["zen.spamhaus.org", "b.barracudacentral.org"]

@@ -49,8 +49,10 @@ async def start_warmup(
     email_account_id: UUID | None = None,
     smtp_ip_address_id: UUID | None = None,
     pool: bool = False,
+    day_seconds: int | None = None,
 ) -> tuple[Warmup, str]:
-    """Raises WarmupTargetNotFound or WarmupExists (nothing written then)."""
+    """Raises WarmupTargetNotFound or WarmupExists (nothing written then). `day_seconds`
+    (development: `WARMUP_DAY_SECONDS`) makes a ramp day that many seconds long."""
     attributes: dict[str, str] = {}
     async with db.tenant_session(tenant_id) as session:
         warmup = await WarmupRepository(session).create(
@@ -71,7 +73,7 @@ async def start_warmup(
     workflow = IpWarmupWorkflow.run if smtp_ip_address_id else MailboxWarmupWorkflow.run
     await client.start_workflow(
         workflow,
-        WarmupInput(str(tenant_id), str(warmup.id)),
+        WarmupInput(str(tenant_id), str(warmup.id), day_seconds=day_seconds),
         id=wf_id,
         task_queue=TaskQueue.INFRA,
         search_attributes=tenant_attributes(tenant_id, **attributes),

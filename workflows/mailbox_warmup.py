@@ -2,7 +2,8 @@
 mailbox's campaign sends never exceed today's cap (the capacity function reads it).
 
 A warmup in the pool also exchanges warmup messages during the day: an exchange round at
-06:00, 12:00 and 18:00 UTC (`EXCHANGE_ROUND_HOURS`), each tending the
+06:00, 12:00 and 18:00 UTC (`EXCHANGE_ROUND_HOURS`; with simulated days, at the same
+fractions of the simulated day: 1/4, 1/2, 3/4), each tending the
 mailbox's inbox and sending a third of the day's warmup volume (which follows the ramp's
 cap). A warmup outside the pool runs the same rounds and the activity answers at once that
 there is nothing to do (joining the pool later needs no new workflow). Rounds are skipped
@@ -50,9 +51,10 @@ class MailboxWarmupWorkflow(WarmupRamp):
         if not workflow.patched(EXCHANGE_PATCH):
             await self._wait(deadline)
             return
-        day = deadline - timedelta(days=1)
+        length = self._day_length(data)
+        day = deadline - length
         for hour in EXCHANGE_ROUND_HOURS:
-            at = day + timedelta(hours=hour)
+            at = day + length * hour / 24  # exactly `hour` hours in a real day
             if at <= workflow.now():
                 continue
             if not await self._wait(at):

@@ -5,6 +5,12 @@ history of one day.
 
 A `burned` signal stops at once; `bounce`/`complaint` hold the next step; `blocklist`
 steps it back (the ramp itself is `penguinmails.warmup`, applied by the activity).
+
+A ramp day is a UTC day, unless the input's `day_seconds` is set (development only, where
+the Temporal server cannot skip time: `WARMUP_DAY_SECONDS`): then day N ends `N *
+day_seconds` after the warmup's first run, and its step is keyed by a simulated date (the
+first run's UTC date + N days), so each simulated day still has a date of its own and a
+retried step stays idempotent.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ class WarmupState:
     reason: str | None = None
     pending_signals: list[str] = field(default_factory=list)
     days_run: int = 0  # ramp steps taken, across continue-as-new
+    # With simulated days: the first run's start (ISO 8601 UTC), day 0 of the clock.
+    sim_start: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,8 @@ class WarmupInput:
     tenant_id: str
     warmup_id: str
     state: WarmupState | None = None  # carried over by continue-as-new
+    # Development only: a ramp day lasts this many seconds (None: real UTC days).
+    day_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,16 +78,16 @@ class WarmupRamp:
 
     async def _run(self, data: WarmupInput) -> WarmupState:
         s = self._state
-        now = workflow.now()
-        midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-        await self._until(data, midnight)
+        deadline, date = self._day_end(data)
+        await self._until(data, deadline)
         if s.status in ("stopped", "completed"):
             await workflow.wait_condition(workflow.all_handlers_finished)
             return s
         signals = list(s.pending_signals)
+        at = workflow.now().isoformat() if date is None else date.isoformat()
         progress: WarmupProgress = await workflow.execute_activity(
             ADVANCE_WARMUP,
-            AdvanceWarmupInput(data.tenant_id, data.warmup_id, workflow.now().isoformat(), signals),
+            AdvanceWarmupInput(data.tenant_id, data.warmup_id, at, signals),
             result_type=WarmupProgress,
             start_to_close_timeout=timedelta(minutes=1),
             retry_policy=RETRY,
@@ -90,6 +100,25 @@ class WarmupRamp:
             return s
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(replace(data, state=s))
+
+    def _day_end(self, data: WarmupInput) -> tuple[datetime, datetime | None]:
+        """When today's step is due, and the simulated date it is keyed by (None: a real
+        day, keyed by the clock at the step)."""
+        now = workflow.now()
+        if not data.day_seconds:
+            midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+            return midnight, None
+        s = self._state
+        if s.sim_start is None:
+            s.sim_start = now.isoformat()
+        start = datetime.fromisoformat(s.sim_start)
+        days = s.days_run + 1
+        first_midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start + days * self._day_length(data), first_midnight + timedelta(days=days)
+
+    @staticmethod
+    def _day_length(data: WarmupInput) -> timedelta:
+        return timedelta(seconds=data.day_seconds) if data.day_seconds else timedelta(days=1)
 
     def _ended(self) -> bool:
         s = self._state

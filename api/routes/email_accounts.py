@@ -171,13 +171,9 @@ async def email_account_health(
     sends, bounces, complaints = await InboundRepository(session).mailbox_rates(
         account_id, BREAKER_DAYS
     )
-    warmup_cap = (
-        row["warmup_today_cap"]
-        if row["warmup_id"] is not None
-        and row["warmup_status"] == "active"
-        and row["warmup_cap_date"] == row["today"]
-        else None
-    )
+    # The cap the send transaction applies: a live warmup's (active, paused or held) last
+    # step, whatever its date (a ramp's step date is UTC, or simulated in development).
+    warmup_cap = row["warmup_today_cap"] if row["warmup_id"] is not None else None
     cap = row["daily_cap"] if warmup_cap is None else min(row["daily_cap"], warmup_cap)
     return EmailAccountHealth(
         email_account_id=account_id,

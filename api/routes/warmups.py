@@ -46,6 +46,7 @@ async def create_warmup(
             email_account_id=body.email_account_id,
             smtp_ip_address_id=body.ip_address_id,
             pool=body.pool,
+            day_seconds=services.settings.warmup_day_seconds,
         )
     except WarmupTargetNotFound:
         raise not_found("email account" if body.email_account_id else "IP address") from None

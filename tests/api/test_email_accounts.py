@@ -370,3 +370,34 @@ async def test_health_counts_sends_rates_caps_and_warmup(
     assert other.status_code == 404
     missing = await api.get(f"/v1/email-accounts/{uuid.uuid4()}/health", headers=tenant_a.auth)
     assert missing.status_code == 404
+
+
+async def test_health_shows_the_cap_the_send_applies_for_a_held_warmup_of_another_date(
+    api: httpx.AsyncClient,
+    tenant_a: Tenant,
+    smtp_auth_server: AuthSmtpServer,
+    dovecot: Dovecot,
+    admin_conn: asyncpg.Connection,
+) -> None:
+    """The send transaction caps a mailbox by its live warmup's last step (held or not, a
+    UTC or simulated step date): the health answer says the same."""
+    name = await _domain(api, tenant_a)
+    r = await api.post(
+        "/v1/email-accounts",
+        json=_body(f"held@{name}", "pw", smtp_auth_server, dovecot),
+        headers=tenant_a.auth,
+    )
+    assert r.status_code == 201, r.text
+    account = uuid.UUID(r.json()["id"])
+    await admin_conn.execute(
+        "INSERT INTO warmups (tenant_id, email_account_id, status, day, today_cap, cap_date) "
+        "VALUES ($1, $2, 'held', 2, 15, current_date + 5)",
+        uuid.UUID(tenant_a.tenant_id),
+        account,
+    )
+    r = await api.get(f"/v1/email-accounts/{account}/health", headers=tenant_a.auth)
+    assert r.status_code == 200, r.text
+    health = r.json()
+    caps = health["caps"]
+    assert (caps["warmup_cap"], caps["effective_cap"]) == (15, 15), caps
+    assert health["warmup"]["status"] == "held" and health["warmup"]["day"] == 2

@@ -59,10 +59,16 @@ class DevRun:
 
 
 def start_stack(
-    data_dir: Path, ports: dict[str, str], api_port: int, standins: bool = True
+    data_dir: Path,
+    ports: dict[str, str],
+    api_port: int,
+    standins: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> DevRun:
+    """`extra_env`: settings for the stack's processes (e.g. WARMUP_DAY_SECONDS)."""
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_URL_VARS}
     env.update(ports)
+    env.update(extra_env or {})
     env["DATA_DIR"] = str(data_dir)
     env["COLUMNS"] = "80"  # piped output ignores it: nothing is wrapped
     # The installed console script, as `make run` starts it (not `python -m`, which would put

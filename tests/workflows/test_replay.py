@@ -15,6 +15,7 @@ from workflows.domain_verification import DomainVerificationWorkflow
 from workflows.ip_warmup import IpWarmupWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_sequence import LeadSequenceWorkflow
+from workflows.mailbox_warmup import MailboxWarmupWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.vps_lifecycle import VpsLifecycleWorkflow
 
@@ -33,6 +34,8 @@ WORKFLOWS = {
     "vps_lifecycle": VpsLifecycleWorkflow,
     # The last day of a 30-day warmup (completed), and one stopped by `burned`.
     "ip_warmup": IpWarmupWorkflow,
+    # The fourth simulated day (WARMUP_DAY_SECONDS) of a mailbox warmup, stopped.
+    "mailbox_warmup": MailboxWarmupWorkflow,
     "subscription": SubscriptionWorkflow,  # past_due, notices, the billing pause, payment
 }
 

@@ -279,3 +279,60 @@ async def test_a_mailbox_warmup_runs_three_exchange_rounds_a_day_and_none_while_
         assert len(rounds) == before  # paused: no exchange
         await handle.execute_update(MailboxWarmupWorkflow.stop, WarmupCommand())
         await handle.result()
+
+
+async def test_simulated_days_step_the_ramp_by_simulated_date_with_the_rounds_inside(
+    temporal_time_skipping: WorkflowEnvironment, db: Database, admin_conn: asyncpg.Connection
+) -> None:
+    """`day_seconds` (development): a ramp day lasts 10 minutes; each step is keyed by its
+    simulated date (the first run's date + N days: three steps in one real day all land),
+    and the exchange rounds fall at 1/4, 1/2 and 3/4 of each simulated day."""
+    env = temporal_time_skipping
+    day = 600
+    tenant = await sending_tenant(admin_conn, daily_cap=500, daily_limit=None)
+    curve = RampCurve(start=10, growth_pct=50, target=1000)
+    async with db.tenant_session(tenant.tenant_id) as session:
+        warmup = await WarmupRepository(session).create(
+            tenant.tenant_id, curve, dt.date(2000, 1, 1), email_account_id=tenant.mailbox_id
+        )
+    rounds: list[dt.datetime] = []
+
+    @activity.defn(name=EXCHANGE_WARMUP)
+    async def exchange(data: ExchangeInput) -> ExchangeOutput:
+        rounds.append(activity.info().current_attempt_scheduled_time)
+        return ExchangeOutput(skipped="not in the pool")
+
+    acts = WarmupActivities(db)
+    queue = f"tq-{uuid.uuid4()}"
+    steps: list[tuple[int, int, dt.date | None]] = []
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[MailboxWarmupWorkflow],
+        activities=[acts.advance_warmup, acts.set_warmup_status, exchange],
+    ):
+        handle = await env.client.start_workflow(
+            MailboxWarmupWorkflow.run,
+            WarmupInput(str(tenant.tenant_id), str(warmup.id), day_seconds=day),
+            id=f"mailbox-warmup:{tenant.tenant_id}:{tenant.mailbox_id}",
+            task_queue=queue,
+        )
+        await env.sleep(dt.timedelta(seconds=60))
+        for _ in range(3):
+            await env.sleep(dt.timedelta(seconds=day))
+            async with db.tenant_session(tenant.tenant_id) as session:
+                w = await WarmupRepository(session).get(warmup.id)
+            assert w is not None
+            steps.append((w.day, w.today_cap, w.cap_date))
+        state = await handle.query(MailboxWarmupWorkflow.get_state)
+        await handle.execute_update(MailboxWarmupWorkflow.stop, WarmupCommand())
+        await handle.result()
+        await keep_history(handle, "mailbox_warmup_simulated_days")
+
+    assert state.sim_start is not None and state.days_run == 3
+    start = dt.datetime.fromisoformat(state.sim_start)
+    assert steps == [(d, curve.cap(d), start.date() + dt.timedelta(days=d)) for d in (1, 2, 3)]
+    offsets = [(r - start).total_seconds() for r in rounds]
+    expected = [n * day + day * f / 4 for n in range(3) for f in (1, 2, 3)]
+    assert len(offsets) == len(expected), offsets
+    assert all(abs(o - e) < 2 for o, e in zip(offsets, expected, strict=True)), offsets
