@@ -98,6 +98,9 @@ class SmtpIpAddress(TenantScoped, Timestamped, table=True):
     # Migration 0011: reverse DNS set at the provider, and the HELO name (the PTR name).
     ptr_name: str | None = None
     helo_name: str | None = None
+    # Migration 0019: `dedicated` (sends for its owner only) or `shared` (the platform's
+    # pool: any tenant's domain may be assigned to it through `shared_ip_address_id`).
+    pool: str = Field(default="dedicated", sa_column_kwargs={"server_default": "dedicated"})
 
 
 class Domain(TenantScoped, Timestamped, table=True):
@@ -193,7 +196,10 @@ class DomainIpAssignment(TenantScoped, Timestamped, table=True):
 
     id: UUID = id_field()
     domain_id: UUID
-    smtp_ip_address_id: UUID
+    # Exactly one of them (migration 0019): the tenant's own IP, or a shared pool IP (a
+    # plain key the tenant cannot follow: the row it names is the platform's).
+    smtp_ip_address_id: UUID | None = None
+    shared_ip_address_id: UUID | None = Field(default=None, foreign_key="smtp_ip_addresses.id")
     status: str = "scheduled"
     assigned_at: datetime | None = timestamp_field()
     expires_at: datetime | None = timestamp_field()  # planned rotations

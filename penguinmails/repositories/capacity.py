@@ -30,6 +30,8 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from penguinmails.repositories.ip_addresses import ASSIGNED_IP, TENANT_IPS
+
 # Per mailbox, the sends its warmup stage and its IP's state still allow today (NULL: no
 # limit), from OLTP only (the send transaction never reads the analytics database):
 # - a live warmup of the mailbox: its `today_cap` minus the mailbox's sends today;
@@ -38,6 +40,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 #   usable IP is in a live warmup, the most room among them (an IP's cap minus what every
 #   mailbox of its domains sent today), and no limit as soon as one usable IP is not;
 # - a mailbox whose domain has no platform IP (its own provider's servers): no limit.
+# A shared pool IP (migration 0019) counts like the tenant's own for its state (quarantined:
+# 0 for every tenant on it); its warmup is the platform's, done before it joins the pool,
+# so no tenant's capacity follows one.
 _LIVE_WARMUP = "('active', 'paused', 'held')"
 _LIVE_ASSIGNMENT = "('scheduled', 'warming', 'active')"
 _BLOCKED_IP = "('quarantined', 'burned', 'released')"
@@ -48,7 +53,7 @@ WITH box_ips AS (
   JOIN email_accounts ea ON ea.id = b.id
   JOIN domain_ip_assignments a
     ON a.domain_id = ea.domain_id AND a.status IN {_LIVE_ASSIGNMENT}
-  JOIN smtp_ip_addresses ip ON ip.id = a.smtp_ip_address_id
+  JOIN {TENANT_IPS} ip ON ip.id = {ASSIGNED_IP}
 ),
 ip_used AS (
   SELECT a.smtp_ip_address_id AS ip_id, sum(mdc.sent_count) AS n

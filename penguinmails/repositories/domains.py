@@ -19,7 +19,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from penguinmails.models.base import utcnow
 from penguinmails.models.infra import Domain
+from penguinmails.repositories.ip_addresses import ASSIGNED_IP, TENANT_IPS
 from penguinmails.repositories.pagination import Cursor, after, page_rows
+
+_ASSIGNED_IPS = f"""
+SELECT DISTINCT host(ip.ip_address) FROM domain_ip_assignments a
+JOIN {TENANT_IPS} ip ON ip.id = {ASSIGNED_IP}
+WHERE a.domain_id = :domain_id AND a.status IN ('scheduled', 'warming', 'active')
+"""  # noqa: S608 — module constants only
 
 UNIQUE_DOMAIN = "uq_domains_domain_live"
 
@@ -51,14 +58,10 @@ class DomainRepository:
         return (await self.session.exec(stmt)).first()
 
     async def assigned_ips(self, domain_id: UUID) -> list[str]:
-        """The sending IPs currently assigned to the domain (they go into its SPF record)."""
+        """The sending IPs currently assigned to the domain, its own and shared ones (they go
+        into its SPF record)."""
         rows = await self.session.execute(
-            text(
-                "SELECT DISTINCT host(ip.ip_address) FROM domain_ip_assignments a "
-                "JOIN smtp_ip_addresses ip "
-                "  ON ip.tenant_id = a.tenant_id AND ip.id = a.smtp_ip_address_id "
-                "WHERE a.domain_id = :domain_id AND a.status IN ('scheduled', 'warming', 'active')"
-            ),
+            text(_ASSIGNED_IPS),
             {"domain_id": domain_id},
         )
         return sorted(str(r[0]) for r in rows)

@@ -32,6 +32,38 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from penguinmails.repositories.ip_addresses import ASSIGNED_IP, TENANT_IPS
+
+# The mailbox's slot of its day: its cap, its warmup's cap today, 0 while every IP of its
+# domain (its own or shared) is quarantined, burned or released.
+_TAKE_MAILBOX_SLOT = f"""
+    WITH cap AS (
+      SELECT CASE
+               WHEN EXISTS (SELECT 1 FROM domain_ip_assignments a
+                            WHERE a.domain_id = ea.domain_id
+                              AND a.status IN ('scheduled', 'warming', 'active'))
+                AND NOT EXISTS (
+                  SELECT 1 FROM domain_ip_assignments a
+                  JOIN {TENANT_IPS} ip ON ip.id = {ASSIGNED_IP}
+                  WHERE a.domain_id = ea.domain_id
+                    AND a.status IN ('scheduled', 'warming', 'active')
+                    AND ip.status NOT IN ('quarantined', 'burned', 'released'))
+               THEN 0
+               ELSE least(ea.daily_cap, w.today_cap) END AS n
+      FROM email_accounts ea
+      LEFT JOIN warmups w
+        ON w.email_account_id = ea.id AND w.status IN ('active', 'paused', 'held')
+      WHERE ea.id = :account
+    )
+    INSERT INTO mailbox_daily_counters (tenant_id, email_account_id, day, sent_count)
+    SELECT ea.tenant_id, ea.id, (now() AT TIME ZONE ea.timezone)::date, 1
+    FROM email_accounts ea WHERE ea.id = :account AND (SELECT n FROM cap) > 0
+    ON CONFLICT (tenant_id, email_account_id, day) DO UPDATE
+      SET sent_count = mailbox_daily_counters.sent_count + 1, updated = now()
+      WHERE mailbox_daily_counters.sent_count < (SELECT n FROM cap)
+    RETURNING day
+    """  # noqa: S608 — module constants only
+
 # Lead statuses that end every send to the lead (erasure rewrites the address, so the
 # address check alone is not enough).
 STOPPED_LEAD_STATUSES = ("unsubscribed", "bounced", "complained", "erased")
@@ -208,33 +240,7 @@ class OutboxRepository:
         the next send time meanwhile (the caller rolls back: the slot goes with it). Locks
         the counter row, then the mailbox."""
         row = await self._one(
-            """
-            WITH cap AS (
-              SELECT CASE
-                       WHEN EXISTS (SELECT 1 FROM domain_ip_assignments a
-                                    WHERE a.domain_id = ea.domain_id
-                                      AND a.status IN ('scheduled', 'warming', 'active'))
-                        AND NOT EXISTS (
-                          SELECT 1 FROM domain_ip_assignments a
-                          JOIN smtp_ip_addresses ip ON ip.id = a.smtp_ip_address_id
-                          WHERE a.domain_id = ea.domain_id
-                            AND a.status IN ('scheduled', 'warming', 'active')
-                            AND ip.status NOT IN ('quarantined', 'burned', 'released'))
-                       THEN 0
-                       ELSE least(ea.daily_cap, w.today_cap) END AS n
-              FROM email_accounts ea
-              LEFT JOIN warmups w
-                ON w.email_account_id = ea.id AND w.status IN ('active', 'paused', 'held')
-              WHERE ea.id = :account
-            )
-            INSERT INTO mailbox_daily_counters (tenant_id, email_account_id, day, sent_count)
-            SELECT ea.tenant_id, ea.id, (now() AT TIME ZONE ea.timezone)::date, 1
-            FROM email_accounts ea WHERE ea.id = :account AND (SELECT n FROM cap) > 0
-            ON CONFLICT (tenant_id, email_account_id, day) DO UPDATE
-              SET sent_count = mailbox_daily_counters.sent_count + 1, updated = now()
-              WHERE mailbox_daily_counters.sent_count < (SELECT n FROM cap)
-            RETURNING day
-            """,
+            _TAKE_MAILBOX_SLOT,
             {"account": req.email_account_id},
         )
         if row is None:

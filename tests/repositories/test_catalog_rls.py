@@ -26,6 +26,7 @@ from penguinmails.models.catalog import (
 from penguinmails.settings import Settings, asyncpg_dsn
 from tests.fixtures.catalog import (
     APP_ROLE,
+    GUARDED_CROSS_TENANT_KEYS,
     ONE_OF_REFERENCES,
     SYSTEM_ROLE,
     RowFactory,
@@ -155,6 +156,17 @@ async def test_foreign_keys_between_tenant_tables_are_composite(target: Target) 
             if parent_key is None:
                 continue  # a global parent (users, plans): nothing to cross
             pairs = list(zip(fk.columns, fk.parent_columns, strict=True))
+            guard = GUARDED_CROSS_TENANT_KEYS.get(fk.name)
+            if guard is not None:
+                # Crosses tenants on purpose: only with its guard trigger in place (the
+                # isolation test below proves it refuses another tenant's row).
+                if not await target.admin.fetchval(
+                    "SELECT 1 FROM pg_trigger WHERE tgname = $1 AND tgrelid = $2::regclass",
+                    guard,
+                    table.name,
+                ):
+                    failures.append(f"{table.name}.{fk.name}: no guard trigger {guard}")
+                continue
             if (table.key, parent_key) not in pairs:
                 failures.append(
                     f"{table.name}.{fk.name}: {fk.columns} -> {fk.parent}{fk.parent_columns}"
@@ -264,7 +276,8 @@ async def _check_isolation(target: Target, fresh: asyncpg.Connection, table: Tab
             if column != key:
                 crossing[column] = parent_b[parent_column]
         forced = ONE_OF_REFERENCES.get(name)
-        if forced and forced not in fk.columns:
+        optional = not any(table.columns[c].not_null for c in local)
+        if forced and forced not in fk.columns and optional:
             crossing[forced] = None  # one of the references, as its CHECK wants
         if not await raises(
             ForeignKeyViolationError, as_tenant(app, a, insert, app, name, crossing)
