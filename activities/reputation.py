@@ -1,6 +1,7 @@
 """IP reputation: each live sending IP looked up in DNS blocklists (dnspython, through the
 platform's resolver), the result stored on the IP; a listed IP is quarantined and its
-domains rotated to another of the tenant's IPs.
+domains rotated to another of the tenant's IPs. A listed IP of the platform's shared pool
+moves every tenant's domains on it to another shared IP, and each tenant is told.
 
 A DNSBL answers an A query for the reversed address under its zone
 (`4.3.2.1.zen.example` for 1.2.3.4): an answer in 127.0.0.0/8 is a listing, NXDOMAIN is
@@ -25,7 +26,12 @@ from activities.interfaces.reputation import (
     LiveIp,
 )
 from penguinmails.db import Database
-from penguinmails.repositories.ip_addresses import IpAddressRepository, live_addresses
+from penguinmails.repositories.ip_addresses import (
+    IpAddressRepository,
+    live_addresses,
+    move_shared_domains_off,
+)
+from penguinmails.repositories.notifications import NotificationRepository
 from penguinmails.resolver import async_resolver
 
 
@@ -71,14 +77,51 @@ class ReputationActivities:
             except dns.exception.DNSException:
                 failed.append(zone)
         state = reputation_state(len(hits))
+        listings = {z: z in hits for z in data.zones if z not in failed}
+        ip_id = UUID(data.ip_id)
         async with self.db.tenant_session(data.tenant_id) as session:
             repo = IpAddressRepository(session)
-            quarantined = await repo.save_reputation(
-                UUID(data.ip_id), state, {z: z in hits for z in data.zones if z not in failed}
-            )
-            moves = await repo.move_domains_off([UUID(data.ip_id)]) if quarantined else []
+            ip = await repo.get(ip_id)
+            shared = ip is not None and ip.pool == "shared"
+            if not shared:
+                quarantined = await repo.save_reputation(ip_id, state, listings)
+                moved = (
+                    [m.domain for m in await repo.move_domains_off([ip_id])] if quarantined else []
+                )
+        if shared:
+            quarantined, moved = await self._check_shared(ip_id, data.ip, state, listings)
         if hits:
             activity.logger.warning("IP %s listed on %s", data.ip, ", ".join(hits))
-        return CheckIpOutput(
-            data.ip_id, hits, failed, state, quarantined, [m.domain for m in moves]
-        )
+        return CheckIpOutput(data.ip_id, hits, failed, state, quarantined, moved)
+
+    async def _check_shared(
+        self, ip_id: UUID, address: str, state: str, listings: dict[str, bool]
+    ) -> tuple[bool, list[str]]:
+        """A shared pool IP sends for many tenants: its quarantine moves every tenant's
+        domains to another shared IP and tells each tenant, in the one transaction that
+        quarantines it (a retry finds it quarantined and moves nothing twice). A platform
+        job, so the system role's session."""
+        async with self.db.admin_session() as session:
+            quarantined = await IpAddressRepository(session).save_reputation(ip_id, state, listings)
+            moves = await move_shared_domains_off(session, [ip_id]) if quarantined else []
+            notices = NotificationRepository(session)
+            for tenant in sorted({m.tenant_id for m in moves}):
+                mine = [m for m in moves if m.tenant_id == tenant]
+                moved = [m.domain for m in mine if m.to_ip is not None]
+                stranded = [m.domain for m in mine if m.to_ip is None]
+                parts = [f"The shared IP {address} was listed on a DNS blocklist."]
+                if moved:
+                    parts.append(f"Moved to another shared IP: {', '.join(moved)}.")
+                if stranded:
+                    parts.append(
+                        f"No other shared IP could take {', '.join(stranded)}: "
+                        "its mailboxes send nothing until an IP is assigned."
+                    )
+                await notices.add(
+                    tenant,
+                    kind="ip_quarantined",
+                    title=f"Shared IP {address} quarantined",
+                    message=" ".join(parts),
+                    severity="error" if stranded else "warning",
+                )
+        return quarantined, [m.domain for m in moves]

@@ -38,7 +38,11 @@ from activities.interfaces.vps import (
 from penguinmails.db import Database
 from penguinmails.models.infra import VpsInstance
 from penguinmails.providers import ProviderRejected, VpsProvider, billing_period
-from penguinmails.repositories.ip_addresses import AddressTaken, IpAddressRepository
+from penguinmails.repositories.ip_addresses import (
+    AddressTaken,
+    IpAddressRepository,
+    move_shared_domains_off,
+)
 from penguinmails.repositories.vps import VpsRepository
 
 
@@ -194,9 +198,18 @@ class VpsActivities:
     async def move_vps_domains(self, data: VpsRef) -> MoveVpsDomainsOutput:
         async with self.db.tenant_session(data.tenant_id) as session:
             addresses = IpAddressRepository(session)
-            ips = [ip.id for ip in await addresses.of_vps(UUID(data.vps_id))]
-            moves = await addresses.move_domains_off(ips)
-        return MoveVpsDomainsOutput([MovedDomain(m.domain, m.from_ip, m.to_ip) for m in moves])
+            own = await addresses.of_vps(UUID(data.vps_id))
+            moves = await addresses.move_domains_off([ip.id for ip in own])
+        done = [MovedDomain(m.domain, m.from_ip, m.to_ip) for m in moves]
+        shared = [ip.id for ip in own if ip.pool == "shared"]
+        if shared:
+            # A pool server's IPs carry other tenants' domains: a platform job moves them.
+            async with self.db.admin_session() as session:
+                done += [
+                    MovedDomain(m.domain, m.from_ip, m.to_ip)
+                    for m in await move_shared_domains_off(session, shared)
+                ]
+        return MoveVpsDomainsOutput(done)
 
     @activity.defn(name=RELEASE_VPS)
     async def release_vps(self, data: ReleaseVpsInput) -> None:

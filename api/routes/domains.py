@@ -1,5 +1,6 @@
 """Sending domains: add (DKIM key to Vault), list, read, the DNS records to publish with
-their last check, re-run verification, remove."""
+their last check, re-run verification, remove; the IP a domain sends from (a shared pool IP
+or one of the tenant's own)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,18 @@ from fastapi import APIRouter, Response
 from api.deps import AdminDep, PrincipalDep, ServicesDep, SessionDep
 from api.errors import PLAN_LIMIT, ApiError, not_found
 from api.pagination import Page, PageParamsDep, fields_of, json_page
-from api.schemas.domains import DnsRecordsPublic, DomainCreate, DomainPublic, VerifyAccepted
+from api.schemas.domains import (
+    DnsRecordsPublic,
+    DomainCreate,
+    DomainIpAssign,
+    DomainIpPublic,
+    DomainPublic,
+    VerifyAccepted,
+)
 from api.services import Services
 from penguinmails.domains import CompanyNotFound, remove_domain
 from penguinmails.repositories.domains import DomainRepository, DomainTaken
+from penguinmails.repositories.ip_addresses import IpAddressRepository, NoUsableIp
 from penguinmails.secrets import SecretStore, SecretStoreError
 from usecases.domains import create_domain as create_domain_and_verify
 from usecases.domains import verify_now
@@ -85,6 +94,44 @@ async def get_dns_records(
     if domain is None:
         raise not_found("domain")
     return DnsRecordsPublic.of(domain)
+
+
+@router.get("/{domain_id}/ip", response_model=DomainIpPublic)
+async def get_domain_ip(
+    domain_id: UUID, principal: PrincipalDep, session: SessionDep
+) -> DomainIpPublic:
+    """The IP the domain sends from now (404: none, its mailboxes use their own servers)."""
+    if await DomainRepository(session).get(domain_id) is None:
+        raise not_found("domain")
+    current = await IpAddressRepository(session).assignment(domain_id)
+    if current is None:
+        raise not_found("IP assignment")
+    return DomainIpPublic.model_validate(current)
+
+
+@router.post(
+    "/{domain_id}/ip",
+    response_model=DomainIpPublic,
+    responses={409: {"description": "no IP can take the domain (the pool has none left)"}},
+)
+async def assign_domain_ip(
+    domain_id: UUID, body: DomainIpAssign, principal: AdminDep, session: SessionDep
+) -> DomainIpPublic:
+    """Send the domain's mail from a shared pool IP or one of the tenant's own; its other
+    live assignments expire. Idempotent: a domain on a usable shared IP keeps it."""
+    if await DomainRepository(session).get(domain_id, for_update=True) is None:
+        raise not_found("domain")
+    ips = IpAddressRepository(session)
+    if body.ip_address_id is not None and await ips.get(body.ip_address_id) is None:
+        raise not_found("IP address")  # another tenant's IP is as unknown as none
+    try:
+        if body.ip_address_id is None:
+            assigned = await ips.assign_shared(domain_id)
+        else:
+            assigned = await ips.assign_dedicated(domain_id, body.ip_address_id)
+    except NoUsableIp as exc:
+        raise ApiError(409, str(exc)) from None
+    return DomainIpPublic.model_validate(assigned)
 
 
 @router.post("/{domain_id}/verify", status_code=202, response_model=VerifyAccepted)

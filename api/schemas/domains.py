@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from penguinmails.mail.records import InvalidDomain, normalize_domain
 
@@ -22,6 +22,34 @@ class DomainCreate(BaseModel):
             return normalize_domain(value)
         except InvalidDomain as exc:
             raise ValueError(str(exc)) from None
+
+
+class DomainIpAssign(BaseModel):
+    """Which IP the domain sends from: one of the platform's shared pool (the platform picks
+    the least used), or one of the tenant's own dedicated IPs (`ip_address_id`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pool: Literal["shared", "dedicated"] = "shared"
+    ip_address_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _one_ip(self) -> Self:
+        if (self.pool == "dedicated") != (self.ip_address_id is not None):
+            raise ValueError("ip_address_id is required with pool dedicated, and only then")
+        return self
+
+
+class DomainIpPublic(BaseModel):
+    """The IP the domain sends from now. Of a shared IP the tenant learns the address only,
+    never which other domains share it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    domain_id: UUID
+    pool: str
+    ip_address: str
+    status: str
 
 
 class DomainPublic(BaseModel):
