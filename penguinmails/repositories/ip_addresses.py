@@ -328,14 +328,18 @@ class IpAddressRepository:
         row = (
             await self.session.execute(
                 text(
-                    "UPDATE smtp_ip_addresses SET reputation_state = :state, "
+                    "UPDATE smtp_ip_addresses ip SET reputation_state = :state, "
                     "  last_reputation_check_at = now(), updated = now(), "
-                    "  provider_blacklist_status = provider_blacklist_status "
+                    "  provider_blacklist_status = ip.provider_blacklist_status "
                     "    || jsonb_build_object('dnsbl', CAST(:listings AS jsonb)), "
-                    "  status = CASE WHEN :listed AND status = ANY(:ok) THEN 'quarantined' "
-                    "                ELSE status END "
-                    "WHERE id = :id "
-                    "RETURNING status, (:listed AND status = 'quarantined') AS quarantined"
+                    "  status = CASE WHEN :listed AND ip.status = ANY(:ok) THEN 'quarantined' "
+                    "                ELSE ip.status END "
+                    "FROM (SELECT id, status FROM smtp_ip_addresses WHERE id = :id FOR UPDATE) "
+                    "  AS before "
+                    "WHERE ip.id = before.id "
+                    # The status before this check: a re-check of a quarantined IP (a retry)
+                    # quarantines nothing again.
+                    "RETURNING ip.status, (:listed AND before.status = ANY(:ok)) AS quarantined"
                 ),
                 {
                     "id": ip_id,

@@ -1,6 +1,7 @@
 """IP reputation against the loopback DNS server (a DNSBL zone published there): a listed
-IP is quarantined and its domains rotated; a clean one stays; the Schedule starts the
-check on the dev server, which also tells the IP's warmup."""
+IP is quarantined and its domains rotated (a shared one: every tenant's, each told); a
+clean one stays; the Schedule starts the check on the dev server, which also tells the
+IP's warmup."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import datetime as dt
 import uuid
 
 import asyncpg
+from sqlalchemy import text
 from temporalio.client import Client, ScheduleHandle
 from temporalio.worker import Worker
 
@@ -23,6 +25,8 @@ from penguinmails.repositories.vps import VpsRepository
 from penguinmails.repositories.warmups import WarmupRepository
 from penguinmails.settings import Settings
 from penguinmails.warmup import RampCurve
+from tests.fixtures.campaigns import sending_tenant
+from tests.fixtures.ip_pool import empty_pool, shared_ip
 from workflows.ip_reputation import IpReputationWorkflow
 from workflows.ip_warmup import IpWarmupWorkflow
 from workflows.schedules import reputation_schedule
@@ -145,3 +149,44 @@ async def test_the_schedule_runs_the_check_and_tells_the_warmup(
     async with db.tenant_session(tenant) as session:
         ip = await IpAddressRepository(session).get(ip_id)
     assert ip is not None and ip.status == "quarantined"
+
+
+async def test_a_listed_shared_ip_moves_every_tenant_s_domains_and_tells_each(
+    db: Database, settings: Settings, dns_zone: Zone, admin_conn: asyncpg.Connection
+) -> None:
+    await empty_pool(admin_conn)
+    listed_ip = await shared_ip(admin_conn)
+    a = await sending_tenant(admin_conn, leads=0)
+    b = await sending_tenant(admin_conn, leads=0)
+    for tenant in (a, b):
+        async with db.tenant_session(tenant.tenant_id) as session:
+            await IpAddressRepository(session).assign_shared(tenant.domain_id)
+    spare = await shared_ip(admin_conn, owner=listed_ip.owner)
+    dns_zone.add(dnsbl_name(listed_ip.address, ZONES[0]), "A", "127.0.0.2")
+    acts = ReputationActivities(db, settings.dns_resolver)
+    check = CheckIpInput(str(listed_ip.owner), str(listed_ip.ip_id), listed_ip.address, ZONES)
+    out = await acts.check_ip_reputation(check)
+    assert out.quarantined and sorted(out.moved_domains) == sorted(
+        [f"send-{a.tenant_id.hex[:8]}.test", f"send-{b.tenant_id.hex[:8]}.test"]
+    )
+    for tenant in (a, b):
+        async with db.tenant_session(tenant.tenant_id) as session:
+            sending = await IpAddressRepository(session).sending_ip(tenant.domain_id)
+            notices = (
+                await session.execute(
+                    text("SELECT tenant_id, title FROM notifications WHERE type = 'ip_quarantined'")
+                )
+            ).all()
+        assert sending is not None and sending.ip_address == spare.address
+        assert [tuple(n) for n in notices] == [
+            (tenant.tenant_id, f"Shared IP {listed_ip.address} quarantined")
+        ]
+    # A retry finds it quarantined already: nothing moves or is told twice.
+    again = await acts.check_ip_reputation(check)
+    assert (again.quarantined, again.moved_domains) == (False, [])
+    told = await admin_conn.fetchval(
+        "SELECT count(*) FROM notifications WHERE type = 'ip_quarantined' "
+        "AND tenant_id = ANY($1::uuid[])",
+        [a.tenant_id, b.tenant_id, listed_ip.owner],
+    )
+    assert told == 2
