@@ -38,6 +38,7 @@ from api.routes import (
     staff_audit,
     staff_config,
     staff_flags,
+    staff_ip_pool,
     staff_notifications,
     staff_plans,
     staff_tenants,
@@ -162,7 +163,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.include_router(router.router)
     for router in (billing, staff_plans, staff_flags, staff_config, stripe_webhooks):
         app.include_router(router.router)
-    for router in (staff_tenants, staff_notifications, staff_audit):
+    for router in (staff_tenants, staff_notifications, staff_audit, staff_ip_pool):
         app.include_router(router.router)
     app.include_router(unsubscribe.router)  # public, signed: /u/{token}
     app.include_router(inbound_webhook.router)  # a mail relay's, shared secret

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,3 +49,17 @@ class ConfigPut(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     value: Any = Field(description="Validated by the key's own schema")
+
+
+class IpPoolPut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pool: Literal["shared", "dedicated"]
+
+
+class IpPoolPublic(BaseModel):
+    ip_address_id: UUID
+    ip_address: str
+    tenant_id: UUID
+    status: str
+    pool: str

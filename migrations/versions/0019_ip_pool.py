@@ -11,6 +11,8 @@
 - `shared_ips()`: what a tenant may know of the pool (address, status, HELO name, server),
   never which tenants or domains use an IP; `pick_shared_ip(exclude)`: the least used
   sendable shared IP. Both SECURITY DEFINER: no policy is loosened.
+- Permission `ip_pool.write` (super_admin only): staff move an IP of the platform's tenant
+  into the shared pool or out of it.
 
 Revision ID: 0019
 Revises: 0018
@@ -32,7 +34,27 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+PERMISSION = "ip_pool.write"
+
+
 def upgrade() -> None:
+    bind = op.get_bind()
+    bind.execute(
+        sa.text(
+            "INSERT INTO permissions (name, category, description) VALUES (:n, 'platform', "
+            "'move IPs into the shared pool or out of it') ON CONFLICT (name) DO NOTHING"
+        ),
+        {"n": PERMISSION},
+    )
+    bind.execute(
+        sa.text(
+            "INSERT INTO staff_role_permissions (role_id, permission_id) "
+            "SELECT r.id, p.id FROM staff_roles r, permissions p "
+            "WHERE r.name = 'super_admin' AND p.name = :n ON CONFLICT DO NOTHING"
+        ),
+        {"n": PERMISSION},
+    )
+
     op.add_column(
         "smtp_ip_addresses",
         sa.Column("pool", sa.Text(), nullable=False, server_default="dedicated"),
@@ -134,6 +156,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The role grants go with the permission (their key cascades, as in 0015).
+    op.get_bind().execute(sa.text("DELETE FROM permissions WHERE name = :n"), {"n": PERMISSION})
     op.execute("DROP FUNCTION IF EXISTS pick_shared_ip(uuid[])")
     op.execute("DROP FUNCTION IF EXISTS shared_ips()")
     op.execute(

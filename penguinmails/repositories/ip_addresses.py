@@ -409,6 +409,61 @@ async def move_shared_domains_off(
     return moves
 
 
+class IpNotFound(Exception):
+    pass
+
+
+class PoolInUse(Exception):
+    """A shared IP still carries other tenants' domains: it cannot become dedicated."""
+
+    def __init__(self, domains: int) -> None:
+        super().__init__(f"{domains} domain(s) of other tenants still send from it")
+        self.domains = domains
+
+
+@dataclass(frozen=True)
+class PoolChange:
+    tenant_id: UUID  # the IP's owner (the platform's tenant for a shared one)
+    ip_id: UUID
+    ip_address: str
+    status: str
+    before: str
+    pool: str
+
+
+async def set_pool(session: AsyncSession, ip_id: UUID, pool: str) -> PoolChange:
+    """Move a live IP into the shared pool or back to its owner alone (staff, through
+    `admin_session()`). Back to dedicated only once no other tenant's domain is on it."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT tenant_id, host(ip_address) AS ip, status, pool FROM smtp_ip_addresses "
+                "WHERE id = :ip AND status <> 'released' FOR UPDATE"
+            ),
+            {"ip": ip_id},
+        )
+    ).first()
+    if row is None:
+        raise IpNotFound(str(ip_id))
+    if pool == "dedicated" and row.pool == "shared":
+        others = (
+            await session.execute(
+                text(
+                    "SELECT count(*) FROM domain_ip_assignments WHERE shared_ip_address_id = :ip "
+                    "AND status IN ('scheduled', 'warming', 'active')"
+                ),
+                {"ip": ip_id},
+            )
+        ).scalar_one()
+        if others:
+            raise PoolInUse(int(others))
+    await session.execute(
+        text("UPDATE smtp_ip_addresses SET pool = :pool, updated = now() WHERE id = :ip"),
+        {"ip": ip_id, "pool": pool},
+    )
+    return PoolChange(row.tenant_id, ip_id, str(row.ip), row.status, row.pool, pool)
+
+
 async def live_addresses(session: AsyncSession) -> list[tuple[UUID, UUID, str]]:
     """(tenant, IP id, address) of every IP not released, across tenants: for platform jobs
     (the reputation check) through `admin_session()` only."""
@@ -441,10 +496,14 @@ __all__ = [
     "AddressTaken",
     "Assignment",
     "IpAddressRepository",
+    "IpNotFound",
     "Move",
     "NoUsableIp",
+    "PoolChange",
+    "PoolInUse",
     "SharedMove",
     "all_sending_hosts",
     "live_addresses",
     "move_shared_domains_off",
+    "set_pool",
 ]
