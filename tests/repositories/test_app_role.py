@@ -90,7 +90,14 @@ async def test_security_definer_functions_are_pinned_and_not_public(
     # The ones the migrations create (a new one belongs here too, so it gets checked).
     names = sorted(r["proname"] for r in rows)
     oltp = request.node.callspec.params["admin"] == "oltp"
-    assert names == (["auth_api_key", "warmup_pool_partners"] if oltp else []), names
+    expected = [
+        "auth_api_key",
+        "domain_ip_assignments_shared_guard",  # 0019: a shared-IP key names a shared IP
+        "pick_shared_ip",  # 0019: the shared pool's least used IP
+        "shared_ips",  # 0019: what a tenant learns of the shared pool
+        "warmup_pool_partners",  # 0018: the warmup pool's addresses
+    ]
+    assert names == (expected if oltp else []), names
     for row in rows:
         config = row["proconfig"] or []
         assert any(c.startswith("search_path=") for c in config), (
