@@ -26,12 +26,12 @@ from activities.interfaces.reputation import (
     LiveIp,
 )
 from penguinmails.db import Database
+from penguinmails.ip_pool import tell_moved_tenants
 from penguinmails.repositories.ip_addresses import (
     IpAddressRepository,
     live_addresses,
     move_shared_domains_off,
 )
-from penguinmails.repositories.notifications import NotificationRepository
 from penguinmails.resolver import async_resolver
 
 
@@ -104,24 +104,10 @@ class ReputationActivities:
         async with self.db.admin_session() as session:
             quarantined = await IpAddressRepository(session).save_reputation(ip_id, state, listings)
             moves = await move_shared_domains_off(session, [ip_id]) if quarantined else []
-            notices = NotificationRepository(session)
-            for tenant in sorted({m.tenant_id for m in moves}):
-                mine = [m for m in moves if m.tenant_id == tenant]
-                moved = [m.domain for m in mine if m.to_ip is not None]
-                stranded = [m.domain for m in mine if m.to_ip is None]
-                parts = [f"The shared IP {address} was listed on a DNS blocklist."]
-                if moved:
-                    parts.append(f"Moved to another shared IP: {', '.join(moved)}.")
-                if stranded:
-                    parts.append(
-                        f"No other shared IP could take {', '.join(stranded)}: "
-                        "its mailboxes send nothing until an IP is assigned."
-                    )
-                await notices.add(
-                    tenant,
-                    kind="ip_quarantined",
-                    title=f"Shared IP {address} quarantined",
-                    message=" ".join(parts),
-                    severity="error" if stranded else "warning",
-                )
+            await tell_moved_tenants(
+                session,
+                moves,
+                f"Shared IP {address} quarantined",
+                f"The shared IP {address} was listed on a DNS blocklist.",
+            )
         return quarantined, [m.domain for m in moves]

@@ -36,6 +36,7 @@ from activities.interfaces.vps import (
     VpsRef,
 )
 from penguinmails.db import Database
+from penguinmails.ip_pool import tell_moved_tenants
 from penguinmails.models.infra import VpsInstance
 from penguinmails.providers import ProviderRejected, VpsProvider, billing_period
 from penguinmails.repositories.ip_addresses import (
@@ -205,10 +206,14 @@ class VpsActivities:
         if shared:
             # A pool server's IPs carry other tenants' domains: a platform job moves them.
             async with self.db.admin_session() as session:
-                done += [
-                    MovedDomain(m.domain, m.from_ip, m.to_ip)
-                    for m in await move_shared_domains_off(session, shared)
-                ]
+                pool_moves = await move_shared_domains_off(session, shared)
+                await tell_moved_tenants(
+                    session,
+                    pool_moves,
+                    "Shared IP server decommissioned",
+                    "A server of the shared IP pool is being decommissioned.",
+                )
+            done += [MovedDomain(m.domain, m.from_ip, m.to_ip) for m in pool_moves]
         return MoveVpsDomainsOutput(done)
 
     @activity.defn(name=RELEASE_VPS)

@@ -85,6 +85,7 @@ class IpAddressPublic(BaseModel):
     reputation_state: str
     ptr_name: str | None
     helo_name: str | None
+    pool: str  # dedicated, or shared (the platform's pool: other tenants' domains use it)
     assigned_count: int
     last_reputation_check_at: dt.datetime | None
     provider_blacklist_status: dict[str, Any]

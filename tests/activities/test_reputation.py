@@ -174,7 +174,9 @@ async def test_a_listed_shared_ip_moves_every_tenant_s_domains_and_tells_each(
             sending = await IpAddressRepository(session).sending_ip(tenant.domain_id)
             notices = (
                 await session.execute(
-                    text("SELECT tenant_id, title FROM notifications WHERE type = 'ip_quarantined'")
+                    text(
+                        "SELECT tenant_id, title FROM notifications WHERE type = 'shared_ip_moved'"
+                    )
                 )
             ).all()
         assert sending is not None and sending.ip_address == spare.address
@@ -185,7 +187,7 @@ async def test_a_listed_shared_ip_moves_every_tenant_s_domains_and_tells_each(
     again = await acts.check_ip_reputation(check)
     assert (again.quarantined, again.moved_domains) == (False, [])
     told = await admin_conn.fetchval(
-        "SELECT count(*) FROM notifications WHERE type = 'ip_quarantined' "
+        "SELECT count(*) FROM notifications WHERE type = 'shared_ip_moved' "
         "AND tenant_id = ANY($1::uuid[])",
         [a.tenant_id, b.tenant_id, listed_ip.owner],
     )
