@@ -52,6 +52,7 @@ BASELINES: dict[str, Any] = {
     "/v1/companies": lambda t: {"name": f"Co {t}"},
     "/v1/users": lambda t: {"email": f"u-{t}@example.com"},
     "/v1/domains": lambda t: {"domain": f"h{t}.example.test"},
+    "/v1/domains/{domain_id}/ip": lambda t: {"pool": "shared"},
     "/v1/templates": lambda t: {"name": "T", "subject": "S", "body": "<p>B</p>"},
     "/v1/template-folders": lambda t: {"name": f"f{t}"},
     "/v1/tags": lambda t: {"name": f"t{t}"},
