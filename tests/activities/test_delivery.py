@@ -21,6 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from redis.asyncio import Redis
+from sqlalchemy import text
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
@@ -37,11 +38,13 @@ from penguinmails.leads.emails import address_hash
 from penguinmails.mail.message import outbound_message_id
 from penguinmails.mailboxes import add_mailbox
 from penguinmails.repositories.content import ContentRepository
+from penguinmails.repositories.ip_addresses import IpAddressRepository
 from penguinmails.repositories.outbox import OutboxRepository
 from penguinmails.repositories.tenants import TenantRepository
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
 from tests.fixtures.campaigns import assign_loopback_ip
+from tests.fixtures.ip_pool import empty_pool, shared_ip
 
 PASSWORD = "mailbox-password"
 
@@ -464,6 +467,39 @@ async def test_a_mailbox_on_a_platform_ip_sends_from_it_greeting_with_its_ptr_na
     assert other.outcome == "sent"
     source, greeting = smtp.origin(world.message_id(lead=1))
     assert source == "127.0.0.1" and greeting != ptr
+
+
+async def test_a_mailbox_on_a_shared_pool_ip_sends_from_the_pool_server(
+    acts: DeliveryActivities,
+    world: World,
+    admin_conn: asyncpg.Connection,
+    smtp: ScriptedSmtp,
+    secret_store: SecretStore,
+    events: tuple[Settings, Redis],
+) -> None:
+    await empty_pool(admin_conn)
+    pool_ip = await shared_ip(admin_conn)  # a server of the platform's tenant
+    async with acts.db.tenant_session(world.tenant_id) as session:
+        domain_id = (
+            await session.execute(
+                text("SELECT id FROM domains WHERE domain = :d"), {"d": world.domain}
+            )
+        ).scalar_one()
+        await IpAddressRepository(session).assign_shared(domain_id)
+    # Routed to the pool server's own queue, like a dedicated IP's server.
+    routed = await _deliver(acts, world.input())
+    assert (routed.outcome, routed.reason) == ("deferred", "other_host")
+    assert routed.host_vps_id == str(pool_ip.vps_id)
+    settings, client = events
+    on_host = DeliveryActivities(
+        acts.db, secret_store, settings, redis=client, vps_id=str(pool_ip.vps_id)
+    )
+    try:
+        out = await _deliver(on_host, world.input(mailbox_id=routed.mailbox_id))
+    finally:
+        await on_host.connections.close()
+    assert out.outcome == "sent"
+    assert smtp.origin(world.message_id()) == (pool_ip.address, pool_ip.helo_name)
 
 
 # --- a retry after a crash -----------------------------------------------------------------------

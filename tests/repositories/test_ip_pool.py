@@ -23,7 +23,7 @@ from penguinmails.repositories.ip_addresses import (
 )
 from penguinmails.repositories.outbox import OutboxRepository, Refused
 from tests.fixtures.campaigns import SendingTenant, sending_tenant
-from tests.fixtures.ip_pool import SharedIp, empty_pool, shared_ip
+from tests.fixtures.ip_pool import SharedIp, empty_pool, fresh_address, shared_ip
 
 
 async def _two_tenants_on_one_shared_ip(
@@ -159,11 +159,13 @@ async def test_no_tenant_points_an_assignment_at_another_tenant_s_dedicated_ip(
         "RETURNING id",
         b.tenant_id,
     )
+    address = fresh_address()
     b_ip: UUID = await admin_conn.fetchval(
         "INSERT INTO smtp_ip_addresses (tenant_id, vps_instance_id, ip_address, status) "
-        "VALUES ($1, $2, '127.250.250.9'::inet, 'available') RETURNING id",
+        "VALUES ($1, $2, $3::inet, 'available') RETURNING id",
         b.tenant_id,
         vps,
+        address,
     )
     # As a shared IP: the guard trigger refuses (the plain key alone would accept it).
     with pytest.raises(IntegrityError, match="not a shared IP"):
@@ -193,7 +195,7 @@ async def test_no_tenant_points_an_assignment_at_another_tenant_s_dedicated_ip(
         ips = IpAddressRepository(session)
         assert (await ips.assign_shared(b.domain_id)).pool == "shared"
         own = await ips.assign_dedicated(b.domain_id, b_ip)
-    assert (own.pool, own.ip_address) == ("dedicated", "127.250.250.9")
+    assert (own.pool, own.ip_address) == ("dedicated", address)
     rows = await admin_conn.fetch(
         "SELECT shared_ip_address_id IS NULL AS own, status FROM domain_ip_assignments "
         "WHERE domain_id = $1 ORDER BY status",
