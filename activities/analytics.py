@@ -19,6 +19,7 @@ from activities.interfaces.analytics import (
 from penguinmails.db import Database
 from penguinmails.repositories.analytics_events import AnalyticsEventRepository
 from penguinmails.repositories.engagement import EngagementRepository
+from penguinmails.repositories.warmup_stats import WarmupStatsRepository
 
 
 class AnalyticsActivities:
@@ -63,4 +64,5 @@ class AnalyticsActivities:
             activity.heartbeat(str(tenant_id))
             async with self.db.analytics_session(tenant_id) as session:
                 rows += await AnalyticsEventRepository(session).reconcile(tenant_id, since)
+                rows += await WarmupStatsRepository(session).reconcile(tenant_id, since)
         return ReconcileOutput(len(tenants), rows)

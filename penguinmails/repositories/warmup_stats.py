@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import text
@@ -42,6 +43,29 @@ _RECORD = text(
         RETURNING interaction_type
     )
     SELECT interaction_type, count(*) AS n FROM added GROUP BY interaction_type
+    """
+)
+
+# The reconcile pass: the counters of days from `since` recomputed from the raw interactions
+# (absolute values; the days of the interactions' UTC dates, as `record` keys them).
+_RECOUNT = text(
+    """
+    INSERT INTO warmup_daily_stats (tenant_id, mailbox_id, date, emails_sent, opens_received,
+                                    replies_received, rescued_from_spam)
+    SELECT :tenant_id, mailbox_id, (interaction AT TIME ZONE 'UTC')::date,
+           count(*) FILTER (WHERE interaction_type = 'sent'),
+           count(*) FILTER (WHERE interaction_type = 'opened'),
+           count(*) FILTER (WHERE interaction_type = 'replied'),
+           count(*) FILTER (WHERE interaction_type = 'moved_to_inbox')
+    FROM warmup_interactions
+    WHERE tenant_id = :tenant_id AND interaction >= CAST(:since AS timestamp) AT TIME ZONE 'UTC'
+    GROUP BY mailbox_id, (interaction AT TIME ZONE 'UTC')::date
+    ON CONFLICT (tenant_id, mailbox_id, date) DO UPDATE SET
+        emails_sent = EXCLUDED.emails_sent,
+        opens_received = EXCLUDED.opens_received,
+        replies_received = EXCLUDED.replies_received,
+        rescued_from_spam = EXCLUDED.rescued_from_spam,
+        updated = now()
     """
 )
 
@@ -82,6 +106,14 @@ class WarmupStatsRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def lock(self, tenant_id: UUID) -> None:
+        """The tenant's roll-up lock (the one the events consumer and the analytics reconcile
+        take): a round's increments and a reconcile pass never interleave."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended('analytics:' || :tenant, 0))"),
+            {"tenant": str(tenant_id)},
+        )
+
     async def record(
         self,
         tenant_id: UUID,
@@ -93,6 +125,7 @@ class WarmupStatsRepository:
         `at`, UTC) by what was inserted; the new rows by type."""
         if not items:
             return {}
+        await self.lock(tenant_id)
         rows = await self.session.execute(
             _RECORD,
             {
@@ -121,14 +154,55 @@ class WarmupStatsRepository:
                     },
                 )
             ).one()
-            score = reputation_score(
-                day.emails_sent, day.opens_received, day.replies_received, day.rescued_from_spam
-            )
-            await self.session.execute(
-                text("UPDATE warmup_daily_stats SET reputation_score = :s WHERE id = :id"),
-                {"s": score, "id": day.id},
-            )
+            await self._score([day])
         return added
+
+    async def reconcile(self, tenant_id: UUID, since: dt.date) -> int:
+        """Recompute the daily stats of days from `since` from the raw interactions
+        (idempotent: running it twice changes nothing); rows of those days left without
+        interactions are zeroed. Rows written."""
+        await self.lock(tenant_id)
+        params = {"tenant_id": tenant_id, "since": since}
+        await self.session.execute(
+            text(
+                "UPDATE warmup_daily_stats SET emails_sent = 0, opens_received = 0, "
+                "replies_received = 0, rescued_from_spam = 0, updated = now() "
+                "WHERE tenant_id = :tenant_id AND date >= :since"
+            ),
+            params,
+        )
+        result = await self.session.execute(_RECOUNT, params)
+        days = await self.session.execute(
+            text(
+                "SELECT id, emails_sent, opens_received, replies_received, rescued_from_spam "
+                "FROM warmup_daily_stats WHERE tenant_id = :tenant_id AND date >= :since"
+            ),
+            params,
+        )
+        await self._score(list(days))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def _score(self, days: list[Any]) -> None:
+        """The reputation score of each day row from its counters (one formula:
+        `penguinmails.warmup_exchange.reputation_score`)."""
+        if not days:
+            return
+        await self.session.execute(
+            text(
+                "UPDATE warmup_daily_stats s SET reputation_score = x.score "
+                "FROM unnest(CAST(:ids AS uuid[]), CAST(:scores AS int[])) AS x(id, score) "
+                "WHERE s.id = x.id"
+            ),
+            {
+                "ids": [d.id for d in days],
+                "scores": [
+                    reputation_score(
+                        d.emails_sent, d.opens_received, d.replies_received, d.rescued_from_spam
+                    )
+                    for d in days
+                ],
+            },
+        )
 
     async def days(self, mailbox_id: UUID, since: dt.date) -> list[WarmupDay]:
         rows = await self.session.execute(
