@@ -10,7 +10,6 @@ from uuid import UUID
 
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 
 from activities.interfaces.billing import (
@@ -46,6 +45,7 @@ from activities.interfaces.billing import (
     invoice_of,
     snapshot_of,
 )
+from activities.interfaces.search import tenant_search_attributes
 from activities.stripe_gateway import StripeGateway, StripePlan
 from penguinmails.campaign_pauses import apply_pause_reason
 from penguinmails.db import Database
@@ -58,8 +58,6 @@ from penguinmails.repositories.transactional_emails import TransactionalEmailRep
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
 from penguinmails.sysconfig import GRACE_DAYS
-
-TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 
 
 def _ts(epoch: float | None) -> dt.datetime | None:
@@ -330,7 +328,7 @@ class BillingActivities:
                 {"tenant_id": tenant, "grace_days": grace_days},
                 id=f"{data.workflow_kind}:{tenant}:{tenant}",
                 task_queue=data.task_queue,
-                search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT_ID, tenant)]),
+                search_attributes=tenant_search_attributes(tenant),
                 start_signal="stripe_event",
                 start_signal_args=[{"event_id": event.id}],
             )

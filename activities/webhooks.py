@@ -32,6 +32,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.client import Client
 
+from activities.interfaces.search import tenant_search_attributes
 from activities.interfaces.webhooks import (
     DELIVER_WEBHOOKS,
     NUDGE_SIGNAL,
@@ -242,7 +243,10 @@ async def nudge_endpoints(
     client: Client, tenant_id: UUID, endpoint_ids: Sequence[UUID], search_attributes: Any = None
 ) -> None:
     """Start each endpoint's workflow, or wake the running one: one signal per endpoint and
-    batch of events, never one per event."""
+    batch of events, never one per event. A started workflow carries the tenant's search
+    attribute whoever starts it."""
+    if search_attributes is None:
+        search_attributes = tenant_search_attributes(tenant_id)
     for endpoint_id in dict.fromkeys(endpoint_ids):
         await client.start_workflow(
             WEBHOOK_ENDPOINT_WORKFLOW,

@@ -9,6 +9,7 @@ from uuid import UUID
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from activities.interfaces.campaigns import CAMPAIGN_WORKFLOW_KIND
+from activities.interfaces.search import TENANT_ID as TENANT_ID  # re-exported: one key
 
 
 class TaskQueue(StrEnum):
@@ -33,7 +34,6 @@ def vps_sending_queue(vps_id: UUID | str) -> str:
     return f"{VPS_SENDING_QUEUE_PREFIX}{vps_id}"
 
 
-TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 CAMPAIGN_ID = SearchAttributeKey.for_keyword("CampaignId")
 LEAD_ID = SearchAttributeKey.for_keyword("LeadId")
 MAILBOX_ID = SearchAttributeKey.for_keyword("MailboxId")

@@ -9,15 +9,18 @@ import uuid
 from datetime import timedelta
 
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.interfaces.search import TENANT_ID
 from activities.interfaces.webhooks import (
     DELIVER_WEBHOOKS,
     DeliverWebhooksInput,
     DeliverWebhooksOutput,
     WebhookEndpointInput,
 )
+from activities.webhooks import endpoint_workflow_id, nudge_endpoints
 from workflows.webhook_endpoint import WebhookEndpointWorkflow
 
 
@@ -69,3 +72,16 @@ async def test_sleeps_until_due_wakes_on_a_nudge_and_ends_when_idle_or_disabled(
             task_queue=queue,
         )
         assert await handle.result() == "inactive"
+
+
+async def test_an_endpoint_woken_by_an_event_carries_its_tenant(temporal_client: Client) -> None:
+    """However it is started (a test event, a consumer batch, an activity after its commit),
+    an endpoint's workflow carries `TenantId` (DESIGN rule 6): staff find it in the UI."""
+    tenant, endpoint = uuid.uuid4(), uuid.uuid4()
+    await nudge_endpoints(temporal_client, tenant, [endpoint])
+    handle = temporal_client.get_workflow_handle(endpoint_workflow_id(tenant, endpoint))
+    try:
+        described = await handle.describe()
+        assert described.typed_search_attributes.get(TENANT_ID) == str(tenant)
+    finally:
+        await handle.terminate()
