@@ -6,14 +6,19 @@ only when its process's block is used up. A block is at most an eighth of what t
 had left at the last refill (and at most `max_block`), so far from the limit few round trips
 are needed and near it blocks shrink to one request, where the count is exact. No window
 ever admits more than its limit: a request is allowed only when its own number in the
-window's sequence is within it. What blocks cost is the other way: requests a process
+window's sequence is within it. One refill per key is on its way at a time: a burst of
+requests finding no block waits for it and shares its block, instead of reserving a block
+each. What blocks cost is the other way: requests a process
 reserved but did not use are missing to the other processes until the window ends, at most
 a block per process, and one request each near the limit.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -66,6 +71,7 @@ class RateLimiter:
         self._script = redis.register_script(_SCRIPT)
         self._both = redis.register_script(_BOTH)
         self._leases: dict[str, _Lease] = {}
+        self._refilling: dict[str, asyncio.Future[None]] = {}
 
     def _window(self) -> tuple[int, int]:
         now = time.time()
@@ -101,17 +107,40 @@ class RateLimiter:
         lease = self._leases.get(key)
         return lease is not None and lease.window == window and lease.next_count <= lease.end
 
-    async def _refill(self, key: str, window: int, limit: int) -> int:
-        block = self._block(key, window, limit)
-        total = int(await self._script(keys=[key], args=[self.window + 1, block]))
-        return self._grant(key, window, total, block)
+    async def _count(self, key: str, window: int, limit: int) -> int:
+        """This request's number: from the process's block, else from a refill. One refill
+        per key at a time: requests arriving while one is on its way wait for it and share
+        its block (a burst at a window's start would otherwise reserve a block each)."""
+        while True:
+            count = self._take(key, window)
+            if count is not None:
+                return count
+            pending = self._refilling.get(key)
+            if pending is not None:
+                await pending
+                continue
+            async with self._refilling_for(key):
+                block = self._block(key, window, limit)
+                total = int(await self._script(keys=[key], args=[self.window + 1, block]))
+                return self._grant(key, window, total, block)
+
+    @contextlib.asynccontextmanager
+    async def _refilling_for(self, *keys: str) -> AsyncIterator[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for key in keys:
+            self._refilling[key] = done
+        try:
+            yield
+        finally:
+            for key in keys:
+                if self._refilling.get(key) is done:
+                    del self._refilling[key]
+            done.set_result(None)
 
     async def hit(self, scope: str, identity: str, limit: int) -> Decision:
         window_start, retry_after = self._window()
         key = f"ratelimit:{scope}:{identity}:{window_start}"
-        count = self._take(key, window_start)
-        if count is None:
-            count = await self._refill(key, window_start, limit)
+        count = await self._count(key, window_start, limit)
         return Decision(count <= limit, count, retry_after)
 
     async def hit_ip_and_key(
@@ -125,26 +154,30 @@ class RateLimiter:
         refused = Decision(False, 0, retry_after)  # the key's, when the address refuses
         ip_count = self._take(ip_key, window_start)
         key_count: int | None = None
-        if ip_count is None and not self._has(key_key, window_start):
+        if (
+            ip_count is None
+            and not self._has(key_key, window_start)
+            and ip_key not in self._refilling
+            and key_key not in self._refilling
+        ):
             # Both blocks used up (the common case at a window's start): one round trip.
-            ip_block = self._block(ip_key, window_start, ip_limit)
-            key_block = self._block(key_key, window_start, key_limit)
-            ip_total, key_total = await self._both(
-                keys=[ip_key, key_key],
-                args=[self.window + 1, ip_limit, ip_block, key_block],
-            )
-            ip_count = self._grant(ip_key, window_start, int(ip_total), ip_block)
-            if int(key_total) == 0:  # refused by the address: nothing of the key's taken
-                return Decision(False, ip_count, retry_after), refused
-            key_count = self._grant(key_key, window_start, int(key_total), key_block)
+            async with self._refilling_for(ip_key, key_key):
+                ip_block = self._block(ip_key, window_start, ip_limit)
+                key_block = self._block(key_key, window_start, key_limit)
+                ip_total, key_total = await self._both(
+                    keys=[ip_key, key_key],
+                    args=[self.window + 1, ip_limit, ip_block, key_block],
+                )
+                ip_count = self._grant(ip_key, window_start, int(ip_total), ip_block)
+                if int(key_total) == 0:  # refused by the address: nothing of the key's
+                    return Decision(False, ip_count, retry_after), refused
+                key_count = self._grant(key_key, window_start, int(key_total), key_block)
         elif ip_count is None:
-            ip_count = await self._refill(ip_key, window_start, ip_limit)
+            ip_count = await self._count(ip_key, window_start, ip_limit)
         if ip_count > ip_limit:
             return Decision(False, ip_count, retry_after), refused
         if key_count is None:
-            key_count = self._take(key_key, window_start)
-            if key_count is None:
-                key_count = await self._refill(key_key, window_start, key_limit)
+            key_count = await self._count(key_key, window_start, key_limit)
         by_ip = Decision(ip_count <= ip_limit, ip_count, retry_after)
         by_key = Decision(key_count <= key_limit, key_count, retry_after)
         return by_ip, by_key

@@ -4,6 +4,7 @@ the limit most requests cost no round trip."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -60,3 +61,21 @@ async def test_an_address_refused_spends_nothing_of_the_key(redis: Redis) -> Non
     # The key's budget shows only the three admitted requests, from another process too.
     from_elsewhere = await other.hit_ip_and_key(uuid.uuid4().hex, 3, key, 1000)
     assert from_elsewhere[1].allowed and from_elsewhere[1].count >= 4
+
+
+async def test_a_burst_at_a_window_s_start_shares_one_refill(redis: Redis) -> None:  # type: ignore[type-arg]
+    """Concurrent requests finding no block wait for the one refill on its way instead of
+    reserving a block each (which would use up the window with nothing admitted)."""
+    limiter = RateLimiter(redis)
+    ip, key = uuid.uuid4().hex, uuid.uuid4().hex
+    before = Counting.calls
+    results = await asyncio.gather(*(limiter.hit_ip_and_key(ip, 120, key, 100) for _ in range(40)))
+    assert all(a.allowed and k.allowed for a, k in results)
+    assert sorted(k.count for _, k in results) == list(range(1, 41))
+    assert Counting.calls - before <= 10  # blocks of an eighth of what is left; 40 without
+    alone = await asyncio.gather(*(limiter.hit("ip", uuid.uuid4().hex, 8) for _ in range(3)))
+    assert all(d.allowed for d in alone)
+    same = uuid.uuid4().hex
+    burst = await asyncio.gather(*(limiter.hit("ip", same, 8) for _ in range(12)))
+    assert sorted(d.count for d in burst) == list(range(1, 13))
+    assert [d.allowed for d in sorted(burst, key=lambda d: d.count)] == [True] * 8 + [False] * 4
