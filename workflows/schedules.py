@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -59,56 +60,64 @@ STRIPE_SWEEP_EVERY = timedelta(minutes=5)
 TRANSACTIONAL_EMAIL_EVERY = timedelta(minutes=1)
 
 
-def reconcile_schedule(every: timedelta = RECONCILE_EVERY) -> Schedule:
+def _every(
+    run: Any,
+    arg: object,
+    workflow_id: str,
+    queue: TaskQueue,
+    every: timedelta,
+    catchup_window: timedelta | None = None,
+) -> Schedule:
+    """`run(arg)` on `queue` every `every`; a run still going skips the next."""
     return Schedule(
-        action=ScheduleActionStartWorkflow(
-            AnalyticsReconcileWorkflow.run,
-            ReconcileInput(),
-            id=ANALYTICS_RECONCILE,
-            task_queue=TaskQueue.INFRA,
-        ),
+        action=ScheduleActionStartWorkflow(run, arg, id=workflow_id, task_queue=queue),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=catchup_window),
+    )
+
+
+def reconcile_schedule(every: timedelta = RECONCILE_EVERY) -> Schedule:
+    return _every(
+        AnalyticsReconcileWorkflow.run,
+        ReconcileInput(),
+        ANALYTICS_RECONCILE,
+        TaskQueue.INFRA,
+        every,
+        catchup_window=timedelta(days=1),
     )
 
 
 def retention_schedule(every: timedelta = RETENTION_EVERY) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            AnalyticsRetentionWorkflow.run,
-            RetentionInput(),
-            id=ANALYTICS_RETENTION,
-            task_queue=TaskQueue.INFRA,
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+    return _every(
+        AnalyticsRetentionWorkflow.run,
+        RetentionInput(),
+        ANALYTICS_RETENTION,
+        TaskQueue.INFRA,
+        every,
+        catchup_window=timedelta(days=1),
     )
 
 
 def stripe_sweep_schedule(every: timedelta = STRIPE_SWEEP_EVERY) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            StripeSweepWorkflow.run,
-            StripeSweepInput(),
-            id=STRIPE_SWEEP,
-            task_queue=TaskQueue.BILLING,
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-        # Missed runs are not replayed one by one: the next run takes every pending event.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=every),
+    # Missed runs are not replayed one by one: the next run takes every pending event.
+    return _every(
+        StripeSweepWorkflow.run,
+        StripeSweepInput(),
+        STRIPE_SWEEP,
+        TaskQueue.BILLING,
+        every,
+        catchup_window=every,
     )
 
 
 def transactional_email_schedule(every: timedelta = TRANSACTIONAL_EMAIL_EVERY) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            TransactionalEmailWorkflow.run,
-            SendDueInput(),
-            id=TRANSACTIONAL_EMAIL,
-            task_queue=TaskQueue.INFRA,
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=every),
+    return _every(
+        TransactionalEmailWorkflow.run,
+        SendDueInput(),
+        TRANSACTIONAL_EMAIL,
+        TaskQueue.INFRA,
+        every,
+        catchup_window=every,
     )
 
 
@@ -116,16 +125,12 @@ REPUTATION_SCHEDULE = "ip-reputation"
 
 
 def reputation_schedule(zones: list[str], every_minutes: int) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            IpReputationWorkflow.run,
-            IpReputationInput(zones=list(zones)),
-            id=REPUTATION_SCHEDULE,
-            task_queue=TaskQueue.INFRA,
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=every_minutes))]),
-        # A check still running when the next is due: skip the next.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    return _every(
+        IpReputationWorkflow.run,
+        IpReputationInput(zones=list(zones)),
+        REPUTATION_SCHEDULE,
+        TaskQueue.INFRA,
+        timedelta(minutes=every_minutes),
     )
 
 

@@ -26,7 +26,6 @@ import re
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from devstack.stack import SERVICE_URL_VARS
 from penguinmails.secrets import SecretStore
 from penguinmails.settings import Settings
 from tests.e2e.devrun import CONSOLE_SCRIPT, dev_env, start_stack
+from tests.e2e.steps import ok, until
 from tests.fixtures.stripe import event, invoice_object, signature, subscription_object
 
 pytestmark = pytest.mark.e2e
@@ -49,20 +49,6 @@ pytestmark = pytest.mark.e2e
 # e-mail contains.
 DOMAIN = "fjordmail.test"
 OWNER = "ops@acme.example.com"
-
-
-def _until(check: Callable[[], bool], what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(1)  # the API's per-address limit is 120 requests a minute
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, (response.request.url, response.text)
-    return response.json() if response.content else None
 
 
 def _mailbox(address: str, ports: dict[str, str]) -> dict[str, Any]:
@@ -125,15 +111,15 @@ def test_limit_upgrade_dunning_replay_staff_and_flags_in_the_dev_stack(data_dir:
             httpx.Client(base_url=base, timeout=30) as staff,
         ):
             # -- 1. The trial's mailbox limit, an upgrade, the fourth mailbox ----------------
-            signed = _ok(
+            signed = ok(
                 api.post("/v1/tenants", json={"name": "Acme", "owner_email": OWNER}),
                 201,
             )
             tenant_id = signed["tenant_id"]
             api.headers["authorization"] = f"Bearer {signed['api_key']}"
-            _ok(api.post("/v1/domains", json={"domain": DOMAIN}), 201)
+            ok(api.post("/v1/domains", json={"domain": DOMAIN}), 201)
             for i in range(3):
-                _ok(api.post("/v1/email-accounts", json=_mailbox(f"box{i}@{DOMAIN}", ports)), 201)
+                ok(api.post("/v1/email-accounts", json=_mailbox(f"box{i}@{DOMAIN}", ports)), 201)
             fourth = _mailbox(f"box3@{DOMAIN}", ports)
             refused = api.post("/v1/email-accounts", json=fourth)
             assert refused.status_code == 402, refused.text
@@ -143,17 +129,17 @@ def test_limit_upgrade_dunning_replay_staff_and_flags_in_the_dev_stack(data_dir:
                 "allowed": 3,
                 "used": 3,
             }
-            usage = _ok(api.get("/v1/billing/usage"))
+            usage = ok(api.get("/v1/billing/usage"))
             allowed = {i["limit"]: (i["allowed"], i["used"]) for i in usage["items"]}
             assert (usage["plan_name"], allowed["mailboxes"]) == ("trial", (3, 3)), usage
-            plans = {p["plan_name"]: p for p in _ok(api.get("/v1/billing/plans"))}
-            upgraded = _ok(
+            plans = {p["plan_name"]: p for p in ok(api.get("/v1/billing/plans"))}
+            upgraded = ok(
                 api.post("/v1/billing/subscription", json={"plan_id": plans["starter"]["id"]})
             )
             assert (upgraded["status"], upgraded["plan_name"]) == ("active", "starter")
             assert upgraded["checkout_url"] is None  # localstripe: subscribed at once
-            _ok(api.post("/v1/email-accounts", json=fourth), 201)
-            usage = _ok(api.get("/v1/billing/usage"))
+            ok(api.post("/v1/email-accounts", json=fourth), 201)
+            usage = ok(api.get("/v1/billing/usage"))
             allowed = {i["limit"]: (i["allowed"], i["used"]) for i in usage["items"]}
             assert usage["plan_name"] == "starter"
             assert allowed["mailboxes"] == (plans["starter"]["limits"]["mailboxes"], 4), allowed
@@ -210,25 +196,25 @@ def test_limit_upgrade_dunning_replay_staff_and_flags_in_the_dev_stack(data_dir:
                 return str(r.json()["status"])
 
             assert [deliver(body) for body in failed] == ["accepted", "accepted"]
-            _until(
-                lambda: _ok(api.get("/v1/billing/subscription"))["status"] == "past_due",
+            until(
+                lambda: ok(api.get("/v1/billing/subscription"))["status"] == "past_due",
                 "the subscription past due",
             )
-            state = _ok(api.get("/v1/billing/subscription"))
+            state = ok(api.get("/v1/billing/subscription"))
             assert state["grace_ends"] is not None, state
 
             def day0() -> list[dict[str, Any]]:
-                items = _ok(api.get("/v1/notifications"))["items"]
+                items = ok(api.get("/v1/notifications"))["items"]
                 return [
                     n
                     for n in items
                     if n["type"].startswith("billing.past_due.") and n["type"].endswith(".day0")
                 ]
 
-            _until(lambda: bool(day0()), "the day-0 notice in the app")
+            until(lambda: bool(day0()), "the day-0 notice in the app")
             assert day0()[0]["title"] == "Payment failed", day0()
             # The transactional e-mail leaves with the next minute's schedule.
-            _until(
+            until(
                 lambda: bool(_platform_mail(sink, "dunning_notice")),
                 "the dunning e-mail in the sink",
                 120,
@@ -240,18 +226,18 @@ def test_limit_upgrade_dunning_replay_staff_and_flags_in_the_dev_stack(data_dir:
             assert [deliver(body) for body in paid] == ["accepted", "accepted"]
 
             def recovered() -> bool:
-                return bool(_ok(api.get("/v1/billing/subscription"))["status"] == "active")
+                return bool(ok(api.get("/v1/billing/subscription"))["status"] == "active")
 
-            _until(recovered, "the subscription active again")
+            until(recovered, "the subscription active again")
 
             def invoice_states() -> dict[str | None, str]:
-                items = _ok(api.get("/v1/billing/invoices"))["items"]
+                items = ok(api.get("/v1/billing/invoices"))["items"]
                 return {i["invoice_id"]: i["status"] for i in items}
 
-            _until(
+            until(
                 lambda: invoice_states().get(invoice_id) == "succeeded", "the invoice recorded paid"
             )
-            settled = _ok(api.get("/v1/billing/subscription"))
+            settled = ok(api.get("/v1/billing/subscription"))
             assert settled["grace_ends"] is None, settled
             invoices = invoice_states()
 
@@ -260,7 +246,7 @@ def test_limit_upgrade_dunning_replay_staff_and_flags_in_the_dev_stack(data_dir:
             random.Random(13).shuffle(replay)
             assert {deliver(body) for body in replay} == {"duplicate"}
             time.sleep(3)  # what a wrongly applied replay would need to show
-            assert _ok(api.get("/v1/billing/subscription")) == settled
+            assert ok(api.get("/v1/billing/subscription")) == settled
             assert invoice_states() == invoices
 
             # -- 3. Support finds the tenant, reads it, suspends and restores it ------------
@@ -272,24 +258,24 @@ def test_limit_upgrade_dunning_replay_staff_and_flags_in_the_dev_stack(data_dir:
             assert key and staff_user, created
             staff.headers["authorization"] = f"Bearer {key.group(1)}"
 
-            found = _ok(staff.get("/v1/staff/tenants", params={"q": "fjordm"}))["items"]
+            found = ok(staff.get("/v1/staff/tenants", params={"q": "fjordm"}))["items"]
             assert [t["id"] for t in found] == [tenant_id], found
             assert found[0]["domains"] == [DOMAIN]
-            overview = _ok(staff.get(f"/v1/staff/tenants/{tenant_id}"))
+            overview = ok(staff.get(f"/v1/staff/tenants/{tenant_id}"))
             assert overview["subscription"]["plan_name"] == "starter"
             assert overview["subscription"]["status"] == "active"
             assert len(overview["mailboxes"]) == 4
 
-            _ok(staff.post(f"/v1/staff/tenants/{tenant_id}/suspend", json={"reason": "chargeback"}))
+            ok(staff.post(f"/v1/staff/tenants/{tenant_id}/suspend", json={"reason": "chargeback"}))
             locked = api.get("/v1/billing/usage")
             assert locked.status_code == 403, locked.text
             assert locked.json()["error"]["code"] == "tenant_suspended"
-            _ok(staff.post(f"/v1/staff/tenants/{tenant_id}/unsuspend"))
-            _ok(api.get("/v1/billing/usage"))
+            ok(staff.post(f"/v1/staff/tenants/{tenant_id}/unsuspend"))
+            ok(api.get("/v1/billing/usage"))
 
-            trail = _ok(
-                staff.get("/v1/staff/audit", params={"tenant_id": tenant_id, "limit": 100})
-            )["items"]
+            trail = ok(staff.get("/v1/staff/audit", params={"tenant_id": tenant_id, "limit": 100}))[
+                "items"
+            ]
             mine = [e for e in trail if e["actor_id"] == staff_user.group(1)]
             assert [e["action"] for e in mine] == [
                 "tenant.found",
@@ -301,7 +287,7 @@ def test_limit_upgrade_dunning_replay_staff_and_flags_in_the_dev_stack(data_dir:
 
             # -- 4. A flag at 30% through the command, as staff see it ----------------------
             assert "30%" in _operator(data_dir, "flags", "set", "smart_send", "--percent", "30")
-            flags = {f["name"]: f for f in _ok(staff.get("/v1/staff/flags"))}
+            flags = {f["name"]: f for f in ok(staff.get("/v1/staff/flags"))}
             assert (flags["smart_send"]["enabled"], flags["smart_send"]["percent"]) == (True, 30)
     finally:
         code = run.interrupt()

@@ -15,16 +15,15 @@ import email
 import email.policy
 import subprocess
 import time
-from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from devstack.ports import free_dev_ports
 from tests.e2e.devrun import CONSOLE_SCRIPT, dev_env, start_stack
+from tests.e2e.steps import active_mailbox, ok, until, verified_domain
 
 pytestmark = pytest.mark.e2e
 
@@ -35,20 +34,6 @@ STEPS = 3
 VARIANT_SUBJECTS = ("Quick question, {{first_name}}", "An idea for {{company}}")
 # Open all day every day (a run at 23:59 UTC waits a minute for the next day's window).
 ALWAYS = {"timezone": "UTC", "days": [1, 2, 3, 4, 5, 6, 7], "start": "00:00", "end": "23:59"}
-
-
-def _until(check: Callable[[], bool], what: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, (response.request.url, response.text)
-    return response.json() if response.content else None
 
 
 def _sent(sink: Path) -> list[EmailMessage]:
@@ -86,54 +71,33 @@ def test_a_three_step_ab_campaign_sends_pauses_resumes_and_stops_for_a_reply(
         sink = Path(env["SMTP_SINK_DIR"])
         base = f"http://127.0.0.1:{api_port}"
         with httpx.Client(base_url=base, timeout=30) as api:
-            signed = _ok(
+            signed = ok(
                 api.post(
                     "/v1/tenants", json={"name": "Acme", "owner_email": "ops@acme.example.com"}
                 ),
                 201,
             )
             api.headers["authorization"] = f"Bearer {signed['api_key']}"
-            company = _ok(api.post("/v1/companies", json={"name": "Sales EU"}), 201)
+            company = ok(api.post("/v1/companies", json={"name": "Sales EU"}), 201)
 
             # A verified domain (the dev DNS publishes its records) and an active mailbox.
-            domain = _ok(api.post("/v1/domains", json={"domain": "acme-mail.test"}), 201)
-
-            def verified() -> bool:
-                api.post(f"/v1/domains/{domain['id']}/verify")
-                got = _ok(api.get(f"/v1/domains/{domain['id']}"))
-                return bool(got["verification_status"] == "verified")
-
-            _until(verified, "the domain's verification")
-            server = {"host": "127.0.0.1", "security": "none"}
-            mailbox = _ok(
-                api.post(
-                    "/v1/email-accounts",
-                    json={
-                        "email": "ada@acme-mail.test",
-                        "password": "dev-password",
-                        "smtp": {**server, "port": int(ports["PM_DEV_SMTP_PORT"])},
-                        "imap": {**server, "port": int(ports["PM_DEV_IMAP_PORT"])},
-                        "daily_cap": CAP,
-                        "min_gap_seconds": GAP,
-                        "gap_jitter_seconds": 0,
-                        "sending_window": {k: ALWAYS[k] for k in ("days", "start", "end")},
-                    },
-                ),
-                201,
+            verified_domain(api, "acme-mail.test")
+            mailbox = active_mailbox(
+                api,
+                ports,
+                "ada@acme-mail.test",
+                daily_cap=CAP,
+                min_gap_seconds=GAP,
+                gap_jitter_seconds=0,
+                sending_window={k: ALWAYS[k] for k in ("days", "start", "end")},
             )
-
-            def active() -> bool:
-                tested = api.post(f"/v1/email-accounts/{mailbox['id']}/test", json={}).json()
-                return bool(tested.get("status") == "active")
-
-            _until(active, "the mailbox's login test")
 
             # The leads, from a CSV file.
             leads_csv = "email,first_name,company\n" + "".join(
                 f"lead{i}@prospects.example.com,Lead{i},Company {i}\n" for i in range(LEADS)
             )
-            lead_list = _ok(api.post("/v1/lead-lists", json={"name": "Q4 prospects"}), 201)
-            started = _ok(
+            lead_list = ok(api.post("/v1/lead-lists", json={"name": "Q4 prospects"}), 201)
+            started = ok(
                 api.post(
                     f"/v1/lead-lists/{lead_list['id']}/imports",
                     files={"file": ("leads.csv", leads_csv.encode(), "text/csv")},
@@ -141,16 +105,16 @@ def test_a_three_step_ab_campaign_sends_pauses_resumes_and_stops_for_a_reply(
                 202,
             )
             import_id = started["id"]
-            _until(
-                lambda: _ok(api.get(f"/v1/imports/{import_id}"))["status"] == "completed",
+            until(
+                lambda: ok(api.get(f"/v1/imports/{import_id}"))["status"] == "completed",
                 "the import",
             )
-            result = _ok(api.get(f"/v1/imports/{import_id}"))
+            result = ok(api.get(f"/v1/imports/{import_id}"))
             rejected = api.get(f"/v1/imports/{import_id}/rejected.csv").text
             assert result["accepted"] == LEADS, (result, rejected)
 
             # Three e-mail steps (no wait steps between them), an A/B subject on the first.
-            template = _ok(
+            template = ok(
                 api.post(
                     "/v1/templates",
                     json={
@@ -161,7 +125,7 @@ def test_a_three_step_ab_campaign_sends_pauses_resumes_and_stops_for_a_reply(
                 ),
                 201,
             )
-            campaign = _ok(
+            campaign = ok(
                 api.post(
                     "/v1/campaigns",
                     json={"name": "Q4", "company_id": company["id"], "schedule": ALWAYS},
@@ -172,29 +136,27 @@ def test_a_three_step_ab_campaign_sends_pauses_resumes_and_stops_for_a_reply(
             steps = []
             for _ in range(STEPS):
                 body = {"step_type": "email", "template_id": template["id"]}
-                steps.append(_ok(api.post(f"/v1/campaigns/{cid}/steps", json=body), 201))
-            _ok(
+                steps.append(ok(api.post(f"/v1/campaigns/{cid}/steps", json=body), 201))
+            ok(
                 api.put(
                     f"/v1/campaigns/{cid}/steps/{steps[0]['id']}/variants",
                     json={"variants": [{"subject": s} for s in VARIANT_SUBJECTS]},
                 )
             )
-            _ok(
+            ok(
                 api.put(
                     f"/v1/campaigns/{cid}/mailboxes",
                     json={"mailboxes": [{"email_account_id": mailbox["id"], "weight": 1}]},
                 )
             )
-            enrolled = _ok(
-                api.post(f"/v1/campaigns/{cid}/leads", json={"list_id": lead_list["id"]})
-            )
+            enrolled = ok(api.post(f"/v1/campaigns/{cid}/leads", json={"list_id": lead_list["id"]}))
             assert enrolled["enrolled"] == LEADS, enrolled
 
-            assert _ok(api.post(f"/v1/campaigns/{cid}/start"))["status"] == "sending"
-            _until(lambda: len(_sent(sink)) >= 2, "the first sends")
+            assert ok(api.post(f"/v1/campaigns/{cid}/start"))["status"] == "sending"
+            until(lambda: len(_sent(sink)) >= 2, "the first sends")
 
             # Pause: when it answers, nothing more leaves.
-            paused = _ok(api.post(f"/v1/campaigns/{cid}/pause"))
+            paused = ok(api.post(f"/v1/campaigns/{cid}/pause"))
             assert paused["status"] == "paused" and paused["drained"] is True, paused
             at_pause = len(_sent(sink))
             assert at_pause < CAP, "the pause came after the last send: nothing to show"
@@ -203,15 +165,15 @@ def test_a_three_step_ab_campaign_sends_pauses_resumes_and_stops_for_a_reply(
 
             # A reply for a lead who got mail, signalled through the API while paused.
             replier = _to(_sent(sink)[0])
-            leads = _ok(api.get("/v1/leads", params={"email_prefix": replier}))["items"]
+            leads = ok(api.get("/v1/leads", params={"email_prefix": replier}))["items"]
             assert [lead["email"] for lead in leads] == [replier]
-            replied = _ok(api.post(f"/v1/leads/{leads[0]['id']}/reply"))
+            replied = ok(api.post(f"/v1/leads/{leads[0]['id']}/reply"))
             assert replied["signalled"] == 1, replied
             replier_had = len(_by_lead(_sent(sink))[replier])
 
-            assert _ok(api.post(f"/v1/campaigns/{cid}/resume"))["status"] == "sending"
+            assert ok(api.post(f"/v1/campaigns/{cid}/resume"))["status"] == "sending"
             # 1-3 messages for the replier, 3 for each other lead: more than the cap.
-            _until(lambda: len(_sent(sink)) >= CAP, "the mailbox's daily cap")
+            until(lambda: len(_sent(sink)) >= CAP, "the mailbox's daily cap")
             time.sleep(5)  # nothing beyond the cap follows
 
             messages = _sent(sink)
@@ -240,7 +202,7 @@ def test_a_three_step_ab_campaign_sends_pauses_resumes_and_stops_for_a_reply(
             assert len(set(ids)) == len(ids)
 
             # The engine's own account of it: the replier's enrollment says so.
-            rows = _ok(api.get(f"/v1/campaigns/{cid}/leads", params={"limit": 100}))["items"]
+            rows = ok(api.get(f"/v1/campaigns/{cid}/leads", params={"limit": 100}))["items"]
             statuses = {row["lead_id"]: row["status"] for row in rows}
             assert statuses[leads[0]["id"]] == "replied", statuses
 

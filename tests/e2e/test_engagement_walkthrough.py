@@ -23,10 +23,11 @@ import re
 import smtplib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 from email.utils import make_msgid
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from devstack.ports import free_dev_ports
 from penguinmails.leads.emails import address_hash
 from penguinmails.webhooks import SIGNATURE_HEADER, verify_signature
 from tests.e2e.devrun import dev_env, start_stack
+from tests.e2e.steps import active_mailbox, ok, until, verified_domain
 from tests.fixtures.inbound_samples import postfix_dsn
 
 pytestmark = pytest.mark.e2e
@@ -47,20 +49,6 @@ LEADS = 22  # the breaker judges a mailbox from 20 sends on
 ALWAYS = {"timezone": "UTC", "days": [1, 2, 3, 4, 5, 6, 7], "start": "00:00", "end": "23:59"}
 LINK = "https://acme.example.com/pricing"
 MAILBOX = "ada@acme-mail.test"
-
-
-def _until(check: Callable[[], bool], what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(1.5)  # the API's per-address limit is 120 requests a minute
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, (response.request.url, response.text)
-    return response.json() if response.content else None
 
 
 def _campaign_mail(sink: Path) -> list[EmailMessage]:
@@ -146,15 +134,15 @@ def test_tracking_replies_unsubscribes_bounces_and_the_breaker_in_the_dev_stack(
         sink = Path(dev_env(data_dir)["SMTP_SINK_DIR"])
         base = f"http://127.0.0.1:{api_port}"
         with receiver.serving() as hook_url, httpx.Client(base_url=base, timeout=30) as api:
-            signed = _ok(
+            signed = ok(
                 api.post(
                     "/v1/tenants", json={"name": "Acme", "owner_email": "ops@acme.example.com"}
                 ),
                 201,
             )
             api.headers["authorization"] = f"Bearer {signed['api_key']}"
-            company = _ok(api.post("/v1/companies", json={"name": "Sales"}), 201)
-            endpoint = _ok(
+            company = ok(api.post("/v1/companies", json={"name": "Sales"}), 201)
+            endpoint = ok(
                 api.post(
                     "/v1/webhooks",
                     json={"url": hook_url, "event_types": ["opened", "clicked", "replied"]},
@@ -163,55 +151,35 @@ def test_tracking_replies_unsubscribes_bounces_and_the_breaker_in_the_dev_stack(
             )
             receiver.secret = endpoint["secret"]
 
-            domain = _ok(api.post("/v1/domains", json={"domain": "acme-mail.test"}), 201)
-
-            def verified() -> bool:
-                api.post(f"/v1/domains/{domain['id']}/verify")
-                got = _ok(api.get(f"/v1/domains/{domain['id']}"))
-                return bool(got["verification_status"] == "verified")
-
-            _until(verified, "the domain's verification")
-            server = {"host": "127.0.0.1", "security": "none"}
-            mailbox = _ok(
-                api.post(
-                    "/v1/email-accounts",
-                    json={
-                        "email": MAILBOX,
-                        "password": "dev-password",
-                        "smtp": {**server, "port": smtp_port},
-                        "imap": {**server, "port": int(ports["PM_DEV_IMAP_PORT"])},
-                        "daily_cap": 100,
-                        "min_gap_seconds": 0,
-                        "gap_jitter_seconds": 0,
-                        "sending_window": {k: ALWAYS[k] for k in ("days", "start", "end")},
-                    },
-                ),
-                201,
+            # A verified domain (the dev DNS publishes its records) and an active mailbox.
+            verified_domain(api, "acme-mail.test")
+            mailbox = active_mailbox(
+                api,
+                ports,
+                MAILBOX,
+                daily_cap=100,
+                min_gap_seconds=0,
+                gap_jitter_seconds=0,
+                sending_window={k: ALWAYS[k] for k in ("days", "start", "end")},
             )
             mailbox_id = mailbox["id"]
 
-            def active() -> bool:
-                tested = api.post(f"/v1/email-accounts/{mailbox_id}/test", json={}).json()
-                return bool(tested.get("status") == "active")
-
-            _until(active, "the mailbox's login test")
-
-            lead_list = _ok(api.post("/v1/lead-lists", json={"name": "Prospects"}), 201)
+            lead_list = ok(api.post("/v1/lead-lists", json={"name": "Prospects"}), 201)
             leads_csv = "email,first_name\n" + "".join(
                 f"lead{i}@prospects.example.com,Lead{i}\n" for i in range(LEADS)
             )
-            started = _ok(
+            started = ok(
                 api.post(
                     f"/v1/lead-lists/{lead_list['id']}/imports",
                     files={"file": ("leads.csv", leads_csv.encode(), "text/csv")},
                 ),
                 202,
             )
-            _until(
-                lambda: _ok(api.get(f"/v1/imports/{started['id']}"))["status"] == "completed",
+            until(
+                lambda: ok(api.get(f"/v1/imports/{started['id']}"))["status"] == "completed",
                 "the import",
             )
-            template = _ok(
+            template = ok(
                 api.post(
                     "/v1/templates",
                     json={
@@ -222,7 +190,7 @@ def test_tracking_replies_unsubscribes_bounces_and_the_breaker_in_the_dev_stack(
                 ),
                 201,
             )
-            campaign = _ok(
+            campaign = ok(
                 api.post(
                     "/v1/campaigns",
                     json={"name": "Q4", "company_id": company["id"], "schedule": ALWAYS},
@@ -237,21 +205,21 @@ def test_tracking_replies_unsubscribes_bounces_and_the_breaker_in_the_dev_stack(
                 {"step_type": "wait", "wait_duration_hours": 24},
                 {"step_type": "email", "template_id": template["id"]},
             ):
-                _ok(api.post(f"/v1/campaigns/{cid}/steps", json=step), 201)
-            _ok(
+                ok(api.post(f"/v1/campaigns/{cid}/steps", json=step), 201)
+            ok(
                 api.put(
                     f"/v1/campaigns/{cid}/mailboxes",
                     json={"mailboxes": [{"email_account_id": mailbox_id, "weight": 1}]},
                 )
             )
             assert (
-                _ok(api.post(f"/v1/campaigns/{cid}/leads", json={"list_id": lead_list["id"]}))[
+                ok(api.post(f"/v1/campaigns/{cid}/leads", json={"list_id": lead_list["id"]}))[
                     "enrolled"
                 ]
                 == LEADS
             )
-            _ok(api.post(f"/v1/campaigns/{cid}/start"))
-            _until(lambda: len(_campaign_mail(sink)) == LEADS, "every lead's message", 180)
+            ok(api.post(f"/v1/campaigns/{cid}/start"))
+            until(lambda: len(_campaign_mail(sink)) == LEADS, "every lead's message", 180)
             messages = {_to(m): m for m in _campaign_mail(sink)}
             opener, replier, leaver, *rest = sorted(messages)
             bounced = rest[:2]
@@ -269,10 +237,10 @@ def test_tracking_replies_unsubscribes_bounces_and_the_breaker_in_the_dev_stack(
             assert (click.status_code, click.headers["location"]) == (302, LINK)
 
             def counted() -> bool:
-                totals = _ok(api.get(f"/v1/campaigns/{cid}/stats"))["totals"]
+                totals = ok(api.get(f"/v1/campaigns/{cid}/stats"))["totals"]
                 return bool(totals["opened"] >= 1 and totals["clicked"] >= 1)
 
-            _until(counted, "the open and the click in the campaign's stats", 60)
+            until(counted, "the open and the click in the campaign's stats", 60)
             assert time.monotonic() - seen_at <= 60
 
             # A reply, written as the lead would, into the development mailbox.
@@ -287,23 +255,23 @@ def test_tracking_replies_unsubscribes_bounces_and_the_breaker_in_the_dev_stack(
             api.post(f"/v1/email-accounts/{mailbox_id}/test", json={})  # wakes the inbox poll
 
             def in_inbox() -> list[dict[str, Any]]:
-                items = _ok(api.get("/v1/inbox"))["items"]
+                items = ok(api.get("/v1/inbox"))["items"]
                 return [i for i in items if i["message_id"] == reply_id]
 
-            _until(lambda: bool(in_inbox()), "the reply in the inbox")
+            until(lambda: bool(in_inbox()), "the reply in the inbox")
             [item] = in_inbox()
             assert item["classification"] == "reply" and item["category"], item
             assert item["campaign_id"] == cid and item["lead_id"]
 
             def replier_ended() -> bool:
-                rows = _ok(api.get(f"/v1/campaigns/{cid}/leads", params={"limit": 100}))["items"]
+                rows = ok(api.get(f"/v1/campaigns/{cid}/leads", params={"limit": 100}))["items"]
                 return any(
                     r["lead_id"] == item["lead_id"] and r["status"] == "replied" for r in rows
                 )
 
-            _until(replier_ended, "the replier's enrollment ended as replied")
-            _until(lambda: "replied" in receiver.types(), "the webhook's replied event")
-            answered = _ok(
+            until(replier_ended, "the replier's enrollment ended as replied")
+            until(lambda: "replied" in receiver.types(), "the webhook's replied event")
+            answered = ok(
                 api.post(f"/v1/inbox/{item['id']}/reply", json={"text": "Tuesday at 10?"}), 201
             )
             assert answered["status"] == "sent", answered
@@ -315,7 +283,7 @@ def test_tracking_replies_unsubscribes_bounces_and_the_breaker_in_the_dev_stack(
                         return str(sent["In-Reply-To"]) == reply_id and _to(sent) == replier
                 return False
 
-            _until(threaded, "the answer in the lead's thread")
+            until(threaded, "the answer in the lead's thread")
 
             # One click on the unsubscribe link: suppressed before the answer comes back.
             unsubscribe = re.search(
@@ -328,9 +296,9 @@ def test_tracking_replies_unsubscribes_bounces_and_the_breaker_in_the_dev_stack(
                 headers={"content-type": "application/x-www-form-urlencoded"},
             )
             assert one_click.status_code == 200, one_click.text
-            suppressed = _ok(api.get("/v1/suppressions", params={"limit": 100}))["items"]
+            suppressed = ok(api.get("/v1/suppressions", params={"limit": 100}))["items"]
             assert address_hash(leaver) in [s["value"] for s in suppressed]  # stored hashed
-            found = _ok(api.get("/v1/leads", params={"email_prefix": leaver}))["items"]
+            found = ok(api.get("/v1/leads", params={"email_prefix": leaver}))["items"]
             assert [lead["status"] for lead in found] == ["unsubscribed"], found
 
             # Two hard bounces: 2 of 22 sends is past the breaker's 5%.
@@ -342,24 +310,24 @@ def test_tracking_replies_unsubscribes_bounces_and_the_breaker_in_the_dev_stack(
             api.post(f"/v1/email-accounts/{mailbox_id}/test", json={})
 
             def breaker() -> list[dict[str, Any]]:
-                items = _ok(api.get("/v1/notifications"))["items"]
+                items = ok(api.get("/v1/notifications"))["items"]
                 return [n for n in items if n["type"] == "mailbox_breaker"]
 
             def lead_bounced(address: str) -> bool:
-                found = _ok(api.get("/v1/leads", params={"email_prefix": address}))["items"]
+                found = ok(api.get("/v1/leads", params={"email_prefix": address}))["items"]
                 return [lead["status"] for lead in found] == ["bounced"]
 
             for address in bounced:
-                _until(lambda a=address: lead_bounced(a), f"{address} marked bounced")
+                until(partial(lead_bounced, address), f"{address} marked bounced")
             try:
-                _until(lambda: bool(breaker()), "the breaker's notification")
+                until(lambda: bool(breaker()), "the breaker's notification")
             except AssertionError:
                 health = api.get(f"/v1/email-accounts/{mailbox_id}/health").text
                 raise AssertionError(f"no breaker notification; the mailbox: {health}") from None
             assert "2 hard bounces" in breaker()[0]["message"], breaker()
 
             # The tracking hits reached the webhook too, each delivery signed.
-            _until(
+            until(
                 lambda: {"opened", "clicked"} <= set(receiver.types()), "the opened/clicked events"
             )
             assert receiver.bad_signatures == 0

@@ -16,7 +16,6 @@ import datetime as dt
 import ipaddress
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import pytest
 from devstack.ports import free_dev_ports
 from penguinmails.warmup import RampCurve
 from tests.e2e.devrun import CONSOLE_SCRIPT, start_stack
+from tests.e2e.steps import active_mailbox, ok, until, verified_domain
 
 pytestmark = pytest.mark.e2e
 
@@ -34,20 +34,6 @@ DAY_SECONDS = 15  # one simulated warmup day
 DAYS = 3
 DAILY_CAP = 50
 CURVE = RampCurve(start=5, growth_pct=50, target=100)  # 5, 8, 12, 18, ... a day
-
-
-def _until(check: Callable[[], bool], what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, (response.request.url, response.text)
-    return response.json() if response.content else None
 
 
 def _ptr(ip: str, dns_port: int) -> list[str]:
@@ -95,7 +81,7 @@ def test_a_server_provisioned_a_mailbox_warmed_for_three_simulated_days_and_deco
         run.wait_ready()
         base = f"http://127.0.0.1:{api_port}"
         with httpx.Client(base_url=base, timeout=30) as api:
-            signed = _ok(
+            signed = ok(
                 api.post(
                     "/v1/tenants", json={"name": "Warm Co", "owner_email": "ops@warm.example.com"}
                 ),
@@ -105,60 +91,39 @@ def test_a_server_provisioned_a_mailbox_warmed_for_three_simulated_days_and_deco
             api.headers["authorization"] = f"Bearer {key}"
 
             # A verified domain (the dev DNS publishes its records) and an active mailbox.
-            domain = _ok(api.post("/v1/domains", json={"domain": "warm-mail.test"}), 201)
-
-            def verified() -> bool:
-                api.post(f"/v1/domains/{domain['id']}/verify")
-                got = _ok(api.get(f"/v1/domains/{domain['id']}"))
-                return bool(got["verification_status"] == "verified")
-
-            _until(verified, "the domain's verification")
-            server = {"host": "127.0.0.1", "security": "none"}
-            mailbox = _ok(
-                api.post(
-                    "/v1/email-accounts",
-                    json={
-                        "email": "wendy@warm-mail.test",
-                        "password": "dev-password",
-                        "smtp": {**server, "port": int(ports["PM_DEV_SMTP_PORT"])},
-                        "imap": {**server, "port": int(ports["PM_DEV_IMAP_PORT"])},
-                        "daily_cap": DAILY_CAP,
-                    },
-                ),
-                201,
+            verified_domain(api, "warm-mail.test")
+            mailbox = active_mailbox(
+                api,
+                ports,
+                "wendy@warm-mail.test",
+                daily_cap=DAILY_CAP,
             )
             box = mailbox["id"]
 
-            def active() -> bool:
-                tested = api.post(f"/v1/email-accounts/{box}/test", json={}).json()
-                return bool(tested.get("status") == "active")
-
-            _until(active, "the mailbox's login test")
-
             # A server from the `local` provider: active, its loopback IP registered.
-            ordered = _ok(
+            ordered = ok(
                 api.post("/v1/vps-instances", json={"provider": "local", "region": "local"}), 201
             )
             vps_id = ordered["id"]
             assert ordered["status"] == "provisioning", ordered
 
             def vps_active() -> bool:
-                return bool(_ok(api.get(f"/v1/vps-instances/{vps_id}"))["status"] == "active")
+                return bool(ok(api.get(f"/v1/vps-instances/{vps_id}"))["status"] == "active")
 
-            _until(vps_active, "the server to become active", timeout=60)
-            vps = _ok(api.get(f"/v1/vps-instances/{vps_id}"))
+            until(vps_active, "the server to become active", timeout=60)
+            vps = ok(api.get(f"/v1/vps-instances/{vps_id}"))
             assert ipaddress.ip_address(vps["ip_address"]).is_loopback, vps
             assert vps["current_billing_period_end"] is not None, vps
             ips = [
                 ip
-                for ip in _ok(api.get("/v1/ip-addresses"))["items"]
+                for ip in ok(api.get("/v1/ip-addresses"))["items"]
                 if ip["vps_instance_id"] == vps_id
             ]
             assert [ip["ip_address"] for ip in ips] == [vps["ip_address"]], ips
             [ip] = ips
             assert ip["status"] == "available" and ip["ptr_name"], ip
             dns_port = int(ports["PM_DEV_DNS_PORT"])
-            _until(
+            until(
                 lambda: _ptr(ip["ip_address"], dns_port) == [ip["ptr_name"]],
                 "the dev DNS's PTR answer",
                 timeout=30,
@@ -166,7 +131,7 @@ def test_a_server_provisioned_a_mailbox_warmed_for_three_simulated_days_and_deco
 
             # The mailbox's warmup: day 0 allows the curve's start.
             started_at = time.monotonic()
-            warmup = _ok(
+            warmup = ok(
                 api.post(
                     "/v1/warmups",
                     json={"email_account_id": box, "curve": CURVE.as_dict()},
@@ -175,18 +140,18 @@ def test_a_server_provisioned_a_mailbox_warmed_for_three_simulated_days_and_deco
             )
             assert (warmup["day"], warmup["today_cap"]) == (0, CURVE.cap(0)), warmup
             first_date = dt.date.fromisoformat(warmup["cap_date"])
-            health = _ok(api.get(f"/v1/email-accounts/{box}/health"))
+            health = ok(api.get(f"/v1/email-accounts/{box}/health"))
             assert health["caps"]["warmup_cap"] == CURVE.cap(0), health
 
             # Three simulated days: the health answer on each (the first seen per ramp day).
             seen: dict[int, dict[str, Any]] = {}
 
             def day_three() -> bool:
-                h = _ok(api.get(f"/v1/email-accounts/{box}/health"))
+                h = ok(api.get(f"/v1/email-accounts/{box}/health"))
                 seen.setdefault(h["warmup"]["day"], h)
                 return bool(h["warmup"]["day"] >= DAYS)
 
-            _until(day_three, "three simulated warmup days", timeout=DAYS * DAY_SECONDS + 45)
+            until(day_three, "three simulated warmup days", timeout=DAYS * DAY_SECONDS + 45)
             elapsed = time.monotonic() - started_at
             # Days of seconds, not instant and not real days.
             assert (DAYS - 0.5) * DAY_SECONDS <= elapsed <= DAYS * DAY_SECONDS + 45, elapsed
@@ -207,24 +172,24 @@ def test_a_server_provisioned_a_mailbox_warmed_for_three_simulated_days_and_deco
             # Stopped (the CLI: an update of its workflow): the mailbox's own cap again.
             stopped = _cli(base, key, "warmup", "stop", warmup["id"])
             assert "stopped" in stopped, stopped
-            after = _ok(api.get(f"/v1/email-accounts/{box}/health"))
+            after = ok(api.get(f"/v1/email-accounts/{box}/health"))
             assert after["warmup"] is None, after["warmup"]
             assert after["caps"]["warmup_cap"] is None
             assert after["caps"]["effective_cap"] == DAILY_CAP
 
             # Decommission at the end of the paid period; asking twice answers the same.
-            first = _ok(api.post(f"/v1/vps-instances/{vps_id}/decommission"), 202)
+            first = ok(api.post(f"/v1/vps-instances/{vps_id}/decommission"), 202)
             assert first["status"] == "scheduled_decommission", first
             assert first["already_scheduled"] is False
             period_end = dt.datetime.fromisoformat(vps["current_billing_period_end"])
             assert dt.datetime.fromisoformat(first["decommission_scheduled_for"]) == period_end
-            again = _ok(api.post(f"/v1/vps-instances/{vps_id}/decommission"), 202)
+            again = ok(api.post(f"/v1/vps-instances/{vps_id}/decommission"), 202)
             assert again["already_scheduled"] is True
             assert again["decommission_scheduled_for"] == first["decommission_scheduled_for"]
             shown = _cli(base, key, "vps", "show", vps_id)
             assert "scheduled_decommission" in shown, shown
             # Not before the period's end: the server and its IP still stand.
-            assert _ok(api.get(f"/v1/vps-instances/{vps_id}"))["ip_address"] == ip["ip_address"]
+            assert ok(api.get(f"/v1/vps-instances/{vps_id}"))["ip_address"] == ip["ip_address"]
     finally:
         code = run.interrupt()
     assert code == 0, "".join(run.lines)
