@@ -124,6 +124,11 @@ def _too_many(message: str, retry_after: int) -> ApiError:
 
 
 async def get_principal(request: Request) -> Principal:
+    """The caller, authenticated and counted once per request: a second call (the tenant
+    session's, a role check's) answers from the request's state."""
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
     # Services straight from the app, not as a sub-dependency: each dependency FastAPI
     # solves costs the hot path a few microseconds.
     services: Services = request.app.state.services
@@ -179,13 +184,17 @@ async def get_principal(request: Request) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_tenant_session(
-    request: Request, principal: PrincipalDep
-) -> AsyncIterator[AsyncSession]:
+async def get_tenant_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The route's one transaction of the caller's tenant (see the module's docstring). A
     connection found dead before the transaction began is replaced once; a database that
-    cannot be reached, or a connection lost during the route, answers 503."""
+    cannot be reached, or a connection lost during the route, answers 503.
+
+    It authenticates by calling `get_principal` itself rather than declaring it: a
+    declared sub-dependency is solved again (its parameters, its cache) for every route
+    that also declares the principal, which is nearly all. The principal is the same
+    either way (`get_principal` answers a second call from the request's state)."""
     services: Services = request.app.state.services
+    principal = await get_principal(request)
     prelude = ""
     if getattr(request.state, "touch_key", False):
         request.state.touch_key = False

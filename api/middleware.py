@@ -8,10 +8,11 @@ checks is the order the separate layers had (outermost first, as listed above).
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.middleware.cors import CORSMiddleware
@@ -33,6 +34,34 @@ EXEMPT_PATHS = ("/healthz", "/readyz")
 EXEMPT_PREFIXES = ("/u/",)
 # The client address whose per-IP hit is left to the API-key dependency (request state).
 IP_PENDING = "ip_limit_pending"
+# Paths whose log line hides a part (above); any other path is logged as it is.
+_REDACTED_PREFIXES = ("/staff/codec/", "/u/", "/t/")
+
+
+class _RequestIds:
+    """Ids for requests that bring none: 32 hex digits, a random half per process and a
+    counter (a uuid4 per request cost a getrandom system call each). Unique across
+    processes by the random half, which a fork renews."""
+
+    def __init__(self) -> None:
+        self._renew()
+        os.register_at_fork(after_in_child=self._renew)
+
+    def _renew(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+_request_ids = _RequestIds()
+
+
+def _log_path(path: str) -> str:
+    if not path.startswith(_REDACTED_PREFIXES):
+        return path
+    return _REDACT_TOKEN.sub(r"\1<redacted>", _REDACT.sub(r"\1<redacted>", path))
 
 
 def _has_bearer(scope: Scope) -> bool:
@@ -104,12 +133,17 @@ class ApiMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        incoming = ""
+        cors = False
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                if not incoming:
+                    incoming = value.decode("latin-1")
+            elif name == b"origin":
+                cors = True
+        request_id = incoming if incoming and _SAFE_ID.match(incoming) else _request_ids.next()
         token = request_id_var.set(request_id)
         id_header = (b"x-request-id", request_id.encode())
-        cors = b"origin" in headers
 
         started = time.perf_counter()
         status = 500
@@ -128,9 +162,8 @@ class ApiMiddleware:
             else:
                 await self._guarded(scope, receive, send_with_id)
         finally:
-            path = _REDACT_TOKEN.sub(r"\1<redacted>", _REDACT.sub(r"\1<redacted>", scope["path"]))
             elapsed = (time.perf_counter() - started) * 1000
-            log.info("%s %s %s %.1fms", scope["method"], path, status, elapsed)
+            log.info("%s %s %s %.1fms", scope["method"], _log_path(scope["path"]), status, elapsed)
             request_id_var.reset(token)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:

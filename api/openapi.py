@@ -256,7 +256,7 @@ def statuses_of(route: Any, has_body: bool) -> set[int]:
     d = route.dependant
     has_input = bool(d.path_params or d.query_params or d.header_params or has_body)
     out: set[int] = set()
-    if get_principal in calls:
+    if get_principal in calls or get_tenant_session in calls:  # the session authenticates
         out |= {401, 403, 429}  # 403: a suspended tenant's key, whatever the route
     if any(_is_role_check(c) for c in calls):
         out.add(403)

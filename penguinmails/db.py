@@ -261,7 +261,10 @@ async def _transaction(
                 await conn.invalidate()
         raise
     finally:
-        await session.close()
+        # A session the route never used (a list read on the driver) holds nothing to
+        # release: its close would only cost a greenlet hop.
+        if session.in_transaction() or session.identity_map:
+            await session.close()
 
 
 @asynccontextmanager

@@ -15,6 +15,9 @@ from penguinmails.models.base import utcnow
 from penguinmails.models.tenancy import Company
 from penguinmails.repositories.pagination import Cursor, after, page_rows
 
+# The list's filter, built once: the page's SQL is compiled once too (`page_rows`).
+_LIVE = Company.deleted.is_(None)  # type: ignore[union-attr]
+
 
 class CompanyRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -69,7 +72,7 @@ class CompanyRepository:
             columns,
             cursor,
             limit,
-            Company.deleted.is_(None),  # type: ignore[union-attr]
+            _LIVE,
             name="companies",
         )
 

@@ -22,6 +22,9 @@ from penguinmails.models.infra import Domain
 from penguinmails.repositories.ip_addresses import ASSIGNED_IP, TENANT_IPS
 from penguinmails.repositories.pagination import Cursor, after, page_rows
 
+# The list's filter, built once: the page's SQL is compiled once too (`page_rows`).
+_LIVE = Domain.deleted.is_(None)  # type: ignore[union-attr]
+
 _ASSIGNED_IPS = f"""
 SELECT DISTINCT host(ip.ip_address) FROM domain_ip_assignments a
 JOIN {TENANT_IPS} ip ON ip.id = {ASSIGNED_IP}
@@ -104,7 +107,7 @@ class DomainRepository:
             columns,
             cursor,
             limit,
-            Domain.deleted.is_(None),  # type: ignore[union-attr]
+            _LIVE,
             name="domains",
         )
 

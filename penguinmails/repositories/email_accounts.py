@@ -16,6 +16,9 @@ from penguinmails.models.base import utcnow
 from penguinmails.models.infra import Domain, EmailAccount
 from penguinmails.repositories.pagination import Cursor, after, page_rows
 
+# The list's filter, built once: the page's SQL is compiled once too (`page_rows`).
+_LIVE = EmailAccount.deleted.is_(None)  # type: ignore[union-attr]
+
 UNIQUE_EMAIL = "uq_email_accounts_email_live"
 
 
@@ -113,7 +116,7 @@ class EmailAccountRepository:
             columns,
             cursor,
             limit,
-            EmailAccount.deleted.is_(None),  # type: ignore[union-attr]
+            _LIVE,
             name="email_accounts",
         )
 

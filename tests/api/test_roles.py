@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import Mount
 
 from api.app import create_app
-from api.deps import READ_METHODS, get_principal
+from api.deps import READ_METHODS, get_principal, get_tenant_session
 from api.services import Services
 from tests.api.conftest import Tenant, client_for, key_for_member
 
@@ -47,7 +47,10 @@ OWNER_ONLY = {
 
 
 def _takes_principal(dependant: Any) -> bool:
-    return any(d.call is get_principal or _takes_principal(d) for d in dependant.dependencies)
+    return any(
+        d.call in (get_principal, get_tenant_session) or _takes_principal(d)
+        for d in dependant.dependencies
+    )
 
 
 def write_routes() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
