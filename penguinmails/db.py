@@ -111,10 +111,21 @@ async def driver_of(conn: AsyncConnection) -> asyncpg.Connection:
     return driver
 
 
-async def _release(conn: AsyncConnection) -> None:
+def _driver_now(conn: AsyncConnection) -> asyncpg.Connection:
+    """`driver_of` without its greenlet hop, for a connection just checked out (its pool
+    connection is in place, so reading it cannot reconnect)."""
+    sync = conn.sync_connection
+    assert sync is not None
+    driver: asyncpg.Connection = sync.connection.driver_connection
+    return driver
+
+
+async def _release(conn: AsyncConnection, driver: asyncpg.Connection | None = None) -> None:
     """Back to the pool with no transaction open, or discarded when it is broken."""
+    clean = False
     try:
-        driver = await driver_of(conn)
+        if driver is None:
+            driver = await driver_of(conn)
         if driver.is_closed():
             await conn.invalidate()
         elif driver.is_in_transaction():
@@ -122,8 +133,16 @@ async def _release(conn: AsyncConnection) -> None:
                 await driver.execute("ROLLBACK")
             except Exception:
                 await conn.invalidate()
+        else:
+            clean = True
     finally:
-        await conn.close()
+        if clean and conn.sync_connection is not None:
+            # Checked in without a greenlet hop: the engine runs in autocommit mode, so
+            # SQLAlchemy never opened a driver transaction and the pool's reset sends
+            # nothing (tests/repositories/test_db_pool.py holds this).
+            conn.sync_connection.close()
+        else:
+            await conn.close()
 
 
 class Database:
@@ -158,14 +177,13 @@ class Database:
             timeout,
         )
 
-    @asynccontextmanager
-    async def connection(
+    async def _open(
         self, first: Callable[[asyncpg.Connection], Awaitable[T]]
-    ) -> AsyncIterator[tuple[AsyncConnection, T]]:
+    ) -> tuple[AsyncConnection, asyncpg.Connection, T]:
         """A pooled autocommit connection of the application role on which `first` (the
         caller's first round trip, which must be safe to repeat) succeeded. A connection
         that turns out dead is discarded and `first` runs once more on a fresh one; then
-        `DatabaseUnavailable`. Released with any transaction left open rolled back."""
+        `DatabaseUnavailable`."""
         for attempt in (1, 2):
             conn: AsyncConnection | None = None
             driver: asyncpg.Connection | None = None
@@ -174,43 +192,38 @@ class Database:
                     conn = await self.engine.connect()
                 except sa_exc.TimeoutError as error:  # every pooled connection busy
                     raise DatabaseUnavailable("no database connection free") from error
-                driver = await driver_of(conn)
-                result = await first(driver)
-                break
+                driver = _driver_now(conn)
+                return conn, driver, await first(driver)
             except Exception as error:
                 if conn is not None:
                     if _is_disconnect(error, driver):
                         await conn.invalidate()
-                    await _release(conn)
+                    await _release(conn, driver)
                 if not _is_disconnect(error, driver):
                     raise
                 if attempt == 2:
                     raise DatabaseUnavailable("the database is unreachable") from error
                 log.warning("database connection lost before the transaction began; retrying")
-        assert conn is not None
+        raise AssertionError("unreachable")
+
+    @asynccontextmanager
+    async def connection(
+        self, first: Callable[[asyncpg.Connection], Awaitable[T]]
+    ) -> AsyncIterator[tuple[AsyncConnection, T]]:
+        """`_open`'s connection and `first`'s result, released with any transaction left
+        open rolled back."""
+        conn, driver, result = await self._open(first)
         try:
             yield conn, result
         finally:
-            await _release(conn)
+            await _release(conn, driver)
 
-    @asynccontextmanager
-    async def tenant_session(
-        self, tenant_id: UUID | str, prelude: str = ""
-    ) -> AsyncIterator[AsyncSession]:
+    def tenant_session(self, tenant_id: UUID | str, prelude: str = "") -> TenantTransaction:
         """One transaction of the tenant: BEGIN and set_config in one round trip, COMMIT in
         one. `prelude`: SQL of the caller sent in that same message ahead of the BEGIN (its
-        own complete transactions; built from validated values only)."""
-        opening = prelude + begin_sql(tenant_id)
-
-        async def begin(driver: asyncpg.Connection) -> asyncpg.Connection:
-            await driver.execute(opening)
-            return driver
-
-        async with (
-            self.connection(begin) as (conn, driver),
-            _transaction(conn, driver) as session,
-        ):
-            yield session
+        own complete transactions; built from validated values only). Used as
+        `async with db.tenant_session(tenant_id) as session`."""
+        return TenantTransaction(self, prelude + begin_sql(tenant_id))
 
     @asynccontextmanager
     async def admin_session(self) -> AsyncIterator[AsyncSession]:
@@ -232,39 +245,70 @@ class Database:
             await engine.dispose()
 
 
-@asynccontextmanager
-async def _transaction(
-    conn: AsyncConnection, driver: asyncpg.Connection
-) -> AsyncIterator[AsyncSession]:
-    """A session on a connection whose transaction was opened by hand: the session flushes,
-    the COMMIT or ROLLBACK goes straight to the server. `session.info["driver"]` is the
-    asyncpg connection, for the few reads that skip SQLAlchemy (`page_rows`)."""
-    session = AsyncSession(bind=conn, expire_on_commit=False)
-    session.info["driver"] = driver
-    try:
-        yield session
-        if session.in_transaction() or session.new or session.dirty or session.deleted:
-            await session.commit()  # flushes; in autocommit mode SQLAlchemy sends no COMMIT
-        await driver.execute("COMMIT")
-    except BaseException as error:
+class TenantTransaction:
+    """The tenant transaction's context manager (`Database.tenant_session`): a session on a
+    connection whose transaction was opened by hand; the session flushes, the COMMIT or
+    ROLLBACK goes straight to the server. `session.info["driver"]` is the asyncpg
+    connection, for the few reads that skip SQLAlchemy (`page_rows`).
+
+    A class rather than generator-based context managers nested three deep: every API
+    request that touches the tenant's rows enters and leaves one."""
+
+    __slots__ = ("_conn", "_db", "_driver", "_opening", "_session")
+
+    def __init__(self, db: Database, opening: str) -> None:
+        self._db = db
+        self._opening = opening
+
+    async def _begin(self, driver: asyncpg.Connection) -> None:
+        await driver.execute(self._opening)
+
+    async def __aenter__(self) -> AsyncSession:
+        conn, driver, _ = await self._db._open(self._begin)
+        session = AsyncSession(bind=conn, expire_on_commit=False)
+        session.info["driver"] = driver
+        self._conn, self._driver, self._session = conn, driver, session
+        return session
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        session, driver = self._session, self._driver
+        try:
+            if exc is not None:
+                await self._abandon(exc)
+                return  # the route's own exception goes on
+            try:
+                if session.in_transaction() or session.new or session.dirty or session.deleted:
+                    await session.commit()  # flushes; in autocommit mode no COMMIT is sent
+                await driver.execute("COMMIT")
+            except BaseException as error:
+                await self._abandon(error)
+                raise
+        finally:
+            # A session the route never used (a list read on the driver) holds nothing to
+            # release: its close would only cost a greenlet hop.
+            try:
+                if session.in_transaction() or session.identity_map:
+                    await session.close()
+            finally:
+                await _release(self._conn, driver)
+
+    async def _abandon(self, error: BaseException) -> None:
+        """Roll back after `error`; a connection lost with statements run (or a COMMIT
+        sent) is not retried: the caller is told (`DatabaseUnavailable`)."""
+        session, driver, conn = self._session, self._driver, self._conn
         if session.in_transaction():
             await session.rollback()
         if driver.is_closed():
             await conn.invalidate()
             if isinstance(error, Exception):
-                # Lost with statements run (or a COMMIT sent): no retry, the caller is told.
                 raise DatabaseUnavailable("the database connection was lost") from error
         elif driver.is_in_transaction():
             try:
                 await driver.execute("ROLLBACK")
             except Exception:
                 await conn.invalidate()
-        raise
-    finally:
-        # A session the route never used (a list read on the driver) holds nothing to
-        # release: its close would only cost a greenlet hop.
-        if session.in_transaction() or session.identity_map:
-            await session.close()
 
 
 @asynccontextmanager
@@ -276,6 +320,7 @@ async def _session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 __all__ = [
     "Database",
     "DatabaseUnavailable",
+    "TenantTransaction",
     "begin_sql",
     "driver_of",
     "make_engine",

@@ -121,3 +121,34 @@ def test_a_new_route_is_documented_from_its_metadata() -> None:
     assert conflict["content"]["application/json"]["schema"] == ENVELOPE_REF
     assert _statuses(doc, "get", "/open") == {200, 429, 503}
     assert "security" not in doc["paths"]["/open"]["get"]
+
+
+def test_routes_added_flat_are_the_routes_include_router_makes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # api/app.py puts every router's routes into the application's own table (cheaper to
+    # match than FastAPI's nested branches): the document and the route table must be
+    # exactly what `include_router` would have made.
+    import api.app
+
+    flat = create_app()
+    monkeypatch.setattr(api.app, "add_routes", lambda app, router: app.include_router(router))
+    nested = create_app()
+    assert flat.openapi() == nested.openapi()
+
+    def table(app: FastAPI) -> list[tuple[str, str, tuple[str, ...]]]:
+        from fastapi.routing import iter_route_contexts
+        from starlette.routing import Mount
+
+        out = []
+        for context in iter_route_contexts(app.routes):
+            route = context.original_route
+            if isinstance(route, Mount):
+                out.append(("mount", route.path, ()))
+            else:
+                methods = tuple(sorted(getattr(route, "methods", None) or ()))
+                out.append((type(route).__name__, route.path, methods))
+        return sorted(out)
+
+    assert table(flat) == table(nested)
+    assert len(table(flat)) > 150
