@@ -1,12 +1,15 @@
 """Dependencies: services, the authenticated principal, role checks, the request's tenant
 transaction.
 
-An authenticated route declares `PrincipalDep` (or `AdminDep`/`OwnerDep`/`MemberDep`) and,
-when it reads
-or writes the tenant's rows, `SessionDep`: one pooled connection and one transaction of the
-tenant for the whole route, committed when the route returns and rolled back when it
-raises (before the response is sent). Its round trips: `BEGIN …; SELECT set_config(…)` as
-one message, the route's statements, COMMIT. A key verified within the last
+An authenticated route declares `SessionDep` when it reads or writes the tenant's rows: one
+pooled connection and one transaction of the tenant for the whole route, committed when the
+route returns and rolled back when it raises (before the response is sent). The session
+authenticates the caller itself, so a route that needs nothing more of the caller declares
+only it; one that uses the caller (ids, roles) or checks roles declares `PrincipalDep` (or
+`AdminDep`/`OwnerDep`/`MemberDep`) too, and a route without tenant rows declares just that.
+
+The transaction's round trips: `BEGIN …; SELECT set_config(…)` as one message, the route's
+statements, COMMIT. A key verified within the last
 `api_key_cache_seconds` costs no database round trip; another one first goes through the
 `auth_api_key` function (one round trip, outside the transaction), which also says whether
 staff suspended the tenant (403 `tenant_suspended`; a key already cached in another process

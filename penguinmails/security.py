@@ -33,12 +33,15 @@ def generate_key() -> NewKey:
     return NewKey(plaintext=plaintext, prefix=prefix, key_hash=hash_key(plaintext))
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def key_prefix(plaintext: str) -> str | None:
     """The prefix of a well-formed key, None for anything else."""
     parts = plaintext.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_SCHEME or len(parts[1]) != 2 * PREFIX_BYTES:
         return None
-    if not all(c in "0123456789abcdef" for c in parts[1]) or not parts[2]:
+    if not _HEX.issuperset(parts[1]) or not parts[2]:
         return None
     return parts[1]
 

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from api.deps import AdminDep, PrincipalDep, ServicesDep, SessionDep
+from api.deps import AdminDep, ServicesDep, SessionDep
 from api.errors import PLAN_LIMIT, ApiError, not_found
 from api.pagination import Page, PageParamsDep, fields_of, json_page
 from api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
@@ -55,9 +55,7 @@ async def _tell_owner(session: SessionDep, tenant_id: UUID, key: ApiKey, event: 
 
 
 @router.get("", response_model=Page[ApiKeyPublic])
-async def list_api_keys(
-    principal: PrincipalDep, session: SessionDep, params: PageParamsDep
-) -> Response:
+async def list_api_keys(session: SessionDep, params: PageParamsDep) -> Response:
     rows = await ApiKeyRepository(session).list_rows(params.cursor, params.limit, _FIELDS)
     return json_page(rows, params.limit)
 

@@ -183,7 +183,7 @@ async def create_portal_link(principal: OwnerDep, services: ServicesDep) -> Port
 
 
 @router.get("/invoices", response_model=InvoiceList)
-async def list_invoices(principal: PrincipalDep, session: SessionDep) -> InvoiceList:
+async def list_invoices(session: SessionDep) -> InvoiceList:
     """The tenant's invoices and their payments, newest first (mirrored from Stripe's
     invoice events)."""
     rows = await PaymentRepository(session).list()

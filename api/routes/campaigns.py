@@ -147,17 +147,13 @@ async def create_campaign(
 
 
 @router.get("", response_model=Page[CampaignPublic])
-async def list_campaigns(
-    principal: PrincipalDep, session: SessionDep, params: PageParamsDep
-) -> Page[CampaignPublic]:
+async def list_campaigns(session: SessionDep, params: PageParamsDep) -> Page[CampaignPublic]:
     rows = await CampaignSetupRepository(session).list_page(params.cursor, params.limit)
     return page(rows, params.limit, _public)
 
 
 @router.get("/{campaign_id}", response_model=CampaignPublic)
-async def get_campaign(
-    campaign_id: UUID, principal: PrincipalDep, session: SessionDep
-) -> CampaignPublic:
+async def get_campaign(campaign_id: UUID, session: SessionDep) -> CampaignPublic:
     return _public(await _campaign(CampaignSetupRepository(session), campaign_id))
 
 
@@ -205,9 +201,7 @@ async def set_campaign_mailboxes(
 
 
 @router.get("/{campaign_id}/mailboxes", response_model=CampaignMailboxesPublic)
-async def get_campaign_mailboxes(
-    campaign_id: UUID, principal: PrincipalDep, session: SessionDep
-) -> CampaignMailboxesPublic:
+async def get_campaign_mailboxes(campaign_id: UUID, session: SessionDep) -> CampaignMailboxesPublic:
     repo = CampaignSetupRepository(session)
     await _campaign(repo, campaign_id)
     return CampaignMailboxesPublic(
@@ -297,7 +291,7 @@ def _check_first_is_email(steps: list[CampaignSequenceStep]) -> None:
 
 
 @router.get("/{campaign_id}/steps", response_model=StepList)
-async def list_steps(campaign_id: UUID, principal: PrincipalDep, session: SessionDep) -> StepList:
+async def list_steps(campaign_id: UUID, session: SessionDep) -> StepList:
     repo = CampaignSetupRepository(session)
     await _campaign(repo, campaign_id)
     return StepList(items=await _steps(repo, campaign_id))
@@ -441,7 +435,7 @@ async def enroll_leads(
 
 @router.get("/{campaign_id}/leads", response_model=Page[EnrollmentPublic])
 async def list_enrollments(
-    campaign_id: UUID, principal: PrincipalDep, session: SessionDep, params: PageParamsDep
+    campaign_id: UUID, session: SessionDep, params: PageParamsDep
 ) -> Response:
     repo = CampaignSetupRepository(session)
     await _campaign(repo, campaign_id)

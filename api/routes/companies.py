@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from api.deps import AdminDep, PrincipalDep, SessionDep
+from api.deps import AdminDep, SessionDep
 from api.errors import not_found
 from api.pagination import Page, PageParamsDep, fields_of, json_page
 from api.schemas.companies import CompanyCreate, CompanyPublic, CompanyUpdate
@@ -26,17 +26,13 @@ async def create_company(
 
 
 @router.get("", response_model=Page[CompanyPublic])
-async def list_companies(
-    principal: PrincipalDep, session: SessionDep, params: PageParamsDep
-) -> Response:
+async def list_companies(session: SessionDep, params: PageParamsDep) -> Response:
     rows = await CompanyRepository(session).list_rows(params.cursor, params.limit, _FIELDS)
     return json_page(rows, params.limit)
 
 
 @router.get("/{company_id}", response_model=CompanyPublic)
-async def get_company(
-    company_id: UUID, principal: PrincipalDep, session: SessionDep
-) -> CompanyPublic:
+async def get_company(company_id: UUID, session: SessionDep) -> CompanyPublic:
     company = await CompanyRepository(session).get(company_id)
     if company is None:
         raise not_found("company")

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from api.deps import AdminDep, PrincipalDep, ServicesDep, SessionDep
+from api.deps import AdminDep, ServicesDep, SessionDep
 from api.errors import PLAN_LIMIT, ApiError, not_found
 from api.pagination import Page, PageParamsDep, fields_of, json_page
 from api.schemas.domains import (
@@ -71,15 +71,13 @@ async def create_domain(
 
 
 @router.get("", response_model=Page[DomainPublic])
-async def list_domains(
-    principal: PrincipalDep, session: SessionDep, params: PageParamsDep
-) -> Response:
+async def list_domains(session: SessionDep, params: PageParamsDep) -> Response:
     rows = await DomainRepository(session).list_rows(params.cursor, params.limit, _FIELDS)
     return json_page(rows, params.limit)
 
 
 @router.get("/{domain_id}", response_model=DomainPublic)
-async def get_domain(domain_id: UUID, principal: PrincipalDep, session: SessionDep) -> DomainPublic:
+async def get_domain(domain_id: UUID, session: SessionDep) -> DomainPublic:
     domain = await DomainRepository(session).get(domain_id)
     if domain is None:
         raise not_found("domain")
@@ -87,9 +85,7 @@ async def get_domain(domain_id: UUID, principal: PrincipalDep, session: SessionD
 
 
 @router.get("/{domain_id}/dns-records", response_model=DnsRecordsPublic)
-async def get_dns_records(
-    domain_id: UUID, principal: PrincipalDep, session: SessionDep
-) -> DnsRecordsPublic:
+async def get_dns_records(domain_id: UUID, session: SessionDep) -> DnsRecordsPublic:
     domain = await DomainRepository(session).get(domain_id)
     if domain is None:
         raise not_found("domain")
@@ -97,9 +93,7 @@ async def get_dns_records(
 
 
 @router.get("/{domain_id}/ip", response_model=DomainIpPublic)
-async def get_domain_ip(
-    domain_id: UUID, principal: PrincipalDep, session: SessionDep
-) -> DomainIpPublic:
+async def get_domain_ip(domain_id: UUID, session: SessionDep) -> DomainIpPublic:
     """The IP the domain sends from now (404: none, its mailboxes use their own servers)."""
     if await DomainRepository(session).get(domain_id) is None:
         raise not_found("domain")

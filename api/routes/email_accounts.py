@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from api.deps import AdminDep, PrincipalDep, ServicesDep, SessionDep
+from api.deps import AdminDep, ServicesDep, SessionDep
 from api.errors import PLAN_LIMIT, ApiError, not_found
 from api.pagination import Page, PageParamsDep, fields_of, json_page
 from api.routes.domains import secret_store_of, vault_unavailable
@@ -83,17 +83,13 @@ async def create_email_account(
 
 
 @router.get("", response_model=Page[EmailAccountPublic])
-async def list_email_accounts(
-    principal: PrincipalDep, session: SessionDep, params: PageParamsDep
-) -> Response:
+async def list_email_accounts(session: SessionDep, params: PageParamsDep) -> Response:
     rows = await EmailAccountRepository(session).list_rows(params.cursor, params.limit, _FIELDS)
     return json_page(rows, params.limit)
 
 
 @router.get("/{account_id}", response_model=EmailAccountPublic)
-async def get_email_account(
-    account_id: UUID, principal: PrincipalDep, session: SessionDep
-) -> EmailAccountPublic:
+async def get_email_account(account_id: UUID, session: SessionDep) -> EmailAccountPublic:
     account = await EmailAccountRepository(session).get(account_id)
     if account is None:
         raise not_found("email account")
@@ -159,9 +155,7 @@ async def delete_email_account(
 
 
 @router.get("/{account_id}/health", response_model=EmailAccountHealth)
-async def email_account_health(
-    account_id: UUID, principal: PrincipalDep, session: SessionDep
-) -> EmailAccountHealth:
+async def email_account_health(account_id: UUID, session: SessionDep) -> EmailAccountHealth:
     """Sent today (the mailbox's day), in 7 and 30 days; hard-bounce and complaint rates
     over the circuit breaker's window with its limits; today's cap used (the day counter
     against the daily cap and the warmup's cap); status, pause reasons, the live warmup."""

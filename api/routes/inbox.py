@@ -63,7 +63,6 @@ def _item(row: dict[str, Any]) -> InboxItem:
 
 @router.get("", response_model=Page[InboxItem])
 async def list_inbox(
-    principal: PrincipalDep,
     session: SessionDep,
     params: PageParamsDep,
     campaign_id: UUID | None = None,
@@ -93,7 +92,7 @@ async def _text(session: SessionDep, key: str | None) -> str | None:
 
 
 @router.get("/{inbound_id}", response_model=InboxThread)
-async def get_thread(inbound_id: UUID, principal: PrincipalDep, session: SessionDep) -> InboxThread:
+async def get_thread(inbound_id: UUID, session: SessionDep) -> InboxThread:
     """The reply and its lead's whole thread in the campaign, oldest first, with the text
     of each message (quoted history cut)."""
     repo = InboxRepository(session)

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from api.deps import PrincipalDep, SessionDep
+from api.deps import SessionDep
 from api.errors import not_found
 from api.pagination import Page, PageParamsDep, page
 from api.schemas.warmups import IpAddressPublic
@@ -16,17 +16,13 @@ router = APIRouter(prefix="/v1/ip-addresses", tags=["ip-addresses"])
 
 
 @router.get("", response_model=Page[IpAddressPublic])
-async def list_ip_addresses(
-    principal: PrincipalDep, session: SessionDep, params: PageParamsDep
-) -> Page[IpAddressPublic]:
+async def list_ip_addresses(session: SessionDep, params: PageParamsDep) -> Page[IpAddressPublic]:
     rows = await IpAddressRepository(session).page(params.cursor, params.limit)
     return page(rows, params.limit, IpAddressPublic.model_validate)
 
 
 @router.get("/{ip_id}", response_model=IpAddressPublic)
-async def get_ip_address(
-    ip_id: UUID, principal: PrincipalDep, session: SessionDep
-) -> IpAddressPublic:
+async def get_ip_address(ip_id: UUID, session: SessionDep) -> IpAddressPublic:
     ip = await IpAddressRepository(session).get(ip_id)
     if ip is None:
         raise not_found("IP address")

@@ -51,7 +51,6 @@ async def create_list(
 
 @router.get("", response_model=Page[LeadListPublic])
 async def list_lists(
-    principal: PrincipalDep,
     session: SessionDep,
     params: PageParamsDep,
     company_id: UUID | None = None,
@@ -63,7 +62,7 @@ async def list_lists(
 
 
 @router.get("/{list_id}", response_model=LeadListPublic)
-async def get_list(list_id: UUID, principal: PrincipalDep, session: SessionDep) -> LeadListPublic:
+async def get_list(list_id: UUID, session: SessionDep) -> LeadListPublic:
     record = await LeadListRepository(session).get(list_id)
     if record is None:
         raise not_found("lead list")
@@ -71,9 +70,7 @@ async def get_list(list_id: UUID, principal: PrincipalDep, session: SessionDep) 
 
 
 @router.patch("/{list_id}", response_model=LeadListPublic)
-async def update_list(
-    list_id: UUID, body: LeadListUpdate, principal: PrincipalDep, session: SessionDep
-) -> LeadListPublic:
+async def update_list(list_id: UUID, body: LeadListUpdate, session: SessionDep) -> LeadListPublic:
     await _check_company(session, body.company_id)
     repo = LeadListRepository(session)
     record = await repo.get(list_id)
@@ -84,7 +81,7 @@ async def update_list(
 
 
 @router.delete("/{list_id}", status_code=204)
-async def delete_list(list_id: UUID, principal: PrincipalDep, session: SessionDep) -> Response:
+async def delete_list(list_id: UUID, session: SessionDep) -> Response:
     repo = LeadListRepository(session)
     record = await repo.get(list_id)
     if record is None:

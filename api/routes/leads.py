@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import AdminDep, PrincipalDep, ServicesDep, SessionDep
+from api.deps import AdminDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
 from api.pagination import Page, PageParamsDep, fields_of, json_page
 from api.schemas.leads import ErasureStarted, LeadPublic, LeadStatus, LeadUpdate
@@ -22,7 +22,6 @@ _FIELDS = fields_of(LeadPublic)
 
 @router.get("", response_model=Page[LeadPublic])
 async def list_leads(
-    principal: PrincipalDep,
     session: SessionDep,
     params: PageParamsDep,
     list_id: UUID | None = None,
@@ -39,7 +38,7 @@ async def list_leads(
 
 
 @router.get("/{lead_id}", response_model=LeadPublic)
-async def get_lead(lead_id: UUID, principal: PrincipalDep, session: SessionDep) -> LeadPublic:
+async def get_lead(lead_id: UUID, session: SessionDep) -> LeadPublic:
     lead = await LeadRepository(session).get(lead_id)
     if lead is None:
         raise not_found("lead")
@@ -47,9 +46,7 @@ async def get_lead(lead_id: UUID, principal: PrincipalDep, session: SessionDep) 
 
 
 @router.patch("/{lead_id}", response_model=LeadPublic)
-async def update_lead(
-    lead_id: UUID, body: LeadUpdate, principal: PrincipalDep, session: SessionDep
-) -> LeadPublic:
+async def update_lead(lead_id: UUID, body: LeadUpdate, session: SessionDep) -> LeadPublic:
     fields = body.model_dump(exclude_unset=True)
     if fields.get("timezone"):
         try:
@@ -65,7 +62,7 @@ async def update_lead(
 
 
 @router.delete("/{lead_id}", status_code=204)
-async def delete_lead(lead_id: UUID, principal: PrincipalDep, session: SessionDep) -> Response:
+async def delete_lead(lead_id: UUID, session: SessionDep) -> Response:
     repo = LeadRepository(session)
     lead = await repo.get(lead_id)
     if lead is None:

@@ -41,7 +41,6 @@ MAX_REPORTED = 100
 
 @router.get("", response_model=Page[SuppressionPublic])
 async def list_suppressions(
-    principal: PrincipalDep,
     session: SessionDep,
     params: PageParamsDep,
     kind: Kind | None = None,
@@ -88,9 +87,7 @@ async def add_suppression(
 
 
 @router.delete("/{suppression_id}", status_code=204)
-async def delete_suppression(
-    suppression_id: UUID, principal: PrincipalDep, session: SessionDep
-) -> Response:
+async def delete_suppression(suppression_id: UUID, session: SessionDep) -> Response:
     """Erasure entries stay: the person asked never to be written to again."""
     repo = SuppressionRepository(session)
     record = await repo.get(suppression_id)

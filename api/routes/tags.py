@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import AdminDep, PrincipalDep, SessionDep
+from api.deps import AdminDep, SessionDep
 from api.errors import ApiError, not_found
 from api.pagination import Page, PageParamsDep, page
 from api.schemas.template_labels import TagCreate, TagPublic, TagUpdate
@@ -50,9 +50,7 @@ async def create_tag(body: TagCreate, principal: AdminDep, session: SessionDep) 
 
 
 @router.get("", response_model=Page[TagPublic])
-async def list_tags(
-    principal: PrincipalDep, session: SessionDep, params: PageParamsDep
-) -> Page[TagPublic]:
+async def list_tags(session: SessionDep, params: PageParamsDep) -> Page[TagPublic]:
     repo = TagRepository(session)
     rows = await repo.list(params.cursor, params.limit)
     counts = await repo.template_counts([t.id for t in rows])
@@ -60,7 +58,7 @@ async def list_tags(
 
 
 @router.get("/{tag_id}", response_model=TagPublic)
-async def get_tag(tag_id: UUID, principal: PrincipalDep, session: SessionDep) -> TagPublic:
+async def get_tag(tag_id: UUID, session: SessionDep) -> TagPublic:
     repo = TagRepository(session)
     tag = await repo.get(tag_id)
     if tag is None:

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from api.deps import AdminDep, PrincipalDep, SessionDep
+from api.deps import AdminDep, SessionDep
 from api.errors import ApiError, not_found
 from api.pagination import Page, PageParamsDep, page
 from api.schemas.template_labels import FolderCreate, FolderPublic, FolderUpdate
@@ -44,9 +44,7 @@ async def create_folder(
 
 
 @router.get("", response_model=Page[FolderPublic])
-async def list_folders(
-    principal: PrincipalDep, session: SessionDep, params: PageParamsDep
-) -> Page[FolderPublic]:
+async def list_folders(session: SessionDep, params: PageParamsDep) -> Page[FolderPublic]:
     repo = FolderRepository(session)
     rows = await repo.list(params.cursor, params.limit)
     counts = await repo.template_counts([f.id for f in rows])
@@ -54,7 +52,7 @@ async def list_folders(
 
 
 @router.get("/{folder_id}", response_model=FolderPublic)
-async def get_folder(folder_id: UUID, principal: PrincipalDep, session: SessionDep) -> FolderPublic:
+async def get_folder(folder_id: UUID, session: SessionDep) -> FolderPublic:
     repo = FolderRepository(session)
     folder = await repo.get(folder_id)
     if folder is None:

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from api.deps import AdminDep, MemberDep, PrincipalDep, ServicesDep, SessionDep
+from api.deps import AdminDep, MemberDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
 from api.pagination import Page, PageParamsDep, page
 from api.schemas.templates import (
@@ -115,7 +115,6 @@ async def create_template(
 
 @router.get("", response_model=Page[TemplatePublic])
 async def list_templates(
-    principal: PrincipalDep,
     session: SessionDep,
     params: PageParamsDep,
     folder_id: UUID | None = None,
@@ -130,9 +129,7 @@ async def list_templates(
 
 
 @router.get("/{template_id}", response_model=TemplatePublic)
-async def get_template(
-    template_id: UUID, principal: PrincipalDep, session: SessionDep
-) -> TemplatePublic:
+async def get_template(template_id: UUID, session: SessionDep) -> TemplatePublic:
     repo = TemplateRepository(session)
     template = await repo.get(template_id)
     if template is None:

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from api.deps import AdminDep, OwnerDep, PrincipalDep, ServicesDep, SessionDep
+from api.deps import AdminDep, OwnerDep, ServicesDep, SessionDep
 from api.errors import PLAN_LIMIT, ApiError, not_found
 from api.pagination import Page, PageParamsDep, page
 from api.schemas.users import UserInvite, UserPublic, UserRolesUpdate
@@ -32,15 +32,13 @@ def _public(row: tuple[User, TenantUser]) -> UserPublic:
 
 
 @router.get("", response_model=Page[UserPublic])
-async def list_users(
-    principal: PrincipalDep, session: SessionDep, params: PageParamsDep
-) -> Page[UserPublic]:
+async def list_users(session: SessionDep, params: PageParamsDep) -> Page[UserPublic]:
     rows = await UserRepository(session).list_members(params.cursor, params.limit)
     return page(rows, params.limit, _public, lambda r: (r[1].created, r[1].user_id))
 
 
 @router.get("/{user_id}", response_model=UserPublic)
-async def get_user(user_id: UUID, principal: PrincipalDep, session: SessionDep) -> UserPublic:
+async def get_user(user_id: UUID, session: SessionDep) -> UserPublic:
     row = await UserRepository(session).get_member(user_id)
     if row is None:
         raise not_found("user")

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from api.deps import AdminDep, PrincipalDep, ServicesDep, SessionDep
+from api.deps import AdminDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
 from api.pagination import Page, PageParamsDep, page
 from api.schemas.vps import DecommissionAccepted, MonthlyCost, VpsAccepted, VpsCreate, VpsPublic
@@ -27,21 +27,19 @@ async def order_vps(body: VpsCreate, principal: AdminDep, services: ServicesDep)
 
 
 @router.get("", response_model=Page[VpsPublic])
-async def list_vps(
-    principal: PrincipalDep, session: SessionDep, params: PageParamsDep
-) -> Page[VpsPublic]:
+async def list_vps(session: SessionDep, params: PageParamsDep) -> Page[VpsPublic]:
     rows = await VpsRepository(session).page(params.cursor, params.limit)
     return page(rows, params.limit, VpsPublic.model_validate)
 
 
 @router.get("/monthly-cost", response_model=MonthlyCost)
-async def monthly_cost(principal: PrincipalDep, session: SessionDep) -> MonthlyCost:
+async def monthly_cost(session: SessionDep) -> MonthlyCost:
     total, servers = await VpsRepository(session).monthly_cost()
     return MonthlyCost(monthly_cost=total, servers=servers)
 
 
 @router.get("/{vps_id}", response_model=VpsPublic)
-async def get_vps(vps_id: UUID, principal: PrincipalDep, session: SessionDep) -> VpsPublic:
+async def get_vps(vps_id: UUID, session: SessionDep) -> VpsPublic:
     vps = await VpsRepository(session).get(vps_id)
     if vps is None:
         raise not_found("VPS instance")

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from api.deps import AdminDep, PrincipalDep, ServicesDep, SessionDep
+from api.deps import AdminDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
 from api.pagination import Page, PageParamsDep, page
 from api.schemas.warmups import (
@@ -57,15 +57,13 @@ async def create_warmup(
 
 
 @router.get("", response_model=Page[WarmupPublic])
-async def list_warmups(
-    principal: PrincipalDep, session: SessionDep, params: PageParamsDep
-) -> Page[WarmupPublic]:
+async def list_warmups(session: SessionDep, params: PageParamsDep) -> Page[WarmupPublic]:
     rows = await WarmupRepository(session).page(params.cursor, params.limit)
     return page(rows, params.limit, WarmupPublic.model_validate)
 
 
 @router.get("/{warmup_id}", response_model=WarmupPublic)
-async def get_warmup(warmup_id: UUID, principal: PrincipalDep, session: SessionDep) -> WarmupPublic:
+async def get_warmup(warmup_id: UUID, session: SessionDep) -> WarmupPublic:
     warmup = await WarmupRepository(session).get(warmup_id)
     if warmup is None:
         raise not_found("warmup")

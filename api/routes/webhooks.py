@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from api.deps import AdminDep, PrincipalDep, ServicesDep, SessionDep
+from api.deps import AdminDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
 from api.pagination import Page, PageParamsDep, page
 from api.routes.domains import secret_store_of, vault_unavailable
@@ -70,17 +70,13 @@ async def create_webhook(
 
 
 @router.get("", response_model=Page[WebhookPublic])
-async def list_webhooks(
-    principal: PrincipalDep, session: SessionDep, params: PageParamsDep
-) -> Page[WebhookPublic]:
+async def list_webhooks(session: SessionDep, params: PageParamsDep) -> Page[WebhookPublic]:
     rows = await WebhookRepository(session).list(params.cursor, params.limit)
     return page(rows, params.limit, WebhookPublic.model_validate)
 
 
 @router.get("/{endpoint_id}", response_model=WebhookPublic)
-async def get_webhook(
-    endpoint_id: UUID, principal: PrincipalDep, session: SessionDep
-) -> WebhookPublic:
+async def get_webhook(endpoint_id: UUID, session: SessionDep) -> WebhookPublic:
     return WebhookPublic.model_validate(await _endpoint(session, endpoint_id))
 
 
@@ -144,7 +140,7 @@ async def send_webhook_test(
 
 @router.get("/{endpoint_id}/deliveries", response_model=Page[DeliveryPublic])
 async def list_webhook_deliveries(
-    endpoint_id: UUID, principal: PrincipalDep, session: SessionDep, params: PageParamsDep
+    endpoint_id: UUID, session: SessionDep, params: PageParamsDep
 ) -> Page[DeliveryPublic]:
     await _endpoint(session, endpoint_id)
     repo = WebhookRepository(session)
