@@ -37,7 +37,6 @@ from fastapi.routing import APIRoute
 from api.deps import get_principal, get_services, get_tenant_session, require_roles
 from api.errors import STATUS_CODES
 from api.middleware import EXEMPT_PATHS
-from api.pagination import page_params
 
 SERVICE_USERS = {get_services, get_principal, get_tenant_session}
 
@@ -250,6 +249,12 @@ def _is_role_check(call: Callable[..., Any]) -> bool:
     return getattr(call, "__code__", None) is _ROLE_CHECK_CODE or hasattr(call, "roles")
 
 
+def _takes_cursor(dependant: Dependant) -> bool:
+    return any(p.name == "cursor" for p in dependant.query_params) or any(
+        _takes_cursor(d) for d in dependant.dependencies
+    )
+
+
 def statuses_of(route: Any, has_body: bool) -> set[int]:
     """The error statuses a route can answer, from its metadata alone."""
     calls = list(_calls(route.dependant))
@@ -262,7 +267,7 @@ def statuses_of(route: Any, has_body: bool) -> set[int]:
         out.add(403)
     if d.path_params:
         out.add(404)
-    if page_params in calls or has_body:
+    if _takes_cursor(d) or has_body:  # an invalid cursor: 400 (api/pagination.py)
         out.add(400)
     if has_body:
         out.add(413)

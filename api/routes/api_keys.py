@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, ServicesDep, SessionDep
 from api.errors import PLAN_LIMIT, ApiError, not_found
-from api.pagination import Page, PageParamsDep, fields_of, json_page
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, fields_of, json_page
 from api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from penguinmails.models.tenancy import ApiKey
 from penguinmails.repositories.api_keys import ApiKeyRepository
@@ -55,9 +55,11 @@ async def _tell_owner(session: SessionDep, tenant_id: UUID, key: ApiKey, event: 
 
 
 @router.get("", response_model=Page[ApiKeyPublic])
-async def list_api_keys(session: SessionDep, params: PageParamsDep) -> Response:
-    rows = await ApiKeyRepository(session).list_rows(params.cursor, params.limit, _FIELDS)
-    return json_page(rows, params.limit)
+async def list_api_keys(
+    session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
+) -> Response:
+    rows = await ApiKeyRepository(session).list_rows(decode_cursor(cursor), limit, _FIELDS)
+    return json_page(rows, limit)
 
 
 @router.delete("/{key_id}", response_model=ApiKeyPublic)

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from api.csv_export import csv_response
 from api.deps import AdminDep, Principal, PrincipalDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParamsDep, json_page, page
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, json_page, page
 from api.schemas.campaigns import (
     CampaignCreate,
     CampaignMailboxesIn,
@@ -147,9 +147,11 @@ async def create_campaign(
 
 
 @router.get("", response_model=Page[CampaignPublic])
-async def list_campaigns(session: SessionDep, params: PageParamsDep) -> Page[CampaignPublic]:
-    rows = await CampaignSetupRepository(session).list_page(params.cursor, params.limit)
-    return page(rows, params.limit, _public)
+async def list_campaigns(
+    session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
+) -> Page[CampaignPublic]:
+    rows = await CampaignSetupRepository(session).list_page(decode_cursor(cursor), limit)
+    return page(rows, limit, _public)
 
 
 @router.get("/{campaign_id}", response_model=CampaignPublic)
@@ -435,12 +437,12 @@ async def enroll_leads(
 
 @router.get("/{campaign_id}/leads", response_model=Page[EnrollmentPublic])
 async def list_enrollments(
-    campaign_id: UUID, session: SessionDep, params: PageParamsDep
+    campaign_id: UUID, session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
 ) -> Response:
     repo = CampaignSetupRepository(session)
     await _campaign(repo, campaign_id)
-    rows = await repo.enrollment_page(campaign_id, params.cursor, params.limit)
-    return json_page(rows, params.limit)
+    rows = await repo.enrollment_page(campaign_id, decode_cursor(cursor), limit)
+    return json_page(rows, limit)
 
 
 @router.patch("/{campaign_id}/leads/{lead_id}", response_model=EnrollmentStatus, responses=CONFLICT)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, SessionDep
 from api.errors import not_found
-from api.pagination import Page, PageParamsDep, fields_of, json_page
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, fields_of, json_page
 from api.schemas.companies import CompanyCreate, CompanyPublic, CompanyUpdate
 from penguinmails.repositories.companies import CompanyRepository
 
@@ -26,9 +26,11 @@ async def create_company(
 
 
 @router.get("", response_model=Page[CompanyPublic])
-async def list_companies(session: SessionDep, params: PageParamsDep) -> Response:
-    rows = await CompanyRepository(session).list_rows(params.cursor, params.limit, _FIELDS)
-    return json_page(rows, params.limit)
+async def list_companies(
+    session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
+) -> Response:
+    rows = await CompanyRepository(session).list_rows(decode_cursor(cursor), limit, _FIELDS)
+    return json_page(rows, limit)
 
 
 @router.get("/{company_id}", response_model=CompanyPublic)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, ServicesDep, SessionDep
 from api.errors import PLAN_LIMIT, ApiError, not_found
-from api.pagination import Page, PageParamsDep, fields_of, json_page
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, fields_of, json_page
 from api.schemas.domains import (
     DnsRecordsPublic,
     DomainCreate,
@@ -71,9 +71,11 @@ async def create_domain(
 
 
 @router.get("", response_model=Page[DomainPublic])
-async def list_domains(session: SessionDep, params: PageParamsDep) -> Response:
-    rows = await DomainRepository(session).list_rows(params.cursor, params.limit, _FIELDS)
-    return json_page(rows, params.limit)
+async def list_domains(
+    session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
+) -> Response:
+    rows = await DomainRepository(session).list_rows(decode_cursor(cursor), limit, _FIELDS)
+    return json_page(rows, limit)
 
 
 @router.get("/{domain_id}", response_model=DomainPublic)

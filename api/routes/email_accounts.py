@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, ServicesDep, SessionDep
 from api.errors import PLAN_LIMIT, ApiError, not_found
-from api.pagination import Page, PageParamsDep, fields_of, json_page
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, fields_of, json_page
 from api.routes.domains import secret_store_of, vault_unavailable
 from api.schemas.email_accounts import (
     BreakerWindow,
@@ -83,9 +83,11 @@ async def create_email_account(
 
 
 @router.get("", response_model=Page[EmailAccountPublic])
-async def list_email_accounts(session: SessionDep, params: PageParamsDep) -> Response:
-    rows = await EmailAccountRepository(session).list_rows(params.cursor, params.limit, _FIELDS)
-    return json_page(rows, params.limit)
+async def list_email_accounts(
+    session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
+) -> Response:
+    rows = await EmailAccountRepository(session).list_rows(decode_cursor(cursor), limit, _FIELDS)
+    return json_page(rows, limit)
 
 
 @router.get("/{account_id}", response_model=EmailAccountPublic)

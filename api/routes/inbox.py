@@ -11,7 +11,7 @@ from fastapi import APIRouter
 
 from api.deps import MemberDep, PrincipalDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParamsDep, encode_cursor
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, encode_cursor
 from api.schemas.inbox import (
     Category,
     InboxAnswer,
@@ -64,19 +64,20 @@ def _item(row: dict[str, Any]) -> InboxItem:
 @router.get("", response_model=Page[InboxItem])
 async def list_inbox(
     session: SessionDep,
-    params: PageParamsDep,
     campaign_id: UUID | None = None,
     mailbox_id: UUID | None = None,
     unread: bool | None = None,
     category: Category | None = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> Page[InboxItem]:
     """Replies (human replies, unsubscribe requests in words, automatic replies), newest
     first; `next_cursor` continues to older ones."""
     rows = await InboxRepository(session).page(
-        InboxFilters(campaign_id, mailbox_id, unread, category), params.cursor, params.limit
+        InboxFilters(campaign_id, mailbox_id, unread, category), decode_cursor(cursor), limit
     )
-    more = len(rows) > params.limit
-    rows = rows[: params.limit]
+    more = len(rows) > limit
+    rows = rows[:limit]
     cursor = encode_cursor(rows[-1]["created"], rows[-1]["id"]) if more and rows else None
     return Page[InboxItem](items=[_item(r) for r in rows], next_cursor=cursor)
 

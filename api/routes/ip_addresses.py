@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from api.deps import SessionDep
 from api.errors import not_found
-from api.pagination import Page, PageParamsDep, page
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, page
 from api.schemas.warmups import IpAddressPublic
 from penguinmails.repositories.ip_addresses import IpAddressRepository
 
@@ -16,9 +16,11 @@ router = APIRouter(prefix="/v1/ip-addresses", tags=["ip-addresses"])
 
 
 @router.get("", response_model=Page[IpAddressPublic])
-async def list_ip_addresses(session: SessionDep, params: PageParamsDep) -> Page[IpAddressPublic]:
-    rows = await IpAddressRepository(session).page(params.cursor, params.limit)
-    return page(rows, params.limit, IpAddressPublic.model_validate)
+async def list_ip_addresses(
+    session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
+) -> Page[IpAddressPublic]:
+    rows = await IpAddressRepository(session).page(decode_cursor(cursor), limit)
+    return page(rows, limit, IpAddressPublic.model_validate)
 
 
 @router.get("/{ip_id}", response_model=IpAddressPublic)

@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile
 
 from api.deps import PrincipalDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParamsDep, fields_of, json_page
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, fields_of, json_page
 from api.schemas.leads import ImportStarted, LeadListCreate, LeadListPublic, LeadListUpdate
 from penguinmails.leads.csvfile import NotACsv
 from penguinmails.leads.csvsafe import SafeCsvWriter
@@ -52,13 +52,14 @@ async def create_list(
 @router.get("", response_model=Page[LeadListPublic])
 async def list_lists(
     session: SessionDep,
-    params: PageParamsDep,
     company_id: UUID | None = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> Response:
     rows = await LeadListRepository(session).list_rows(
-        params.cursor, params.limit, _FIELDS, company_id
+        decode_cursor(cursor), limit, _FIELDS, company_id
     )
-    return json_page(rows, params.limit)
+    return json_page(rows, limit)
 
 
 @router.get("/{list_id}", response_model=LeadListPublic)

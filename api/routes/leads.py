@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import AdminDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParamsDep, fields_of, json_page
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, fields_of, json_page
 from api.schemas.leads import ErasureStarted, LeadPublic, LeadStatus, LeadUpdate
 from penguinmails.leads.rows import normalize_timezone
 from penguinmails.repositories.leads import LeadFilters, LeadRepository
@@ -23,18 +23,19 @@ _FIELDS = fields_of(LeadPublic)
 @router.get("", response_model=Page[LeadPublic])
 async def list_leads(
     session: SessionDep,
-    params: PageParamsDep,
     list_id: UUID | None = None,
     status: LeadStatus | None = None,
     email_prefix: Annotated[str | None, Query(max_length=320)] = None,
     company: Annotated[str | None, Query(max_length=255)] = None,
     company_id: UUID | None = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> Response:
     """Filters: `list_id`, `status`, `email_prefix` (case-insensitive), `company` (the
     lead's company name), `company_id` (leads in a list of that workspace)."""
     filters = LeadFilters(list_id, status, email_prefix, company, company_id)
-    rows = await LeadRepository(session).list_rows(filters, params.cursor, params.limit, _FIELDS)
-    return json_page(rows, params.limit)
+    rows = await LeadRepository(session).list_rows(filters, decode_cursor(cursor), limit, _FIELDS)
+    return json_page(rows, limit)
 
 
 @router.get("/{lead_id}", response_model=LeadPublic)

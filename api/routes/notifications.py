@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from api.deps import MemberDep, PrincipalDep, SessionDep
 from api.errors import not_found
-from api.pagination import Page, PageParamsDep, encode_cursor
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, encode_cursor
 from api.schemas.inbox import NotificationPublic
 from penguinmails.repositories.notifications import NotificationRepository
 
@@ -18,13 +18,17 @@ router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
 @router.get("", response_model=Page[NotificationPublic])
 async def list_notifications(
-    principal: PrincipalDep, session: SessionDep, params: PageParamsDep, unread: bool | None = None
+    principal: PrincipalDep,
+    session: SessionDep,
+    unread: bool | None = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> Page[NotificationPublic]:
     rows = await NotificationRepository(session).page(
-        principal.user_id, unread, params.cursor, params.limit
+        principal.user_id, unread, decode_cursor(cursor), limit
     )
-    more = len(rows) > params.limit
-    rows = rows[: params.limit]
+    more = len(rows) > limit
+    rows = rows[:limit]
     cursor = encode_cursor(rows[-1]["created"], rows[-1]["id"]) if more and rows else None
     return Page[NotificationPublic](
         items=[NotificationPublic(**r) for r in rows], next_cursor=cursor

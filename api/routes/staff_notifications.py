@@ -10,7 +10,7 @@ from fastapi import APIRouter
 
 from api.deps import Principal, ServicesDep, require_staff
 from api.errors import not_found
-from api.pagination import Page, PageParamsDep, page
+from api.pagination import CursorFirstDep, Page, PageLimit, page
 from api.routes.staff_tenants import actor_of
 from api.schemas.staff import SystemNotificationPublic
 from penguinmails.repositories.system_notifications import SystemNotificationRepository
@@ -24,17 +24,16 @@ NotificationsWrite = Annotated[Principal, require_staff("notifications.write")]
 
 @router.get("", response_model=Page[SystemNotificationPublic])
 async def list_system_notifications(
-    params: PageParamsDep,  # first: an invalid cursor is 400 whoever asks
+    after: CursorFirstDep,  # first: an invalid cursor is 400 whoever asks
     staff: NotificationsRead,
     services: ServicesDep,
     unresolved: bool | None = None,
+    limit: PageLimit = 50,
 ) -> Page[SystemNotificationPublic]:
     """`unresolved=true`: only those still open; `false`: only resolved ones."""
     async with services.db.admin_session() as session:
-        rows = await SystemNotificationRepository(session).list(
-            unresolved, params.cursor, params.limit
-        )
-    return page(rows, params.limit, SystemNotificationPublic.model_validate)
+        rows = await SystemNotificationRepository(session).list(unresolved, after, limit)
+    return page(rows, limit, SystemNotificationPublic.model_validate)
 
 
 @router.post("/{notification_id}/resolve", response_model=SystemNotificationPublic)

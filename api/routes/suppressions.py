@@ -11,7 +11,7 @@ from starlette.datastructures import UploadFile
 
 from api.deps import PrincipalDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParamsDep, fields_of, json_page
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, fields_of, json_page
 from api.schemas.suppressions import (
     REASONS,
     Kind,
@@ -42,10 +42,11 @@ MAX_REPORTED = 100
 @router.get("", response_model=Page[SuppressionPublic])
 async def list_suppressions(
     session: SessionDep,
-    params: PageParamsDep,
     kind: Kind | None = None,
     email: str | None = None,
     domain: str | None = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> Response:
     """`email=` finds an address's entry (by its hash), `domain=` a domain's."""
     value = None
@@ -54,9 +55,9 @@ async def list_suppressions(
     elif domain is not None:
         kind, value = "domain", _domain(domain)
     rows = await SuppressionRepository(session).list_rows(
-        params.cursor, params.limit, _FIELDS, kind, value
+        decode_cursor(cursor), limit, _FIELDS, kind, value
     )
-    return json_page(rows, params.limit)
+    return json_page(rows, limit)
 
 
 def _domain(raw: str) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.deps import AdminDep, SessionDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParamsDep, page
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, page
 from api.schemas.template_labels import TagCreate, TagPublic, TagUpdate
 from penguinmails.models.content import Tag
 from penguinmails.repositories.template_labels import TagRepository
@@ -50,11 +50,13 @@ async def create_tag(body: TagCreate, principal: AdminDep, session: SessionDep) 
 
 
 @router.get("", response_model=Page[TagPublic])
-async def list_tags(session: SessionDep, params: PageParamsDep) -> Page[TagPublic]:
+async def list_tags(
+    session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
+) -> Page[TagPublic]:
     repo = TagRepository(session)
-    rows = await repo.list(params.cursor, params.limit)
+    rows = await repo.list(decode_cursor(cursor), limit)
     counts = await repo.template_counts([t.id for t in rows])
-    return page(rows, params.limit, lambda t: _public(t, counts[t.id]))
+    return page(rows, limit, lambda t: _public(t, counts[t.id]))
 
 
 @router.get("/{tag_id}", response_model=TagPublic)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, SessionDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParamsDep, page
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, page
 from api.schemas.template_labels import FolderCreate, FolderPublic, FolderUpdate
 from penguinmails.models.content import Folder
 from penguinmails.repositories.template_labels import FolderRepository
@@ -44,11 +44,13 @@ async def create_folder(
 
 
 @router.get("", response_model=Page[FolderPublic])
-async def list_folders(session: SessionDep, params: PageParamsDep) -> Page[FolderPublic]:
+async def list_folders(
+    session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
+) -> Page[FolderPublic]:
     repo = FolderRepository(session)
-    rows = await repo.list(params.cursor, params.limit)
+    rows = await repo.list(decode_cursor(cursor), limit)
     counts = await repo.template_counts([f.id for f in rows])
-    return page(rows, params.limit, lambda f: _public(f, counts[f.id]))
+    return page(rows, limit, lambda f: _public(f, counts[f.id]))
 
 
 @router.get("/{folder_id}", response_model=FolderPublic)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, MemberDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParamsDep, page
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, page
 from api.schemas.templates import (
     PreviewPublic,
     PreviewRequest,
@@ -116,16 +116,17 @@ async def create_template(
 @router.get("", response_model=Page[TemplatePublic])
 async def list_templates(
     session: SessionDep,
-    params: PageParamsDep,
     folder_id: UUID | None = None,
     tag_id: UUID | None = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> Page[TemplatePublic]:
     """`folder_id=`/`tag_id=`: the templates in a folder (/v1/template-folders) or with a tag
     (/v1/tags)."""
     repo = TemplateRepository(session)
-    rows = await repo.list(params.cursor, params.limit, folder_id=folder_id, tag_id=tag_id)
+    rows = await repo.list(decode_cursor(cursor), limit, folder_id=folder_id, tag_id=tag_id)
     labels = await repo.labels([t.id for t in rows])
-    return page(rows, params.limit, lambda t: _public(t, labels[t.id]))
+    return page(rows, limit, lambda t: _public(t, labels[t.id]))
 
 
 @router.get("/{template_id}", response_model=TemplatePublic)

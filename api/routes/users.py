@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, OwnerDep, ServicesDep, SessionDep
 from api.errors import PLAN_LIMIT, ApiError, not_found
-from api.pagination import Page, PageParamsDep, page
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, page
 from api.schemas.users import UserInvite, UserPublic, UserRolesUpdate
 from penguinmails.models.tenancy import TenantUser, User
 from penguinmails.repositories.api_keys import ApiKeyRepository
@@ -32,9 +32,11 @@ def _public(row: tuple[User, TenantUser]) -> UserPublic:
 
 
 @router.get("", response_model=Page[UserPublic])
-async def list_users(session: SessionDep, params: PageParamsDep) -> Page[UserPublic]:
-    rows = await UserRepository(session).list_members(params.cursor, params.limit)
-    return page(rows, params.limit, _public, lambda r: (r[1].created, r[1].user_id))
+async def list_users(
+    session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
+) -> Page[UserPublic]:
+    rows = await UserRepository(session).list_members(decode_cursor(cursor), limit)
+    return page(rows, limit, _public, lambda r: (r[1].created, r[1].user_id))
 
 
 @router.get("/{user_id}", response_model=UserPublic)

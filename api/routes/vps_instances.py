@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from api.deps import AdminDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParamsDep, page
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, page
 from api.schemas.vps import DecommissionAccepted, MonthlyCost, VpsAccepted, VpsCreate, VpsPublic
 from penguinmails.repositories.vps import VpsRepository
 from usecases.vps import VpsConflict, VpsNotFound, create_vps, schedule_decommission
@@ -27,9 +27,11 @@ async def order_vps(body: VpsCreate, principal: AdminDep, services: ServicesDep)
 
 
 @router.get("", response_model=Page[VpsPublic])
-async def list_vps(session: SessionDep, params: PageParamsDep) -> Page[VpsPublic]:
-    rows = await VpsRepository(session).page(params.cursor, params.limit)
-    return page(rows, params.limit, VpsPublic.model_validate)
+async def list_vps(
+    session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
+) -> Page[VpsPublic]:
+    rows = await VpsRepository(session).page(decode_cursor(cursor), limit)
+    return page(rows, limit, VpsPublic.model_validate)
 
 
 @router.get("/monthly-cost", response_model=MonthlyCost)

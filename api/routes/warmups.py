@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from api.deps import AdminDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParamsDep, page
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, page
 from api.schemas.warmups import (
     WarmupAccepted,
     WarmupCommandResult,
@@ -57,9 +57,11 @@ async def create_warmup(
 
 
 @router.get("", response_model=Page[WarmupPublic])
-async def list_warmups(session: SessionDep, params: PageParamsDep) -> Page[WarmupPublic]:
-    rows = await WarmupRepository(session).page(params.cursor, params.limit)
-    return page(rows, params.limit, WarmupPublic.model_validate)
+async def list_warmups(
+    session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
+) -> Page[WarmupPublic]:
+    rows = await WarmupRepository(session).page(decode_cursor(cursor), limit)
+    return page(rows, limit, WarmupPublic.model_validate)
 
 
 @router.get("/{warmup_id}", response_model=WarmupPublic)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, ServicesDep, SessionDep
 from api.errors import ApiError, not_found
-from api.pagination import Page, PageParamsDep, page
+from api.pagination import Page, PageCursor, PageLimit, decode_cursor, page
 from api.routes.domains import secret_store_of, vault_unavailable
 from api.schemas.webhooks import (
     AttemptPublic,
@@ -70,9 +70,11 @@ async def create_webhook(
 
 
 @router.get("", response_model=Page[WebhookPublic])
-async def list_webhooks(session: SessionDep, params: PageParamsDep) -> Page[WebhookPublic]:
-    rows = await WebhookRepository(session).list(params.cursor, params.limit)
-    return page(rows, params.limit, WebhookPublic.model_validate)
+async def list_webhooks(
+    session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
+) -> Page[WebhookPublic]:
+    rows = await WebhookRepository(session).list(decode_cursor(cursor), limit)
+    return page(rows, limit, WebhookPublic.model_validate)
 
 
 @router.get("/{endpoint_id}", response_model=WebhookPublic)
@@ -140,12 +142,12 @@ async def send_webhook_test(
 
 @router.get("/{endpoint_id}/deliveries", response_model=Page[DeliveryPublic])
 async def list_webhook_deliveries(
-    endpoint_id: UUID, session: SessionDep, params: PageParamsDep
+    endpoint_id: UUID, session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
 ) -> Page[DeliveryPublic]:
     await _endpoint(session, endpoint_id)
     repo = WebhookRepository(session)
-    rows = await repo.deliveries(endpoint_id, params.cursor, params.limit)
-    log = await repo.attempts_of([r.id for r in rows[: params.limit]])
+    rows = await repo.deliveries(endpoint_id, decode_cursor(cursor), limit)
+    log = await repo.attempts_of([r.id for r in rows[:limit]])
 
     def item(row: object) -> DeliveryPublic:
         delivery = DeliveryPublic.model_validate(row)
@@ -153,4 +155,4 @@ async def list_webhook_deliveries(
         delivery.attempt_log = [AttemptPublic.model_validate(a) for a in attempts]
         return delivery
 
-    return page(rows, params.limit, item)
+    return page(rows, limit, item)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from api.app import create_app
 from api.deps import AdminDep, PrincipalDep, ServicesDep
 from api.openapi import ERROR_SCHEMA, install_openapi
-from api.pagination import PageParamsDep
+from api.pagination import PageCursor, PageLimit
 
 ENVELOPE_REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
 
@@ -97,7 +97,9 @@ def test_a_new_route_is_documented_from_its_metadata() -> None:
     router = APIRouter()
 
     @router.get("/things")
-    async def list_things(principal: PrincipalDep, page: PageParamsDep) -> dict[str, str]:
+    async def list_things(
+        principal: PrincipalDep, limit: PageLimit = 50, cursor: PageCursor = None
+    ) -> dict[str, str]:
         return {}
 
     @router.post("/things/{thing_id}/rename", responses={409: {"description": "name taken"}})
