@@ -10,11 +10,9 @@ from fastapi.responses import JSONResponse
 _OPTIONS = orjson.OPT_UTC_Z
 
 
-def _default(value: Any) -> Any:
-    # asyncpg's own UUID class and anything else with a canonical text form.
-    return str(value)
-
-
 class OrjsonResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, default=_default, option=_OPTIONS)
+        # `str` for asyncpg's own UUID class (orjson writes only the standard one itself) and
+        # anything else with a canonical text form: the builtin, not a Python function,
+        # since a page calls it once per row.
+        return orjson.dumps(content, default=str, option=_OPTIONS)
