@@ -25,8 +25,7 @@ from penguinmails.repositories.vps import VpsRepository
 from penguinmails.repositories.warmups import WarmupRepository
 from penguinmails.settings import Settings
 from penguinmails.warmup import RampCurve
-from tests.fixtures.campaigns import sending_tenant
-from tests.fixtures.ip_pool import empty_pool, shared_ip
+from tests.fixtures.ip_pool import shared_ip, two_tenants_on_one_shared_ip
 from workflows.ip_reputation import IpReputationWorkflow
 from workflows.ip_warmup import IpWarmupWorkflow
 from workflows.schedules import reputation_schedule
@@ -154,13 +153,7 @@ async def test_the_schedule_runs_the_check_and_tells_the_warmup(
 async def test_a_listed_shared_ip_moves_every_tenant_s_domains_and_tells_each(
     db: Database, settings: Settings, dns_zone: Zone, admin_conn: asyncpg.Connection
 ) -> None:
-    await empty_pool(admin_conn)
-    listed_ip = await shared_ip(admin_conn)
-    a = await sending_tenant(admin_conn, leads=0)
-    b = await sending_tenant(admin_conn, leads=0)
-    for tenant in (a, b):
-        async with db.tenant_session(tenant.tenant_id) as session:
-            await IpAddressRepository(session).assign_shared(tenant.domain_id)
+    listed_ip, a, b = await two_tenants_on_one_shared_ip(db, admin_conn)
     spare = await shared_ip(admin_conn, owner=listed_ip.owner)
     dns_zone.add(dnsbl_name(listed_ip.address, ZONES[0]), "A", "127.0.0.2")
     acts = ReputationActivities(db, settings.dns_resolver)

@@ -11,20 +11,13 @@ from activities.interfaces.vps import MovedDomain, VpsRef
 from activities.vps import VpsActivities
 from penguinmails.db import Database
 from penguinmails.repositories.ip_addresses import IpAddressRepository
-from tests.fixtures.campaigns import sending_tenant
-from tests.fixtures.ip_pool import empty_pool, shared_ip
+from tests.fixtures.ip_pool import shared_ip, two_tenants_on_one_shared_ip
 
 
 async def test_a_pool_server_s_decommission_moves_every_tenant_s_domains(
     db: Database, admin_conn: asyncpg.Connection
 ) -> None:
-    await empty_pool(admin_conn)
-    going = await shared_ip(admin_conn)
-    a = await sending_tenant(admin_conn, leads=0)
-    b = await sending_tenant(admin_conn, leads=0)
-    for tenant in (a, b):
-        async with db.tenant_session(tenant.tenant_id) as session:
-            await IpAddressRepository(session).assign_shared(tenant.domain_id)
+    going, a, b = await two_tenants_on_one_shared_ip(db, admin_conn)
     staying = await shared_ip(admin_conn, owner=going.owner)
 
     acts = VpsActivities(db, {}, "pool.test")

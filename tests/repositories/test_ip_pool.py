@@ -22,32 +22,19 @@ from penguinmails.repositories.ip_addresses import (
     move_shared_domains_off,
 )
 from penguinmails.repositories.outbox import OutboxRepository, Refused
-from tests.fixtures.campaigns import SendingTenant, sending_tenant
-from tests.fixtures.ip_pool import SharedIp, empty_pool, fresh_address, shared_ip
-
-
-async def _two_tenants_on_one_shared_ip(
-    db: Database, conn: asyncpg.Connection
-) -> tuple[SharedIp, SendingTenant, SendingTenant]:
-    await empty_pool(conn)
-    ip = await shared_ip(conn)
-    a = await sending_tenant(conn, leads=2, daily_cap=50)
-    b = await sending_tenant(conn, leads=2, daily_cap=50)
-    for tenant in (a, b):
-        async with db.tenant_session(tenant.tenant_id) as session:
-            assigned = await IpAddressRepository(session).assign_shared(tenant.domain_id)
-        assert (assigned.pool, assigned.ip_address, assigned.status) == (
-            "shared",
-            ip.address,
-            "active",
-        )
-    return ip, a, b
+from tests.fixtures.campaigns import sending_tenant
+from tests.fixtures.ip_pool import (
+    empty_pool,
+    fresh_address,
+    shared_ip,
+    two_tenants_on_one_shared_ip,
+)
 
 
 async def test_two_tenants_send_from_one_shared_ip_and_see_only_their_own(
     db: Database, admin_conn: asyncpg.Connection
 ) -> None:
-    ip, a, b = await _two_tenants_on_one_shared_ip(db, admin_conn)
+    ip, a, b = await two_tenants_on_one_shared_ip(db, admin_conn, leads=2)
 
     # Both send from the shared IP: its address, its PTR name in HELO, its server's worker.
     for tenant in (a, b):
@@ -107,7 +94,7 @@ async def test_two_tenants_send_from_one_shared_ip_and_see_only_their_own(
 async def test_a_quarantined_shared_ip_stops_every_tenant_on_it(
     db: Database, admin_conn: asyncpg.Connection
 ) -> None:
-    ip, a, b = await _two_tenants_on_one_shared_ip(db, admin_conn)
+    ip, a, b = await two_tenants_on_one_shared_ip(db, admin_conn, leads=2)
     for tenant in (a, b):
         async with db.tenant_session(tenant.tenant_id) as session:
             [cap] = await CapacityRepository(session).mailboxes([tenant.mailbox_id])
